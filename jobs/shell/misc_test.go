@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
-	"strings"
 	"testing"
 	"time"
 
@@ -171,5 +170,3 @@ func BenchmarkOutputLines(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
-
-var _ = strings.Cut

@@ -553,11 +553,14 @@ func TestRunTimeout(t *testing.T) {
 		grace   time.Duration
 		want    string
 	}{
-		{"sleep", `echo "$$"; sleep 100`, 300 * time.Millisecond, 0, "Step timed out after 0.3s"},
-		{"term ignored", `trap "" TERM; sleep 100 & echo "$$ $!"; wait; sleep 100`, 200 * time.Millisecond, 200 * time.Millisecond, "Step timed out after 0.2s"},
+		{"sleep", `echo "$$"; sleep 100`, 1500 * time.Millisecond, 0, "Step timed out after 1.5s"},
+		// The step must set its trap before the timeout: 2 s is ample
+		// even on a loaded machine.
+		{"term ignored", `trap "" TERM; sleep 100 & echo "$$ $!"; wait; sleep 100`, 2 * time.Second, 200 * time.Millisecond, "Step timed out after 2s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			first := make(chan string, 1)
 			spec := shell.Spec{Command: tt.command, Timeout: tt.timeout, KillGrace: tt.grace}
 			fill(t, &spec)
