@@ -1,0 +1,216 @@
+package httpd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/julienschmidt/httprouter"
+
+	"runnel/jobs"
+	"runnel/logstore"
+)
+
+// maxLogRead bounds one REST log answer.
+const maxLogRead = 16 << 20
+
+type logsView struct {
+	Logs       string `json:"logs"`
+	NextOffset int64  `json:"next_offset"`
+}
+
+// logOffset reads ?offset= (default 0).
+func logOffset(r *http.Request) (int64, error) {
+	v := r.URL.Query().Get("offset")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errorf(http.StatusBadRequest, "Invalid offset")
+	}
+	return n, nil
+}
+
+// existingJob returns the job in the URL or a 400/404.
+func (s *Server) existingJob(ps httprouter.Params) (*jobs.Job, error) {
+	id, err := jobID(ps)
+	if err != nil {
+		return nil, err
+	}
+	j, err := s.opts.Engine.Get(id)
+	if err != nil {
+		return nil, notFound(err, "Job not found")
+	}
+	return j, nil
+}
+
+func offsetError(err error) error {
+	if errors.Is(err, logstore.ErrInvalidOffset) {
+		return errorf(http.StatusBadRequest, "Invalid offset")
+	}
+	return err
+}
+
+func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	j, err := s.existingJob(ps)
+	if err != nil {
+		return err
+	}
+	off, err := logOffset(r)
+	if err != nil {
+		return err
+	}
+	data, next, err := s.opts.Logs.Read(j.ID, off, maxLogRead)
+	if err != nil {
+		return offsetError(err)
+	}
+	writeJSON(w, http.StatusOK, logsView{Logs: string(data), NextOffset: next})
+	return nil
+}
+
+func (s *Server) stepLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	j, err := s.existingJob(ps)
+	if err != nil {
+		return err
+	}
+	step := ps.ByName("step")
+	known := step == logstore.ServerStep
+	for _, st := range j.Steps {
+		known = known || st.Name == step
+	}
+	if !known {
+		return errorf(http.StatusNotFound, "Step not found")
+	}
+	off, err := logOffset(r)
+	if err != nil {
+		return err
+	}
+	data, next, err := s.opts.Logs.ReadStep(j.ID, step, off, maxLogRead)
+	if err != nil {
+		return offsetError(err)
+	}
+	writeJSON(w, http.StatusOK, logsView{Logs: string(data), NextOffset: next})
+	return nil
+}
+
+// checkOrigin accepts requests without Origin (CLI, curl), same-origin
+// browsers and the configured base URL.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return s.opts.BaseURL != "" && strings.EqualFold(strings.TrimRight(s.opts.BaseURL, "/"), origin)
+}
+
+// WebSocket timings.
+const (
+	wsWriteWait = 10 * time.Second
+	wsPongWait  = 60 * time.Second
+)
+
+// streamLogs serves GET /api/jobs/{id}/logs/stream (SPEC §10.4): it
+// subscribes before the backfill, sends complete lines as text frames,
+// pings every 30 s, and closes 1000 when the job is finished or 1013 with
+// the resume offset when the client is too slow.
+func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	j, err := s.existingJob(ps)
+	if err != nil {
+		return err
+	}
+	off, err := logOffset(r)
+	if err != nil {
+		return err
+	}
+	if r.URL.Query().Get("skip_backfill") == "true" {
+		off = -1
+	}
+	f, err := s.opts.Logs.Follow(j.ID, off)
+	if err != nil {
+		return offsetError(err)
+	}
+	defer f.Close()
+	// Check after subscribing: a job finalized before this process started
+	// (or before Follow) ends at the current end of its file.
+	if cur, err := s.opts.Engine.Get(j.ID); err == nil && cur.Finalized {
+		f.EndAtCurrent()
+	}
+	up := websocket.Upgrader{CheckOrigin: s.checkOrigin, ReadBufferSize: 1024, WriteBufferSize: 32 << 10}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return nil // the upgrader has answered
+	}
+	defer conn.Close()
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	// Reader: control frames only; client messages are read and ignored.
+	conn.SetReadLimit(64 << 10)
+	conn.SetReadDeadline(time.Now().Add(wsPongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wsPongWait)) })
+	go func() {
+		defer cancel()
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	// Pinger: WriteControl may run concurrently with the data writer.
+	go func() {
+		t := time.NewTicker(s.opts.PingInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait)); err != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	closeWith := func(code int, text string) {
+		msg := websocket.FormatCloseMessage(code, text)
+		_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsWriteWait))
+		// Give the client a moment to answer the close handshake.
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+	for {
+		data, _, err := f.Next(ctx)
+		var slow *logstore.SlowReaderError
+		switch {
+		case errors.Is(err, io.EOF):
+			closeWith(websocket.CloseNormalClosure, "job finished")
+			return nil
+		case errors.As(err, &slow):
+			closeWith(websocket.CloseTryAgainLater, slow.Error())
+			return nil
+		case err != nil:
+			return nil
+		}
+		conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+		if err := conn.WriteMessage(websocket.TextMessage, data); err != nil {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,269 @@
+package httpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"runnel/jobs"
+	"runnel/logstore"
+	"runnel/workspace"
+)
+
+// Workspaces is what the server needs from the workspace manager.
+type Workspaces interface {
+	List() []workspace.Status
+	Get(ws string) (workspace.Status, workspace.Source, error)
+	Current(ws string) (*workspace.Snapshot, error)
+	Refresh(ctx context.Context, ws string) (workspace.RefreshResult, error)
+	Webhook(name string) (*workspace.Snapshot, *workspace.Trigger, bool)
+	Tarball(ws, rev string) (path, revision string, err error)
+}
+
+// Engine is what the server needs from the job engine.
+type Engine interface {
+	Trigger(ctx context.Context, req jobs.TriggerRequest) (*jobs.Job, error)
+	Get(id string) (*jobs.Job, error)
+	List(f jobs.ListFilter) (jobs.ListResult, error)
+	Cancel(ctx context.Context, id, by string) error
+	Wait(ctx context.Context, id string) (*jobs.Job, error)
+	Workers(limit, offset int) ([]*jobs.Worker, int, error)
+	Worker(id string) (*jobs.Worker, []*jobs.Job, error)
+}
+
+// Store is what the server needs from the job store directly.
+type Store interface {
+	Ping() error
+}
+
+// Options configure a Server.
+type Options struct {
+	Workspaces Workspaces
+	Engine     Engine
+	Store      Store
+	Logs       *logstore.Store
+	Logger     *slog.Logger
+	// Version is reported by /api/config.
+	Version string
+	// BaseURL is the public URL (auth.base_url): trusted cross-origin and
+	// WebSocket origin.
+	BaseURL string
+	// TrustedProxies are the peers whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
+	// Auth is non-nil when authentication is configured.
+	Auth *AuthOptions
+	// PingInterval for WebSocket keepalive (default 30 s).
+	PingInterval time.Duration
+}
+
+// AuthOptions is a placeholder for the auth section (issue 6).
+type AuthOptions struct{}
+
+// Server serves the HTTP API.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	router *httprouter.Router
+	cop    *http.CrossOriginProtection
+
+	mu  sync.Mutex
+	srv *http.Server
+}
+
+// maxBody is the largest accepted request body.
+const maxBody = 1 << 20
+
+// New builds the server and its routes; it does no I/O.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = 30 * time.Second
+	}
+	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New()}
+	s.cop = http.NewCrossOriginProtection()
+	if opts.BaseURL != "" {
+		if err := s.cop.AddTrustedOrigin(strings.TrimRight(opts.BaseURL, "/")); err != nil {
+			return nil, fmt.Errorf("trusted origin %q: %w", opts.BaseURL, err)
+		}
+	}
+	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusForbidden, map[string]any{"error": "Cross-origin request refused"})
+	}))
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	r := s.router
+	r.RedirectTrailingSlash = false
+	r.HandleMethodNotAllowed = true
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "Not found"})
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "Method not allowed"})
+	})
+	r.PanicHandler = func(w http.ResponseWriter, r *http.Request, p any) {
+		s.log.Error("panic in router", "path", r.URL.Path, "panic", p)
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "Internal server error"})
+	}
+
+	r.GET("/healthz", s.handle(s.healthz))
+	r.GET("/api/config", s.handle(s.config))
+
+	r.GET("/api/workspaces", s.handle(s.listWorkspaces))
+	r.POST("/api/workspaces/:ws/refresh", s.handle(s.refreshWorkspace))
+	r.GET("/api/workspaces/:ws/tasks", s.handle(s.listTasks))
+	r.GET("/api/workspaces/:ws/tasks/:name", s.handle(s.getTask))
+	r.POST("/api/workspaces/:ws/tasks/:name/execute", s.handle(s.executeTask))
+	r.GET("/api/workspaces/:ws/triggers", s.handle(s.listTriggers))
+
+	r.GET("/api/jobs", s.handle(s.listJobs))
+	r.GET("/api/jobs/:id", s.handle(s.getJob))
+	r.POST("/api/jobs/:id/cancel", s.handle(s.cancelJob))
+	r.GET("/api/jobs/:id/logs", s.handle(s.jobLogs))
+	r.GET("/api/jobs/:id/logs/stream", s.handle(s.streamLogs))
+	r.GET("/api/jobs/:id/steps/:step/logs", s.handle(s.stepLogs))
+
+	r.GET("/api/workers", s.handle(s.listWorkers))
+	r.GET("/api/workers/:id", s.handle(s.getWorker))
+
+	r.POST("/push/:ws", s.handle(s.push))
+}
+
+// Handler returns the root handler: cross-origin protection on /api,
+// /push and /worker, then the router.
+func (s *Server) Handler() http.Handler {
+	protected := s.cop.Handler(s.router)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/push/") || strings.HasPrefix(p, "/worker/") {
+			protected.ServeHTTP(w, r)
+			return
+		}
+		s.router.ServeHTTP(w, r)
+	})
+}
+
+// Serve serves on ln until Shutdown; with certFile/keyFile set it serves
+// HTTPS. It returns nil after a clean shutdown.
+func (s *Server) Serve(ln net.Listener, certFile, keyFile string) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if certFile != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	var err error
+	if certFile != "" {
+		err = srv.ServeTLS(ln, certFile, keyFile)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests and waits for active ones until ctx
+// ends; long-polls, waits and WebSockets are then closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		srv.Close()
+	}
+	return err
+}
+
+// clientIP is the request's client address, believing X-Forwarded-For only
+// from trusted proxies.
+func (s *Server) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(addr) {
+		return host
+	}
+	fwd := r.Header.Values("X-Forwarded-For")
+	var hops []string
+	for _, v := range fwd {
+		for _, h := range strings.Split(v, ",") {
+			hops = append(hops, strings.TrimSpace(h))
+		}
+	}
+	// Walk from the nearest hop; the first untrusted one is the client.
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(hops[i])
+		if err != nil {
+			return host
+		}
+		if !s.trusted(a) {
+			return a.String()
+		}
+		host = a.String()
+	}
+	return host
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	if err := s.opts.Store.Ping(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "db": "error"})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "db": "ok"})
+	return nil
+}
+
+type configView struct {
+	AuthRequired    bool           `json:"auth_required"`
+	HasInternalAuth bool           `json:"has_internal_auth"`
+	OIDCProviders   []providerView `json:"oidc_providers"`
+	Version         string         `json:"version"`
+}
+
+type providerView struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+}
+
+func (s *Server) config(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	on := s.opts.Auth != nil
+	writeJSON(w, http.StatusOK, configView{AuthRequired: on, HasInternalAuth: on, OIDCProviders: []providerView{}, Version: s.opts.Version})
+	return nil
+}

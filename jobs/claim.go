@@ -1,0 +1,232 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"runnel/jobs/shell"
+)
+
+// Assignment is a claimed step with everything a worker needs to run it.
+// The action is rendered for the step's input; it is never stored.
+type Assignment struct {
+	JobID     string
+	Workspace string
+	Task      string
+	Step      string
+	Action    string
+	// ActionType is the YAML type (shell or script); both run the same way.
+	ActionType string
+	Revision   string
+	// Command is the rendered inline shell text ("" when File is set).
+	Command string
+	// File is the workspace-relative script path.
+	File string
+	// Env is the rendered action environment.
+	Env map[string]string
+	// Tags are the step's required worker tags.
+	Tags []string
+	// Input is the rendered step input.
+	Input map[string]any
+	// Timeout is the step timeout (0 = none).
+	Timeout time.Duration
+	// Dir is the revision tree on this server (built-in workers).
+	Dir string
+}
+
+// workerRef identifies a claiming worker.
+type workerRef struct {
+	id, name string
+	builtin  bool
+}
+
+// errStale means a queue item no longer names a ready step.
+var errStale = errors.New("stale queue item")
+
+// claim waits for a ready step the tags cover and marks it running for the
+// worker. A claim whose ctx ends before the commit is not committed.
+func (e *Engine) claim(ctx context.Context, w workerRef, tags []string) (*Assignment, error) {
+	for {
+		it, err := e.queue.take(ctx, tags)
+		if err != nil {
+			return nil, err
+		}
+		a, err := e.claimItem(ctx, it, w)
+		switch {
+		case errors.Is(err, errStale):
+			continue
+		case err != nil && ctx.Err() != nil:
+			e.queue.push(it)
+			return nil, ctx.Err()
+		case err != nil:
+			e.queue.push(it)
+			return nil, err
+		}
+		return a, nil
+	}
+}
+
+// claimItem commits ready → running for one queue item (SPEC §9.3).
+func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*Assignment, error) {
+	var a *Assignment
+	err := e.store.update(func(t *txn) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		st, err := t.load(it.jobID)
+		if errors.Is(err, ErrNotFound) {
+			return errStale
+		}
+		if err != nil {
+			return err
+		}
+		s := st.step(it.step)
+		if s == nil || s.Status != StepReady || JobTerminal(st.job.Status) {
+			return errStale
+		}
+		now := time.Now()
+		snap, err := e.snapshot(st.job)
+		if err != nil {
+			e.failStep(t, st, s, now, "Failed to render action: "+err.Error())
+			return e.finishLater(t, st, now)
+		}
+		act := snap.Actions[s.Action]
+		r, err := renderAction(act, stepInput(s), snap)
+		if err != nil {
+			e.failStep(t, st, s, now, err.Error())
+			return e.advance(t, st, snap, now)
+		}
+		s.Status = StepRunning
+		s.WorkerID = w.id
+		s.StartedAt = now
+		s.Acked = w.builtin
+		st.touchStep(s)
+		markRunning(st, now)
+		if st.job.WorkerID == "" {
+			st.job.WorkerID = w.id
+			st.touch()
+		}
+		if err := t.noteWorkerJob(w.id, st.job.ID); err != nil {
+			return err
+		}
+		e.logEvent(t, st.job.ID, now, "Step '%s' started on worker '%s' (%s)", s.Name, w.name, w.id)
+		a = &Assignment{
+			JobID: st.job.ID, Workspace: st.job.Workspace, Task: st.job.Task, Step: s.Name,
+			Action: s.Action, ActionType: s.ActionType, Revision: st.job.Revision,
+			Command: r.Command, File: r.File, Env: r.Env, Tags: s.Tags,
+			Input: stepInput(s), Timeout: s.Timeout, Dir: snap.Dir,
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, errStale
+	}
+	return a, nil
+}
+
+// finishLater evaluates the job after a failure that had no snapshot.
+func (e *Engine) finishLater(t *txn, st *jobState, now time.Time) error {
+	for _, s := range st.steps {
+		if s.Status == StepPending {
+			s.Status = StepSkipped
+			s.SkipReason = "workspace revision not available"
+			s.FailureSkip = true
+			s.CompletedAt = now
+			st.touchStep(s)
+		}
+	}
+	if !JobTerminal(st.job.Status) {
+		for _, s := range st.steps {
+			if !StepTerminal(s.Status) {
+				return nil
+			}
+		}
+		st.job.Status = JobFailed
+		e.endJob(t, st, now)
+	}
+	st.job.Finalized = true
+	st.touch()
+	id := st.job.ID
+	t.after(func() { e.finishLog(id) })
+	return nil
+}
+
+// StepResult is a worker's report of a finished step.
+type StepResult struct {
+	// Output is the step output (kept only on success).
+	Output any
+	// Error is "" on success, else the error_message.
+	Error string
+	// TimedOut marks a step timeout (for the _server line).
+	TimedOut bool
+}
+
+// Complete records a step's end reported by the worker holding it:
+// ConflictError when the step is not running or held by another worker
+// (workerID "" skips that check). A step of a cancelled job ends cancelled;
+// of a timed-out job, failed with the job timeout message.
+func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res StepResult) error {
+	if err := e.logs.Sync(jobID); err != nil {
+		e.log.Warn("sync job log", "job", jobID, "err", err)
+	}
+	return e.store.update(func(t *txn) error {
+		st, err := t.load(jobID)
+		if err != nil {
+			return err
+		}
+		s := st.step(step)
+		if s == nil {
+			return ErrNotFound
+		}
+		if s.Status != StepRunning || s.ChildJobID != "" {
+			return &ConflictError{Msg: "Step is not running"}
+		}
+		if workerID != "" && s.WorkerID != workerID {
+			return &ConflictError{Msg: "Step is held by another worker"}
+		}
+		now := time.Now()
+		j := st.job
+		switch {
+		case j.Status == JobCancelled:
+			s.Status = StepCancelled
+			s.ErrorMessage = "Job cancelled"
+			s.CompletedAt = now
+			st.touchStep(s)
+		case j.Status == JobFailed && j.EndReason == "timeout":
+			e.failStep(t, st, s, now, "Job timed out after "+shell.FormatDuration(j.Timeout))
+		case res.Error == "":
+			s.Status = StepCompleted
+			s.Output = res.Output
+			s.CompletedAt = now
+			st.touchStep(s)
+		default:
+			if res.TimedOut {
+				e.logEvent(t, jobID, now, "%s", stepTimeoutMessage(s.Name, s.Timeout))
+			}
+			e.failStep(t, st, s, now, res.Error)
+		}
+		snap, err := e.snapshot(j)
+		if err != nil {
+			return e.finishLater(t, st, now)
+		}
+		return e.advance(t, st, snap, now)
+	})
+}
+
+// noteWorkerJob indexes that a worker ran a step of a job.
+func (t *txn) noteWorkerJob(workerID, jobID string) error {
+	k, err := idKey(jobID)
+	if err != nil {
+		return err
+	}
+	w, err := idKey(workerID)
+	if err != nil {
+		return fmt.Errorf("worker id: %w", err)
+	}
+	return t.Bucket(bucketWorkerJob).Put(append(append([]byte{}, w...), k...), nil)
+}

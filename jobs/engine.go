@@ -1,0 +1,265 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"runnel/logstore"
+	"runnel/workspace"
+)
+
+// Definitions gives the engine the workspace snapshots it runs jobs on.
+type Definitions interface {
+	// Current returns the serving snapshot of a workspace.
+	Current(ws string) (*workspace.Snapshot, error)
+	// Snapshot returns the snapshot of a pinned revision.
+	Snapshot(ws, rev string) (*workspace.Snapshot, error)
+}
+
+// Options configure an Engine.
+type Options struct {
+	Store *Store
+	Logs  *logstore.Store
+	Defs  Definitions
+	// LocalWorkers is the number of built-in worker slots (0 disables).
+	LocalWorkers int
+	// LocalTags are the built-in worker's tags (default ["shell"]).
+	LocalTags []string
+	// TempDir is where per-step TMPDIRs are made (default os.TempDir()).
+	TempDir string
+	// Environ is the base environment of steps (default os.Environ()).
+	Environ []string
+	// KillGrace is the wait between SIGTERM and SIGKILL (default 10 s).
+	KillGrace time.Duration
+	// ShutdownGrace is how long running built-in steps may finish at Close
+	// before they are killed (default 30 s).
+	ShutdownGrace time.Duration
+	// Version is reported by the built-in worker.
+	Version string
+	// Logger receives the engine's own log lines.
+	Logger *slog.Logger
+}
+
+// Engine runs jobs: it creates them, dispatches ready steps to workers,
+// records results, and carries out timeouts, cancellation, child jobs and
+// hooks. All job state lives in the Store; the engine's memory holds only
+// the ready queue, timers and running processes, rebuilt at Start.
+type Engine struct {
+	opts  Options
+	store *Store
+	logs  *logstore.Store
+	defs  Definitions
+	log   *slog.Logger
+	queue *queue
+
+	builtinID string
+
+	mu        sync.Mutex
+	watchers  map[string][]chan struct{} // job id → closed when terminal
+	deadlines map[string]*time.Timer     // job id → job timeout
+	running   map[string]map[string]context.CancelCauseFunc
+	masks     map[string][]string
+	killed    map[string]error // job id → why its processes must stop
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+// New returns an engine; it does no I/O.
+func New(opts Options) *Engine {
+	if len(opts.LocalTags) == 0 {
+		opts.LocalTags = []string{"shell"}
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = os.TempDir()
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ()
+	}
+	if opts.KillGrace <= 0 {
+		opts.KillGrace = 10 * time.Second
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Engine{
+		opts:      opts,
+		store:     opts.Store,
+		logs:      opts.Logs,
+		defs:      opts.Defs,
+		log:       opts.Logger,
+		queue:     newQueue(),
+		watchers:  make(map[string][]chan struct{}),
+		deadlines: make(map[string]*time.Timer),
+		running:   make(map[string]map[string]context.CancelCauseFunc),
+		masks:     make(map[string][]string),
+		killed:    make(map[string]error),
+	}
+}
+
+// Start recovers state left by a previous process (steps that were running
+// on built-in workers fail, ready steps are queued again, deadlines are
+// re-armed), then starts the built-in workers.
+func (e *Engine) Start(ctx context.Context) error {
+	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	id, err := e.registerBuiltin()
+	if err != nil {
+		return err
+	}
+	e.builtinID = id
+	if err := e.recover(); err != nil {
+		return err
+	}
+	for i := 0; i < e.opts.LocalWorkers; i++ {
+		e.wg.Add(1)
+		go e.localWorker()
+	}
+	e.wg.Add(1)
+	go e.builtinHeartbeat()
+	return nil
+}
+
+// Close stops claiming, gives running built-in steps ShutdownGrace to end,
+// kills the rest (they fail "server shut down while step was running"),
+// and waits for the workers. Idempotent.
+func (e *Engine) Close() error {
+	e.closed.Do(func() {
+		if e.cancel == nil {
+			return
+		}
+		e.queue.close()
+		done := make(chan struct{})
+		go func() { e.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(e.opts.ShutdownGrace):
+			e.killAll(errShutdown)
+			<-done
+		}
+		e.cancel()
+		e.mu.Lock()
+		for _, t := range e.deadlines {
+			t.Stop()
+		}
+		e.mu.Unlock()
+	})
+	return nil
+}
+
+// BuiltinWorkerID is the id of the built-in worker (valid after Start).
+func (e *Engine) BuiltinWorkerID() string { return e.builtinID }
+
+// Errors returned to API callers.
+var (
+	// ErrTaskNotFound: the workspace has no such task.
+	ErrTaskNotFound = errors.New("Task not found")
+	// ErrTerminal: the job is already in a terminal state.
+	ErrTerminal = errors.New("Job is already in a terminal state")
+	// ErrConflict: a worker report that is no longer accepted.
+	ErrConflict = errors.New("conflict")
+	// ErrClosed: the engine is shutting down.
+	ErrClosed = errors.New("engine closed")
+)
+
+// InputError is an input validation failure (HTTP 400).
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return "Input validation failed: " + e.Msg }
+
+// ConflictError explains a refused worker report (HTTP 409).
+type ConflictError struct{ Msg string }
+
+func (e *ConflictError) Error() string { return e.Msg }
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// stop causes for running steps.
+var (
+	errShutdown  = errors.New("server shut down while step was running")
+	errCancelled = errors.New("Job cancelled")
+	errTimeout   = errors.New("job timed out")
+)
+
+// snapshot returns the pinned snapshot of a job.
+func (e *Engine) snapshot(j *Job) (*workspace.Snapshot, error) {
+	snap, err := e.defs.Snapshot(j.Workspace, j.Revision)
+	if err != nil {
+		return nil, fmt.Errorf("workspace %s revision %s: %w", j.Workspace, j.Revision, err)
+	}
+	return snap, nil
+}
+
+// watch returns a channel closed when the job becomes terminal.
+func (e *Engine) watch(id string) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	e.mu.Lock()
+	e.watchers[id] = append(e.watchers[id], ch)
+	e.mu.Unlock()
+	return ch, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		ws := e.watchers[id]
+		for i, c := range ws {
+			if c == ch {
+				e.watchers[id] = append(ws[:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(e.watchers[id]) == 0 {
+			delete(e.watchers, id)
+		}
+	}
+}
+
+// notifyTerminal wakes everyone waiting for the job.
+func (e *Engine) notifyTerminal(id string) {
+	e.mu.Lock()
+	ws := e.watchers[id]
+	delete(e.watchers, id)
+	e.mu.Unlock()
+	for _, c := range ws {
+		close(c)
+	}
+}
+
+// Wait blocks until the job is terminal or ctx ends, then returns the job
+// as it is (redacted, with steps).
+func (e *Engine) Wait(ctx context.Context, id string) (*Job, error) {
+	ch, stop := e.watch(id)
+	defer stop()
+	j, err := e.Get(id)
+	if err != nil || JobTerminal(j.Status) {
+		return j, err
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+	return e.Get(id)
+}
+
+// logger returns a function writing server events of a job.
+func serverLine(now time.Time, text string) logstore.Line {
+	return logstore.Line{TS: now, Stream: logstore.Stderr, Step: logstore.ServerStep, Text: text}
+}
+
+// logEvent queues a _server line for the job, written after commit.
+func (e *Engine) logEvent(t *txn, jobID string, now time.Time, format string, args ...any) {
+	line := serverLine(now, fmt.Sprintf(format, args...))
+	t.after(func() {
+		if err := e.logs.Append(jobID, line); err != nil {
+			e.log.Error("write job log", "job", jobID, "err", err)
+		}
+	})
+}

@@ -1,0 +1,105 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"runnel/jobs/shell"
+	"runnel/logstore"
+)
+
+// localWorker is one built-in worker slot: it claims steps the built-in
+// tags cover and runs them with the shell runner until the queue closes.
+func (e *Engine) localWorker() {
+	defer e.wg.Done()
+	w := workerRef{id: e.builtinID, name: builtinName, builtin: true}
+	for {
+		a, err := e.claim(e.ctx, w, e.opts.LocalTags)
+		if err != nil {
+			if !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
+				e.log.Error("claim step", "err", err)
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		e.runLocal(a)
+	}
+}
+
+// StepEnv returns the RUNNEL_* and STROEM_* variables of a step (SPEC §5.5).
+func StepEnv(a *Assignment) map[string]string {
+	return map[string]string{
+		"RUNNEL_JOB_ID": a.JobID, "RUNNEL_WORKSPACE": a.Workspace, "RUNNEL_TASK": a.Task,
+		"RUNNEL_STEP": a.Step, "RUNNEL_REVISION": a.Revision,
+		"STROEM_JOB_ID": a.JobID, "STROEM_WORKSPACE": a.Workspace,
+		"STROEM_TASK_NAME": a.Task, "STROEM_STEP_NAME": a.Step,
+	}
+}
+
+// Result converts a shell result to a step report; cause words a stop.
+func Result(r shell.Result, cause error) StepResult {
+	res := StepResult{Error: r.Error, TimedOut: r.TimedOut}
+	if r.Stopped {
+		res.Error = "Process stopped"
+		if cause != nil {
+			res.Error = cause.Error()
+		}
+	}
+	if res.Error == "" && len(r.Output) > 0 {
+		var v any
+		if err := json.Unmarshal(r.Output, &v); err == nil {
+			res.Output = v
+		}
+	}
+	return res
+}
+
+// runLocal runs one assignment on this server and reports it.
+func (e *Engine) runLocal(a *Assignment) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	e.mu.Lock()
+	if e.running[a.JobID] == nil {
+		e.running[a.JobID] = make(map[string]context.CancelCauseFunc)
+	}
+	e.running[a.JobID][a.Step] = cancel
+	if cause := e.killed[a.JobID]; cause != nil {
+		cancel(cause)
+	}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.running[a.JobID], a.Step)
+		if len(e.running[a.JobID]) == 0 {
+			delete(e.running, a.JobID)
+		}
+		e.mu.Unlock()
+	}()
+
+	spec := shell.Spec{
+		Command: a.Command, File: a.File, Dir: a.Dir,
+		Env:     shell.Environ(e.opts.Environ, a.Env, StepEnv(a)),
+		Timeout: a.Timeout, KillGrace: e.opts.KillGrace, TempRoot: e.opts.TempDir,
+	}
+	r := shell.Run(ctx, spec, func(lines []shell.Line) {
+		out := make([]logstore.Line, len(lines))
+		for i, l := range lines {
+			out[i] = logstore.Line{TS: l.TS, Stream: l.Stream, Step: a.Step, Text: l.Text}
+		}
+		if err := e.logs.Append(a.JobID, out...); err != nil {
+			e.log.Error("write step output", "job", a.JobID, "step", a.Step, "err", err)
+		}
+	})
+	if strings.HasPrefix(r.Error, "Failed to ") {
+		// Infrastructure errors are also logged as a stderr line.
+		_ = e.logs.Append(a.JobID, logstore.Line{TS: time.Now(), Stream: logstore.Stderr, Step: a.Step, Text: r.Error})
+	}
+	res := Result(r, context.Cause(ctx))
+	if err := e.Complete(context.Background(), a.JobID, a.Step, e.builtinID, res); err != nil {
+		e.log.Error("report step", "job", a.JobID, "step", a.Step, "err", err)
+	}
+}

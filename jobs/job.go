@@ -1,0 +1,139 @@
+package jobs
+
+import (
+	"time"
+)
+
+// Job statuses (SPEC §5.1).
+const (
+	JobPending   = "pending"
+	JobRunning   = "running"
+	JobCompleted = "completed"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+	JobSkipped   = "skipped"
+)
+
+// Step statuses (SPEC §5.1).
+const (
+	StepPending   = "pending"
+	StepReady     = "ready"
+	StepRunning   = "running"
+	StepCompleted = "completed"
+	StepFailed    = "failed"
+	StepSkipped   = "skipped"
+	StepCancelled = "cancelled"
+)
+
+// Source types (seed API).
+const (
+	SourceAPI     = "api"
+	SourceUser    = "user"
+	SourceTrigger = "trigger"
+	SourceWebhook = "webhook"
+	SourceHook    = "hook"
+	SourceTask    = "task"
+)
+
+// JobStatuses lists every job status, for filter validation.
+var JobStatuses = []string{JobPending, JobRunning, JobCompleted, JobFailed, JobCancelled, JobSkipped}
+
+// SourceTypes lists every source type, for filter validation.
+var SourceTypes = []string{SourceAPI, SourceUser, SourceTrigger, SourceWebhook, SourceHook, SourceTask}
+
+// JobTerminal reports whether a job status never changes again.
+func JobTerminal(status string) bool {
+	switch status {
+	case JobCompleted, JobFailed, JobCancelled, JobSkipped:
+		return true
+	}
+	return false
+}
+
+// StepTerminal reports whether a step status never changes again.
+func StepTerminal(status string) bool {
+	switch status {
+	case StepCompleted, StepFailed, StepSkipped, StepCancelled:
+		return true
+	}
+	return false
+}
+
+// Job is one execution of a task as stored. Values in Input and Output are
+// JSON-decoded (map[string]any, []any, float64, string, bool, nil).
+type Job struct {
+	ID         string         `json:"job_id"`
+	Workspace  string         `json:"workspace"`
+	Task       string         `json:"task_name"`
+	Mode       string         `json:"mode"`
+	Input      map[string]any `json:"input"`
+	Output     any            `json:"output"`
+	Status     string         `json:"status"`
+	SourceType string         `json:"source_type"`
+	SourceID   string         `json:"source_id,omitempty"`
+	WorkerID   string         `json:"worker_id,omitempty"`
+	CreatedAt  time.Time      `json:"created_at"`
+	StartedAt  time.Time      `json:"started_at,omitzero"`
+	// CompletedAt is set when the status becomes terminal.
+	CompletedAt    time.Time `json:"completed_at,omitzero"`
+	Revision       string    `json:"revision"`
+	HookEvent      string    `json:"hook_event,omitempty"`
+	ParentJobID    string    `json:"parent_job_id,omitempty"`
+	ParentStepName string    `json:"parent_step_name,omitempty"`
+
+	// Depth is 0 for top-level jobs, parent depth + 1 for children.
+	Depth int `json:"depth,omitempty"`
+	// NoHooks is set on hook jobs and every job below one.
+	NoHooks bool `json:"no_hooks,omitempty"`
+	// Deadline is the job timeout instant (zero = none).
+	Deadline time.Time `json:"deadline,omitzero"`
+	// Timeout is the task timeout that set Deadline.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// EndReason explains a status set before the steps stopped: "timeout"
+	// or the canceller ("api", an email, "trigger x", "parent job <id>").
+	EndReason string `json:"end_reason,omitempty"`
+	// Finalized is set once the job is terminal, no step runs any more and
+	// its terminal actions (parent propagation, hooks) are done.
+	Finalized bool `json:"finalized,omitempty"`
+	// Scrubbed is set once secret values were masked in the stored record.
+	Scrubbed bool `json:"scrubbed,omitempty"`
+
+	// Steps in DAG order; filled by Get, not by List.
+	Steps []*Step `json:"-"`
+}
+
+// Step is one flow node of a job as stored.
+type Step struct {
+	Name       string `json:"step_name"`
+	Action     string `json:"action_name"`
+	ActionType string `json:"action_type"`
+	Runner     string `json:"runner"`
+	// Input is the raw template map until dispatch, then the rendered input.
+	Input        any       `json:"input"`
+	Output       any       `json:"output"`
+	Status       string    `json:"status"`
+	WorkerID     string    `json:"worker_id,omitempty"`
+	DependsOn    []string  `json:"depends_on"`
+	StartedAt    time.Time `json:"started_at,omitzero"`
+	CompletedAt  time.Time `json:"completed_at,omitzero"`
+	ErrorMessage string    `json:"error_message,omitempty"`
+	SkipReason   string    `json:"skip_reason,omitempty"`
+	ChildJobID   string    `json:"child_job_id,omitempty"`
+
+	// Order is the step's position in DAG order.
+	Order int `json:"order"`
+	// ContinueOnFailure is copied from the flow.
+	ContinueOnFailure bool `json:"continue_on_failure,omitempty"`
+	// Timeout is the step timeout (0 = none).
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// Tags are the worker tags required to run the step.
+	Tags []string `json:"tags,omitempty"`
+	// ReadyAt is when the step became ready (queue order).
+	ReadyAt time.Time `json:"ready_at,omitzero"`
+	// Rendered is set once Input holds the rendered input.
+	Rendered bool `json:"rendered,omitempty"`
+	// FailureSkip marks skips caused by failures (they propagate).
+	FailureSkip bool `json:"failure_skip,omitempty"`
+	// Acked is set when a remote worker confirmed the start (/start).
+	Acked bool `json:"acked,omitempty"`
+}

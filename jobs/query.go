@@ -1,0 +1,141 @@
+package jobs
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+)
+
+// Get returns a job with its steps in DAG order, secrets redacted
+// (SPEC §5.10): ErrNotFound for an unknown or malformed id.
+func (e *Engine) Get(id string) (*Job, error) {
+	var j *Job
+	err := e.store.view(func(t *txn) error {
+		var err error
+		if j, err = t.getJob(id); err != nil {
+			return err
+		}
+		j.Steps, err = t.getSteps(id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !j.Scrubbed {
+		if snap, err := e.snapshot(j); err == nil {
+			redactJob(j, snap)
+		}
+	}
+	return j, nil
+}
+
+// ListFilter selects jobs for List. Task requires Workspace.
+type ListFilter struct {
+	Workspace  string
+	Task       string
+	Status     string
+	SourceType string
+	Limit      int
+	Offset     int
+}
+
+// ListResult is one page of jobs, newest first. Total counts the matches
+// before paging when HasTotal (no filter, workspace, workspace+task).
+type ListResult struct {
+	Jobs     []*Job
+	Total    int
+	HasTotal bool
+}
+
+// List walks the most selective index newest first (SPEC §11.5); it never
+// scans all jobs for the filters the API documents.
+func (e *Engine) List(f ListFilter) (ListResult, error) {
+	var res ListResult
+	if f.Task != "" && f.Workspace == "" {
+		return res, fmt.Errorf("task_name filter requires workspace")
+	}
+	err := e.store.view(func(t *txn) error {
+		var bucket, prefix []byte
+		byStatus, bySource := false, false
+		counted := f.Status == "" && f.SourceType == ""
+		switch {
+		case f.Task != "":
+			bucket, prefix = bucketByTask, join([]byte(f.Workspace), []byte(f.Task), nil)
+			if counted {
+				res.Total, res.HasTotal = t.count(join([]byte("task"), []byte(f.Workspace), []byte(f.Task))), true
+			}
+		case f.Workspace != "":
+			bucket, prefix = bucketByWS, join([]byte(f.Workspace), nil)
+			if counted {
+				res.Total, res.HasTotal = t.count(join([]byte("ws"), []byte(f.Workspace))), true
+			}
+		case f.Status != "":
+			bucket, prefix, byStatus = bucketByStatus, join([]byte(f.Status), nil), true
+		case f.SourceType != "":
+			bucket, prefix, bySource = bucketBySource, join([]byte(f.SourceType), nil), true
+		default:
+			bucket = bucketJobs
+			res.Total, res.HasTotal = t.count([]byte("all")), true
+		}
+		// indexOnly: the index alone decides a match, so only the page is
+		// decoded; otherwise each candidate is read and checked.
+		indexOnly := counted || (byStatus && f.SourceType == "") || bySource
+		res.Jobs = make([]*Job, 0, min(f.Limit, 64))
+		skip := f.Offset
+		c := t.Bucket(bucket).Cursor()
+		for k := lastWithPrefix(c, prefix); k != nil && bytes.HasPrefix(k, prefix) && len(res.Jobs) < f.Limit; k, _ = c.Prev() {
+			if indexOnly && skip > 0 {
+				skip--
+				continue
+			}
+			j, err := t.getJob(keyString(k[len(prefix):]))
+			if err != nil {
+				return err
+			}
+			if !indexOnly {
+				if (f.Status != "" && j.Status != f.Status) || (f.SourceType != "" && j.SourceType != f.SourceType) {
+					continue
+				}
+				if skip > 0 {
+					skip--
+					continue
+				}
+			}
+			res.Jobs = append(res.Jobs, j)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// lastWithPrefix positions c on the last key starting with prefix (nil if
+// none; an empty prefix means the last key).
+func lastWithPrefix(c interface {
+	Seek([]byte) ([]byte, []byte)
+	Last() ([]byte, []byte)
+	Prev() ([]byte, []byte)
+}, prefix []byte) []byte {
+	if len(prefix) == 0 {
+		k, _ := c.Last()
+		return k
+	}
+	// The smallest key after every key with the prefix.
+	end := slices.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			end = end[:i+1]
+			break
+		}
+	}
+	k, _ := c.Seek(end)
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	if k != nil && !bytes.HasPrefix(k, prefix) {
+		return nil
+	}
+	return k
+}

@@ -1,0 +1,79 @@
+package jobs
+
+import (
+	"time"
+
+	"runnel/jobs/shell"
+)
+
+// recover repairs what a previous process left (SPEC §5.9): steps running
+// on the built-in worker fail (or end cancelled in a cancelled job), ready
+// steps are queued again, job deadlines are re-armed, and every open job is
+// re-evaluated.
+func (e *Engine) recover() error {
+	var ids []string
+	if err := e.store.view(func(t *txn) error {
+		ids = t.openJobIDs()
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		err := e.store.update(func(t *txn) error {
+			st, err := t.load(id)
+			if err != nil {
+				return err
+			}
+			return e.recoverJob(t, st, time.Now())
+		})
+		if err != nil {
+			e.log.Error("recover job", "job", id, "err", err)
+		}
+	}
+	if len(ids) > 0 {
+		e.log.Info("recovered open jobs", "count", len(ids))
+	}
+	return nil
+}
+
+func (e *Engine) recoverJob(t *txn, st *jobState, now time.Time) error {
+	j := st.job
+	for _, s := range st.steps {
+		if s.Status != StepRunning || s.ChildJobID != "" || s.WorkerID != e.builtinID {
+			continue
+		}
+		switch {
+		case j.Status == JobCancelled:
+			s.Status = StepCancelled
+			s.ErrorMessage = "Job cancelled"
+			s.CompletedAt = now
+			st.touchStep(s)
+		case j.Status == JobFailed && j.EndReason == "timeout":
+			e.failStep(t, st, s, now, "Job timed out after "+shell.FormatDuration(j.Timeout))
+		default:
+			e.logEvent(t, j.ID, now, "[recovery] server restarted while step '%s' was running", s.Name)
+			e.failStep(t, st, s, now, "server restarted while step was running")
+		}
+	}
+	snap, err := e.snapshot(j)
+	if err != nil {
+		e.logEvent(t, j.ID, now, "[recovery] %s", err)
+		for _, s := range st.steps {
+			if s.Status == StepReady {
+				e.failStep(t, st, s, now, "Failed to render action: "+err.Error())
+			}
+		}
+		return e.finishLater(t, st, now)
+	}
+	for _, s := range st.steps {
+		if s.Status == StepReady {
+			item := &queueItem{jobID: j.ID, step: s.Name, readyAt: s.ReadyAt, created: j.CreatedAt, tags: s.Tags}
+			t.after(func() { e.queue.push(item) })
+		}
+	}
+	if !JobTerminal(j.Status) && !j.Deadline.IsZero() {
+		id, deadline := j.ID, j.Deadline
+		t.after(func() { e.armDeadline(id, deadline) })
+	}
+	return e.advance(t, st, snap, now)
+}

@@ -1,0 +1,286 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// StoreVersion is the schema version written under meta/version.
+const StoreVersion = 1
+
+// Bucket names.
+var (
+	bucketMeta      = []byte("meta")
+	bucketJobs      = []byte("jobs")       // job id (16 bytes) → Job JSON
+	bucketSteps     = []byte("steps")      // job id + step name → Step JSON
+	bucketByWS      = []byte("idx_ws")     // ws \x00 job id → nil
+	bucketByTask    = []byte("idx_task")   // ws \x00 task \x00 job id → nil
+	bucketByStatus  = []byte("idx_status") // status \x00 job id → nil
+	bucketBySource  = []byte("idx_source") // source type \x00 job id → nil
+	bucketOpen      = []byte("idx_open")   // job id → nil while not finalized
+	bucketCounts    = []byte("counts")     // counter key → uint64
+	bucketWorkers   = []byte("workers")    // worker id → Worker JSON
+	bucketWorkerJob = []byte("worker_jobs")
+	bucketSchedule  = []byte("schedule") // "<ws>/<trigger>" → schedule state JSON
+	bucketUsers     = []byte("users")
+	bucketUserEmail = []byte("user_email")
+	bucketAPIKeys   = []byte("api_keys")
+	bucketRefresh   = []byte("refresh_tokens")
+)
+
+var allBuckets = [][]byte{
+	bucketMeta, bucketJobs, bucketSteps, bucketByWS, bucketByTask, bucketByStatus,
+	bucketBySource, bucketOpen, bucketCounts, bucketWorkers, bucketWorkerJob, bucketSchedule,
+	bucketUsers, bucketUserEmail, bucketAPIKeys, bucketRefresh,
+}
+
+// migrations upgrade the schema from version i+1 to i+2 (index 0 upgrades
+// version 1 to 2). Each runs in the transaction that records the new version.
+var migrations = []func(tx *bolt.Tx) error{}
+
+// ErrLocked is returned by Open when another process holds the database.
+var ErrLocked = errors.New("database is locked by another process")
+
+// Store is the bbolt database holding all metadata. Writes go through a
+// single writer goroutine that groups concurrent updates into one
+// transaction (one fsync), so throughput comes from coalescing commits, not
+// from skipping fsync.
+type Store struct {
+	path    string
+	timeout time.Duration
+
+	db     *bolt.DB
+	writes chan *op
+	quit   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+}
+
+// op is one queued update.
+type op struct {
+	fn  func(t *txn) error
+	err chan error
+}
+
+// NewStore returns a store for the bbolt file at path; lockWait bounds the
+// wait for another process's lock (default 5 s). It does no I/O.
+func NewStore(path string, lockWait time.Duration) *Store {
+	if lockWait <= 0 {
+		lockWait = 5 * time.Second
+	}
+	return &Store{path: path, timeout: lockWait}
+}
+
+// Open opens (creating if needed) the database, creates buckets, runs
+// migrations and starts the writer. ErrLocked when another process holds it.
+func (s *Store) Open() error {
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: s.timeout, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return ErrLocked
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", s.path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		v := 0
+		if raw := meta.Get([]byte("version")); raw != nil {
+			v = int(decodeUint(raw))
+		}
+		if v == 0 {
+			v = StoreVersion
+		}
+		if v > StoreVersion {
+			return fmt.Errorf("store version %d is newer than this runnel (%d)", v, StoreVersion)
+		}
+		for ; v < StoreVersion; v++ {
+			if err := migrations[v-1](tx); err != nil {
+				return fmt.Errorf("migrate store to version %d: %w", v+1, err)
+			}
+		}
+		return meta.Put([]byte("version"), encodeUint(StoreVersion))
+	})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("initialise %s: %w", s.path, err)
+	}
+	s.db = db
+	s.writes = make(chan *op, 1024)
+	s.quit = make(chan struct{})
+	s.done = make(chan struct{})
+	go s.writer()
+	return nil
+}
+
+// Close stops the writer after the queued updates and closes the database.
+// Idempotent.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		if s.db == nil {
+			return
+		}
+		close(s.quit)
+		<-s.done
+		err = s.db.Close()
+	})
+	return err
+}
+
+// Ping reports whether the database answers a read transaction.
+func (s *Store) Ping() error {
+	if s.db == nil {
+		return errors.New("store not open")
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return errors.New("meta bucket missing")
+		}
+		return nil
+	})
+}
+
+// errStoreClosed is returned for updates submitted after Close.
+var errStoreClosed = errors.New("store closed")
+
+// update runs fn in a write transaction, grouped with concurrent updates,
+// and returns once the transaction has committed (and fn's effects have
+// run) or failed. fn may run more than once (when a grouped transaction is
+// retried without a failing member), so it must only act through t.
+func (s *Store) update(fn func(t *txn) error) error {
+	o := &op{fn: fn, err: make(chan error, 1)}
+	select {
+	case s.writes <- o:
+	case <-s.quit:
+		return errStoreClosed
+	}
+	return <-o.err
+}
+
+// view runs fn in a read-only transaction.
+func (s *Store) view(fn func(t *txn) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return fn(&txn{Tx: tx})
+	})
+}
+
+// maxBatch bounds the updates grouped into one transaction.
+const maxBatch = 256
+
+// writer is the single goroutine that owns write transactions: it takes
+// every queued update, runs them in one transaction, commits once, then
+// runs their effects in commit order and answers the callers.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*op, 0, maxBatch)
+	for {
+		select {
+		case o := <-s.writes:
+			batch = append(batch[:0], o)
+		case <-s.quit:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case o := <-s.writes:
+					s.commit([]*op{o})
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-s.writes:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs ops in one transaction. If one fails, the transaction is
+// rolled back, that op is answered with its error and the others are retried
+// together, as bbolt's Batch does.
+func (s *Store) commit(ops []*op) {
+	for len(ops) > 0 {
+		txns := make([]*txn, len(ops))
+		failed := -1
+		var failErr error
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for i, o := range ops {
+				t := &txn{Tx: tx}
+				if err := safeRun(o.fn, t); err != nil {
+					failed, failErr = i, err
+					return err
+				}
+				if err := safeRun(func(t *txn) error { return t.drain() }, t); err != nil {
+					failed, failErr = i, err
+					return err
+				}
+				if err := t.flush(); err != nil {
+					failed, failErr = i, err
+					return err
+				}
+				txns[i] = t
+			}
+			return nil
+		})
+		if err == nil {
+			for i, o := range ops {
+				txns[i].runEffects()
+				o.err <- nil
+			}
+			return
+		}
+		if failed < 0 {
+			// The commit itself failed: every op gets the error.
+			for _, o := range ops {
+				o.err <- fmt.Errorf("commit: %w", err)
+			}
+			return
+		}
+		ops[failed].err <- failErr
+		ops = append(ops[:failed:failed], ops[failed+1:]...)
+	}
+}
+
+// safeRun runs fn, turning a panic into an error so one bad update cannot
+// kill the writer.
+func safeRun(fn func(t *txn) error, t *txn) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in store update: %v", r)
+		}
+	}()
+	return fn(t)
+}
+
+func encodeUint(v uint64) []byte {
+	b := make([]byte, 8)
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+	return b
+}
+
+func decodeUint(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}

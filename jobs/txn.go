@@ -1,0 +1,295 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrNotFound is returned for an unknown job, step, worker or user.
+var ErrNotFound = errors.New("not found")
+
+// txn is one update's view of a write (or read) transaction. Job states
+// loaded through it are cached for the update and written back by flush;
+// effects run after the commit, in commit order.
+type txn struct {
+	*bolt.Tx
+	effects []func()
+	work    []func() error
+	states  map[string]*jobState
+	loaded  []*jobState
+}
+
+// after queues f to run after the transaction commits. Effects must not
+// block or submit updates synchronously.
+func (t *txn) after(f func()) { t.effects = append(t.effects, f) }
+
+// later queues fn to run in the same transaction, after the current
+// engine step returns (parent propagation without re-entrancy).
+func (t *txn) later(fn func() error) { t.work = append(t.work, fn) }
+
+// drain runs deferred work until none is left.
+func (t *txn) drain() error {
+	for len(t.work) > 0 {
+		fn := t.work[0]
+		t.work = t.work[1:]
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runEffects runs the queued effects, isolating panics.
+func (t *txn) runEffects() {
+	for _, f := range t.effects {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					slog.Error("panic in store effect", "panic", r)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// jobState is a job and its steps loaded for modification.
+type jobState struct {
+	job        *Job
+	steps      []*Step // DAG order
+	byName     map[string]*Step
+	isNew      bool
+	dirtyJob   bool
+	dirtySteps map[string]bool
+	origStatus string
+	origFinal  bool
+}
+
+func (st *jobState) touch()              { st.dirtyJob = true }
+func (st *jobState) touchStep(s *Step)   { st.dirtySteps[s.Name] = true }
+func (st *jobState) step(n string) *Step { return st.byName[n] }
+
+// idKey converts a job id to its 16-byte key.
+func idKey(id string) ([]byte, error) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return nil, fmt.Errorf("invalid job id %q: %w", id, err)
+	}
+	return u[:], nil
+}
+
+func keyString(k []byte) string {
+	var u uuid.UUID
+	copy(u[:], k)
+	return u.String()
+}
+
+func join(parts ...[]byte) []byte { return bytes.Join(parts, []byte{0}) }
+
+// newState registers a job created in this transaction.
+func (t *txn) newState(j *Job, steps []*Step) *jobState {
+	st := &jobState{job: j, steps: steps, byName: make(map[string]*Step, len(steps)), isNew: true,
+		dirtyJob: true, dirtySteps: make(map[string]bool, len(steps))}
+	for _, s := range steps {
+		st.byName[s.Name] = s
+		st.dirtySteps[s.Name] = true
+	}
+	t.cache(st)
+	return st
+}
+
+func (t *txn) cache(st *jobState) {
+	if t.states == nil {
+		t.states = make(map[string]*jobState)
+	}
+	t.states[st.job.ID] = st
+	t.loaded = append(t.loaded, st)
+}
+
+// load reads a job and its steps for modification (cached per update).
+func (t *txn) load(id string) (*jobState, error) {
+	if st, ok := t.states[id]; ok {
+		return st, nil
+	}
+	j, err := t.getJob(id)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := t.getSteps(id)
+	if err != nil {
+		return nil, err
+	}
+	st := &jobState{job: j, steps: steps, byName: make(map[string]*Step, len(steps)),
+		dirtySteps: make(map[string]bool), origStatus: j.Status, origFinal: j.Finalized}
+	for _, s := range steps {
+		st.byName[s.Name] = s
+	}
+	t.cache(st)
+	return st, nil
+}
+
+// getJob reads one job record without steps.
+func (t *txn) getJob(id string) (*Job, error) {
+	k, err := idKey(id)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	raw := t.Bucket(bucketJobs).Get(k)
+	if raw == nil {
+		return nil, ErrNotFound
+	}
+	j := new(Job)
+	if err := json.Unmarshal(raw, j); err != nil {
+		return nil, fmt.Errorf("decode job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// getSteps reads a job's steps in DAG order.
+func (t *txn) getSteps(id string) ([]*Step, error) {
+	k, err := idKey(id)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	var steps []*Step
+	c := t.Bucket(bucketSteps).Cursor()
+	for sk, v := c.Seek(k); sk != nil && bytes.HasPrefix(sk, k); sk, v = c.Next() {
+		s := new(Step)
+		if err := json.Unmarshal(v, s); err != nil {
+			return nil, fmt.Errorf("decode step %s/%s: %w", id, sk[16:], err)
+		}
+		steps = append(steps, s)
+	}
+	sort.Slice(steps, func(a, b int) bool { return steps[a].Order < steps[b].Order })
+	return steps, nil
+}
+
+// flush writes every modified job state, maintaining indexes and counters.
+func (t *txn) flush() error {
+	for _, st := range t.loaded {
+		if err := t.save(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) save(st *jobState) error {
+	j := st.job
+	k, err := idKey(j.ID)
+	if err != nil {
+		return err
+	}
+	if st.dirtyJob {
+		raw, err := json.Marshal(j)
+		if err != nil {
+			return fmt.Errorf("encode job %s: %w", j.ID, err)
+		}
+		if err := t.Bucket(bucketJobs).Put(k, raw); err != nil {
+			return err
+		}
+		if st.isNew {
+			if err := t.indexNew(j, k); err != nil {
+				return err
+			}
+		} else if st.origStatus != j.Status {
+			b := t.Bucket(bucketByStatus)
+			if err := b.Delete(join([]byte(st.origStatus), k)); err != nil {
+				return err
+			}
+			if err := b.Put(join([]byte(j.Status), k), nil); err != nil {
+				return err
+			}
+		}
+		if j.Finalized != st.origFinal || (st.isNew && !j.Finalized) {
+			if j.Finalized {
+				err = t.Bucket(bucketOpen).Delete(k)
+			} else {
+				err = t.Bucket(bucketOpen).Put(k, nil)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		st.origStatus = j.Status
+		st.origFinal = j.Finalized
+		st.isNew = false
+		st.dirtyJob = false
+	}
+	if len(st.dirtySteps) > 0 {
+		b := t.Bucket(bucketSteps)
+		for name := range st.dirtySteps {
+			s := st.byName[name]
+			raw, err := json.Marshal(s)
+			if err != nil {
+				return fmt.Errorf("encode step %s/%s: %w", j.ID, name, err)
+			}
+			if err := b.Put(append(append([]byte{}, k...), name...), raw); err != nil {
+				return err
+			}
+		}
+		clear(st.dirtySteps)
+	}
+	return nil
+}
+
+func (t *txn) indexNew(j *Job, k []byte) error {
+	puts := []struct {
+		b   []byte
+		key []byte
+	}{
+		{bucketByWS, join([]byte(j.Workspace), k)},
+		{bucketByTask, join([]byte(j.Workspace), []byte(j.Task), k)},
+		{bucketByStatus, join([]byte(j.Status), k)},
+		{bucketBySource, join([]byte(j.SourceType), k)},
+	}
+	for _, p := range puts {
+		if err := t.Bucket(p.b).Put(p.key, nil); err != nil {
+			return err
+		}
+	}
+	for _, c := range countKeys(j.Workspace, j.Task) {
+		if err := t.addCount(c, 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func countKeys(ws, task string) [][]byte {
+	return [][]byte{[]byte("all"), join([]byte("ws"), []byte(ws)), join([]byte("task"), []byte(ws), []byte(task))}
+}
+
+func (t *txn) addCount(key []byte, d int64) error {
+	b := t.Bucket(bucketCounts)
+	v := int64(0)
+	if raw := b.Get(key); raw != nil {
+		v = int64(decodeUint(raw))
+	}
+	return b.Put(key, encodeUint(uint64(v+d)))
+}
+
+func (t *txn) count(key []byte) int {
+	if raw := t.Bucket(bucketCounts).Get(key); raw != nil {
+		return int(decodeUint(raw))
+	}
+	return 0
+}
+
+// openJobIDs returns the ids of jobs not yet finalized (pending, running,
+// or terminal with steps still stopping), oldest first.
+func (t *txn) openJobIDs() []string {
+	var ids []string
+	c := t.Bucket(bucketOpen).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		ids = append(ids, keyString(k))
+	}
+	return ids
+}

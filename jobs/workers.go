@@ -1,0 +1,193 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Worker statuses.
+const (
+	WorkerActive   = "active"
+	WorkerInactive = "inactive"
+)
+
+const builtinName = "builtin"
+
+// Worker is a registered worker (SPEC §9.4).
+type Worker struct {
+	ID            string    `json:"worker_id"`
+	Name          string    `json:"name"`
+	Status        string    `json:"status"`
+	Tags          []string  `json:"tags"`
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+	RegisteredAt  time.Time `json:"registered_at"`
+	Version       string    `json:"version,omitempty"`
+	Builtin       bool      `json:"builtin"`
+}
+
+var builtinKey = []byte("builtin_worker_id")
+
+// registerBuiltin creates (once per data dir) or refreshes the built-in
+// worker record and returns its id.
+func (e *Engine) registerBuiltin() (string, error) {
+	var id string
+	err := e.store.update(func(t *txn) error {
+		now := time.Now().UTC()
+		meta := t.Bucket(bucketMeta)
+		if raw := meta.Get(builtinKey); raw != nil {
+			id = string(raw)
+		} else {
+			id = uuid.NewString()
+			if err := meta.Put(builtinKey, []byte(id)); err != nil {
+				return err
+			}
+		}
+		w, err := t.getWorker(id)
+		if err != nil {
+			w = &Worker{ID: id, RegisteredAt: now}
+		}
+		w.Name = builtinName
+		w.Builtin = true
+		w.Tags = e.opts.LocalTags
+		w.Version = e.opts.Version
+		w.LastHeartbeat = now
+		w.Status = WorkerActive
+		if e.opts.LocalWorkers == 0 {
+			w.Status = WorkerInactive
+		}
+		return t.putWorker(w)
+	})
+	if err != nil {
+		return "", fmt.Errorf("register built-in worker: %w", err)
+	}
+	return id, nil
+}
+
+// builtinHeartbeat keeps the built-in worker's heartbeat fresh.
+func (e *Engine) builtinHeartbeat() {
+	defer e.wg.Done()
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.queue.closedCh():
+			return
+		case <-tick.C:
+			err := e.store.update(func(t *txn) error {
+				w, err := t.getWorker(e.builtinID)
+				if err != nil {
+					return err
+				}
+				w.LastHeartbeat = time.Now().UTC()
+				return t.putWorker(w)
+			})
+			if err != nil {
+				e.log.Warn("built-in worker heartbeat", "err", err)
+			}
+		}
+	}
+}
+
+func (t *txn) getWorker(id string) (*Worker, error) {
+	k, err := uuid.Parse(id)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	raw := t.Bucket(bucketWorkers).Get(k[:])
+	if raw == nil {
+		return nil, ErrNotFound
+	}
+	w := new(Worker)
+	if err := json.Unmarshal(raw, w); err != nil {
+		return nil, fmt.Errorf("decode worker %s: %w", id, err)
+	}
+	return w, nil
+}
+
+func (t *txn) putWorker(w *Worker) error {
+	k, err := uuid.Parse(w.ID)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	return t.Bucket(bucketWorkers).Put(k[:], raw)
+}
+
+// Workers lists workers, active first, then newest registration first,
+// with the total count.
+func (e *Engine) Workers(limit, offset int) ([]*Worker, int, error) {
+	var all []*Worker
+	err := e.store.view(func(t *txn) error {
+		return t.Bucket(bucketWorkers).ForEach(func(k, v []byte) error {
+			w := new(Worker)
+			if err := json.Unmarshal(v, w); err != nil {
+				return err
+			}
+			all = append(all, w)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	sort.Slice(all, func(a, b int) bool {
+		if (all[a].Status == WorkerActive) != (all[b].Status == WorkerActive) {
+			return all[a].Status == WorkerActive
+		}
+		return all[a].RegisteredAt.After(all[b].RegisteredAt)
+	})
+	return page(all, limit, offset), len(all), nil
+}
+
+// Worker returns one worker and the newest jobs (≤ 50) it ran a step of.
+func (e *Engine) Worker(id string) (*Worker, []*Job, error) {
+	var w *Worker
+	var jobs []*Job
+	err := e.store.view(func(t *txn) error {
+		var err error
+		if w, err = t.getWorker(id); err != nil {
+			return err
+		}
+		k, _ := uuid.Parse(id)
+		prefix := k[:]
+		c := t.Bucket(bucketWorkerJob).Cursor()
+		// Seek past the prefix, then walk backwards: newest job ids first.
+		end := append(append([]byte{}, prefix...), bytes.Repeat([]byte{0xff}, 16)...)
+		kk, _ := c.Seek(end)
+		if kk == nil {
+			kk, _ = c.Last()
+		} else if !bytes.HasPrefix(kk, prefix) || bytes.Compare(kk, end) > 0 {
+			kk, _ = c.Prev()
+		}
+		for ; kk != nil && bytes.HasPrefix(kk, prefix) && len(jobs) < 50; kk, _ = c.Prev() {
+			j, err := t.getJob(keyString(kk[16:]))
+			if err != nil {
+				continue
+			}
+			jobs = append(jobs, j)
+		}
+		return nil
+	})
+	return w, jobs, err
+}
+
+func page[T any](all []T, limit, offset int) []T {
+	if offset >= len(all) {
+		return []T{}
+	}
+	all = all[offset:]
+	if limit < len(all) {
+		all = all[:limit]
+	}
+	return all
+}
