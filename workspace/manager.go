@@ -1,13 +1,16 @@
 package workspace
 
-// This file fixes the manager API that the rest of runnel builds against.
-// Bodies marked "not implemented" are filled in by the manager implementation.
-
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,18 +51,22 @@ type ManagerOptions struct {
 	// Load is passed to Load for every revision.
 	Load LoadOptions
 	// InUse returns the revisions of a workspace that jobs still need
-	// (non-terminal jobs, unfired hooks); they are never pruned.
+	// (non-terminal jobs, unfired hooks); they are never pruned. It is
+	// called after each successful swap, outside the manager's locks.
 	InUse func(ws string) []string
 	// Keep is how many previous revisions to keep besides the current and
-	// the in-use ones (default 3).
+	// the in-use ones (0 = default 3; negative keeps none).
 	Keep int
 	// Logger receives one line per load (workspace, revision, counts,
-	// duration, errors).
+	// duration, errors); nil = slog.Default().
 	Logger *slog.Logger
 }
 
 // ErrNotFound is returned for a workspace name that is not configured.
 var ErrNotFound = errors.New("workspace not found")
+
+// errNotRunning answers refreshes outside Start…Close.
+var errNotRunning = errors.New("workspace manager is not running")
 
 // NotLoadedError is returned by lookups on a workspace that has no good
 // revision yet (still loading, or every load failed).
@@ -120,67 +127,625 @@ type Status struct {
 
 // RefreshResult answers a refresh.
 type RefreshResult struct {
+	// Revision is the serving revision after the refresh.
 	Revision string
-	Changed  bool
+	// Changed is true when the refresh swapped in a new revision.
+	Changed bool
 }
 
 // Manager keeps every configured workspace's current snapshot (published
 // through an atomic pointer), reloads on polls, watch events, refreshes and
 // push webhooks, and prunes old revision trees.
+//
+// Loads of one workspace never overlap: each runs as the workspace's single
+// flight, which refreshes join. Swaps of all workspaces are serialised by
+// swapMu, so webhook names stay unique across workspaces and listeners see
+// swaps in order.
 type Manager struct {
 	opts    ManagerOptions
-	sources []Source
+	sources []Source // sorted by name
+	log     *slog.Logger
+	states  []*wsState // sorted by name
+	byName  map[string]*wsState
+	cache   snapCache
+
+	// swapMu serialises swaps and error updates of every workspace: the
+	// webhook-name check, publishing views, rebuilding the webhook table
+	// and calling listeners.
+	swapMu   sync.Mutex
+	onSwap   []func(ws string, old, new *Snapshot)
+	webhooks atomic.Pointer[map[string]webhookEntry]
+
+	// mu guards the run state below.
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	ctx     context.Context // the manager's own lifetime, ended by Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // every goroutine the manager starts
+	loaded  chan struct{}  // closed when every first load attempt ended
+	closing chan struct{}  // closed when Close is done
+}
+
+// wsState is one workspace's runtime state.
+type wsState struct {
+	src Source
+	// view is the published state; stored only under Manager.swapMu.
+	view atomic.Pointer[wsView]
+	// kick asks the workspace's loop for a load (watch events, released
+	// webhook names).
+	kick chan struct{}
+	// wanted lists the webhook names held by other workspaces that the
+	// rejected revision needs (under Manager.swapMu).
+	wanted []string
+
+	// mu guards the fields below.
+	mu       sync.Mutex
+	flight   *flight
+	waiters  int            // refreshes waiting on flight (tests)
+	pins     map[string]int // revisions being read (pinned loads, tarballs): never pruned
+	history  []string       // previous serving revisions of this process, oldest first
+	pinLoads map[string]*sharedCall[*Snapshot]
+	tarballs map[string]*sharedCall[string]
+}
+
+// wsView is what readers see of a workspace; it is replaced, never mutated.
+type wsView struct {
+	snap    *Snapshot
+	err     string
+	errRev  string
+	loading bool
+}
+
+// flight is one running load of a workspace; res and err are set before
+// done is closed.
+type flight struct {
+	done chan struct{}
+	res  RefreshResult
+	err  error
+}
+
+// sharedCall is one running computation that concurrent callers share.
+type sharedCall[T any] struct {
+	done chan struct{}
+	val  T
+	err  error
 }
 
 // NewManager returns a manager for sources; it does no I/O.
 func NewManager(opts ManagerOptions, sources []Source) *Manager {
-	return &Manager{opts: opts, sources: sources}
+	srcs := append([]Source(nil), sources...)
+	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].Name < srcs[j].Name })
+	m := &Manager{
+		opts:    opts,
+		sources: srcs,
+		log:     opts.Logger,
+		byName:  make(map[string]*wsState, len(srcs)),
+		loaded:  make(chan struct{}),
+		closing: make(chan struct{}),
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	m.cache.init()
+	for _, s := range srcs {
+		w := &wsState{
+			src:      s,
+			kick:     make(chan struct{}, 1),
+			pins:     map[string]int{},
+			pinLoads: map[string]*sharedCall[*Snapshot]{},
+			tarballs: map[string]*sharedCall[string]{},
+		}
+		w.view.Store(&wsView{loading: true})
+		m.states = append(m.states, w)
+		if _, dup := m.byName[s.Name]; !dup {
+			m.byName[s.Name] = w
+		}
+	}
+	empty := map[string]webhookEntry{}
+	m.webhooks.Store(&empty)
+	return m
 }
 
 // OnSwap registers fn, called after every successful swap of a workspace's
 // snapshot (old is nil on the first load), in swap order. Register before
-// Start.
-func (m *Manager) OnSwap(fn func(ws string, old, new *Snapshot)) {}
+// Start. fn runs while swaps are held: it must return quickly and must not
+// wait for a refresh.
+func (m *Manager) OnSwap(fn func(ws string, old, new *Snapshot)) {
+	m.swapMu.Lock()
+	defer m.swapMu.Unlock()
+	m.onSwap = append(m.onSwap, fn)
+}
 
 // Start loads every workspace in name order in the background and starts
-// their pollers and watchers.
-func (m *Manager) Start(ctx context.Context) error { return ErrNotImplemented }
+// their pollers and watchers. It fails on a misconfigured source (no Fetch,
+// a duplicate name), when the data directories cannot be created, or when
+// called twice. The manager runs until Close or until ctx ends.
+func (m *Manager) Start(ctx context.Context) error {
+	for i, s := range m.sources {
+		if s.Fetch == nil {
+			return fmt.Errorf("workspace %q has no fetch function", s.Name)
+		}
+		if i > 0 && m.sources[i-1].Name == s.Name {
+			return fmt.Errorf("workspace %q is configured twice", s.Name)
+		}
+	}
+	for _, d := range []string{m.opts.RevisionsDir, m.opts.TarballsDir} {
+		if d != "" {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return fmt.Errorf("create %q: %w", d, err)
+			}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.started || m.closed {
+		return errors.New("workspace manager already started")
+	}
+	m.started = true
+	m.ctx, m.cancel = context.WithCancel(ctx)
+	for _, w := range m.states {
+		if w.src.Watch != nil {
+			m.wg.Add(1)
+			go m.watch(m.ctx, w)
+		}
+	}
+	m.wg.Add(1)
+	go m.run(m.ctx)
+	return nil
+}
+
+// run makes every workspace's first load attempt in name order, then runs
+// the per-workspace loops.
+func (m *Manager) run(ctx context.Context) {
+	defer m.wg.Done()
+	for _, w := range m.states {
+		f, err := m.join(w)
+		if err != nil {
+			break
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+		}
+	}
+	close(m.loaded)
+	for _, w := range m.states {
+		m.wg.Add(1)
+		go m.loop(ctx, w)
+	}
+}
+
+// loop reloads w on every poll tick and kick until ctx ends.
+func (m *Manager) loop(ctx context.Context, w *wsState) {
+	defer m.wg.Done()
+	var tick <-chan time.Time
+	if w.src.PollInterval > 0 {
+		t := time.NewTicker(w.src.PollInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		case <-w.kick:
+		}
+		f, err := m.join(w)
+		if err != nil {
+			return
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// watch runs the source's watcher until ctx ends, starting it again after a
+// pause if it fails.
+func (m *Manager) watch(ctx context.Context, w *wsState) {
+	defer m.wg.Done()
+	for {
+		err := w.src.Watch(ctx, w.poke)
+		if ctx.Err() != nil {
+			return
+		}
+		m.log.Warn("workspace watch failed", "workspace", w.src.Name, "error", err)
+		t := time.NewTimer(rescanInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		w.poke()
+	}
+}
+
+// poke asks w's loop for a load without blocking.
+func (w *wsState) poke() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
 
 // WaitLoaded blocks until every workspace's first load attempt has ended
 // or ctx is done.
-func (m *Manager) WaitLoaded(ctx context.Context) error { return ErrNotImplemented }
+func (m *Manager) WaitLoaded(ctx context.Context) error {
+	select {
+	case <-m.loaded:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
-// Close stops pollers and watchers and waits for them.
-func (m *Manager) Close() error { return nil }
+// Close stops pollers, watchers and loads and waits for them. It is
+// idempotent and safe to call concurrently.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		<-m.closing
+		return nil
+	}
+	m.closed = true
+	cancel := m.cancel
+	m.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	m.wg.Wait()
+	close(m.closing)
+	return nil
+}
 
 // List returns every workspace's status, sorted by name.
-func (m *Manager) List() []Status { return nil }
+func (m *Manager) List() []Status {
+	out := make([]Status, 0, len(m.states))
+	for _, w := range m.states {
+		out = append(out, w.status())
+	}
+	return out
+}
+
+func (w *wsState) status() Status {
+	v := w.view.Load()
+	return Status{
+		Name:          w.src.Name,
+		Kind:          w.src.Kind,
+		Snapshot:      v.snap,
+		Error:         v.err,
+		ErrorRevision: v.errRev,
+		Loading:       v.loading,
+	}
+}
 
 // Get returns one workspace's status and source.
 func (m *Manager) Get(ws string) (Status, Source, error) {
-	return Status{}, Source{}, ErrNotFound
+	w := m.byName[ws]
+	if w == nil {
+		return Status{}, Source{}, ErrNotFound
+	}
+	return w.status(), w.src, nil
 }
 
 // Current returns the serving snapshot: ErrNotFound or *NotLoadedError.
-func (m *Manager) Current(ws string) (*Snapshot, error) { return nil, ErrNotFound }
+func (m *Manager) Current(ws string) (*Snapshot, error) {
+	w := m.byName[ws]
+	if w == nil {
+		return nil, ErrNotFound
+	}
+	v := w.view.Load()
+	if v.snap == nil {
+		first, _, _ := strings.Cut(v.err, "\n")
+		return nil, &NotLoadedError{Name: ws, Err: first}
+	}
+	return v.snap, nil
+}
 
-// Snapshot returns the snapshot of a pinned revision (cached, else loaded
-// again from its retained tree): ErrNotFound or *RevisionNotAvailableError.
-func (m *Manager) Snapshot(ws, rev string) (*Snapshot, error) { return nil, ErrNotFound }
+// Snapshot returns the snapshot of a pinned revision: the current one, a
+// recently used one, else one loaded again from its retained tree under
+// RevisionsDir (concurrent callers share that load; it never changes the
+// current snapshot or errors). Errors: ErrNotFound,
+// *RevisionNotAvailableError, or the load error of a tree that no longer
+// loads (a *LoadError, wrapped).
+func (m *Manager) Snapshot(ws, rev string) (*Snapshot, error) {
+	w := m.byName[ws]
+	if w == nil {
+		return nil, ErrNotFound
+	}
+	if s := w.view.Load().snap; s != nil && s.Revision == rev {
+		return s, nil
+	}
+	if s := m.cache.get(ws, rev); s != nil {
+		return s, nil
+	}
+	if !validRevision(rev) || m.opts.RevisionsDir == "" {
+		return nil, &RevisionNotAvailableError{Name: ws, Revision: rev}
+	}
+	dir := filepath.Join(m.opts.RevisionsDir, ws, rev)
+	w.mu.Lock()
+	c := w.pinLoads[rev]
+	if c == nil {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			w.mu.Unlock()
+			return nil, &RevisionNotAvailableError{Name: ws, Revision: rev}
+		}
+		c = &sharedCall[*Snapshot]{done: make(chan struct{})}
+		w.pinLoads[rev] = c
+		w.pins[rev]++
+		w.mu.Unlock()
+		c.val, c.err = Load(dir, m.opts.Load)
+		if c.err != nil {
+			c.err = fmt.Errorf("load revision %s of workspace %q: %w", rev, ws, c.err)
+		} else {
+			c.val.Name, c.val.Revision, c.val.LoadedAt = ws, rev, time.Now()
+			m.cache.add(ws, rev, c.val)
+		}
+		w.mu.Lock()
+		delete(w.pinLoads, rev)
+		w.unpinLocked(rev)
+		w.mu.Unlock()
+		close(c.done)
+	} else {
+		w.mu.Unlock()
+		<-c.done
+	}
+	return c.val, c.err
+}
 
-// Refresh fetches and loads now; concurrent refreshes of one workspace share
-// one load. Errors: ErrNotFound, *FetchError, *RejectedError.
+func (w *wsState) unpinLocked(rev string) {
+	if w.pins[rev]--; w.pins[rev] <= 0 {
+		delete(w.pins, rev)
+	}
+}
+
+// validRevision rejects revision strings that are not a plain directory
+// name.
+func validRevision(rev string) bool {
+	return rev != "" && rev[0] != '.' && !strings.ContainsAny(rev, `/\`) && !strings.ContainsRune(rev, 0)
+}
+
+// Refresh fetches and loads now; concurrent refreshes of one workspace, and
+// a refresh arriving during a poll, share one load. Errors: ErrNotFound,
+// *FetchError, *RejectedError, ctx.Err() (the load goes on), or an error
+// when the manager is not running.
 func (m *Manager) Refresh(ctx context.Context, ws string) (RefreshResult, error) {
-	return RefreshResult{}, ErrNotImplemented
+	w := m.byName[ws]
+	if w == nil {
+		return RefreshResult{}, ErrNotFound
+	}
+	f, err := m.join(w)
+	if err != nil {
+		return RefreshResult{}, err
+	}
+	w.mu.Lock()
+	w.waiters++
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.waiters--
+		w.mu.Unlock()
+	}()
+	select {
+	case <-f.done:
+		return f.res, f.err
+	case <-ctx.Done():
+		return RefreshResult{}, ctx.Err()
+	}
+}
+
+// join returns w's running load, starting one if none runs. The load runs
+// in the manager's lifetime, not the caller's.
+func (m *Manager) join(w *wsState) (*flight, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.started || m.closed {
+		return nil, errNotRunning
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.flight != nil {
+		return w.flight, nil
+	}
+	f := &flight{done: make(chan struct{})}
+	w.flight = f
+	m.wg.Add(1)
+	go func(ctx context.Context) {
+		defer m.wg.Done()
+		f.res, f.err = m.load(ctx, w)
+		w.mu.Lock()
+		w.flight = nil
+		w.mu.Unlock()
+		close(f.done)
+	}(m.ctx)
+	return f, nil
+}
+
+// load is one load attempt of w: fetch, load unless the revision is already
+// serving, check webhook names, swap, prune.
+func (m *Manager) load(ctx context.Context, w *wsState) (RefreshResult, error) {
+	start := time.Now()
+	name := w.src.Name
+	cur := w.view.Load()
+	var serving string
+	if cur.snap != nil {
+		serving = cur.snap.Revision
+	}
+	rev, dir, err := w.src.Fetch(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return RefreshResult{Revision: serving}, ctx.Err()
+		}
+		m.fail(w, "", err.Error(), nil)
+		m.log.Warn("workspace fetch failed", "workspace", name, "duration", time.Since(start), "error", err)
+		return RefreshResult{Revision: serving}, &FetchError{Err: err}
+	}
+	if cur.snap != nil && rev == serving {
+		if cur.err != "" {
+			m.fail(w, "", "", nil) // back at the serving revision
+		}
+		m.log.Debug("workspace unchanged", "workspace", name, "revision", rev, "duration", time.Since(start))
+		return RefreshResult{Revision: rev}, nil
+	}
+	snap, err := Load(dir, m.opts.Load)
+	var lerr *LoadError
+	if err != nil {
+		if !errors.As(err, &lerr) {
+			lerr = &LoadError{Problems: []Problem{{Message: err.Error()}}}
+		}
+	} else {
+		snap.Name, snap.Revision, snap.LoadedAt = name, rev, time.Now()
+		lerr = m.swap(w, snap)
+	}
+	if lerr != nil {
+		if err != nil {
+			m.fail(w, rev, lerr.Error(), nil)
+		}
+		m.log.Warn("workspace load failed", "workspace", name, "revision", rev,
+			"duration", time.Since(start), "error", lerr.Error())
+		return RefreshResult{Revision: serving}, &RejectedError{Revision: rev, Err: lerr}
+	}
+	m.log.Info("workspace loaded", "workspace", name, "revision", rev,
+		"tasks", len(snap.Tasks), "actions", countActions(snap), "triggers", len(snap.Triggers),
+		"duration", time.Since(start))
+	if err := m.prune(w); err != nil {
+		m.log.Warn("workspace prune failed", "workspace", name, "error", err)
+	}
+	return RefreshResult{Revision: rev, Changed: true}, nil
+}
+
+// countActions counts named actions (inline step actions left out).
+func countActions(s *Snapshot) int {
+	n := 0
+	for k := range s.Actions {
+		if !strings.HasPrefix(k, InlinePrefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// fail records a failed attempt of w (msg "" clears the error) while the
+// serving snapshot stays; wanted lists webhook names held elsewhere.
+func (m *Manager) fail(w *wsState, errRev, msg string, wanted []string) {
+	m.swapMu.Lock()
+	defer m.swapMu.Unlock()
+	m.failLocked(w, errRev, msg, wanted)
+}
+
+func (m *Manager) failLocked(w *wsState, errRev, msg string, wanted []string) {
+	w.wanted = wanted
+	w.view.Store(&wsView{snap: w.view.Load().snap, err: msg, errRev: errRev})
+}
+
+// swap publishes snap as w's serving snapshot unless one of its webhook
+// names is served by another workspace; then it records and returns the
+// rejection.
+func (m *Manager) swap(w *wsState, snap *Snapshot) *LoadError {
+	m.swapMu.Lock()
+	defer m.swapMu.Unlock()
+	table := *m.webhooks.Load()
+	var problems []Problem
+	var wanted []string
+	for _, t := range webhookTriggers(snap) {
+		if e, ok := table[t.WebhookName]; ok && e.snap.Name != w.src.Name {
+			wanted = append(wanted, t.WebhookName)
+			problems = append(problems, webhookConflict(snap.Dir, t, e.snap.Name))
+		}
+	}
+	if len(problems) > 0 {
+		sortConflicts(problems)
+		lerr := &LoadError{Problems: problems}
+		m.failLocked(w, snap.Revision, lerr.Error(), wanted)
+		return lerr
+	}
+	old := w.view.Load().snap
+	w.wanted = nil
+	w.view.Store(&wsView{snap: snap})
+	m.rebuildWebhooksLocked()
+	if old != nil {
+		m.releaseLocked(w, old, snap)
+		m.cache.keep(w.src.Name, old.Revision, old, m.opts.RevisionsDir != "")
+		w.mu.Lock()
+		w.history = appendHistory(w.history, old.Revision, snap.Revision)
+		w.mu.Unlock()
+	}
+	for _, fn := range m.onSwap {
+		fn(w.src.Name, old, snap)
+	}
+	return nil
+}
+
+// appendHistory records prev as the newest previous revision; cur (serving
+// again) leaves the history.
+func appendHistory(h []string, prev, cur string) []string {
+	out := h[:0]
+	for _, r := range h {
+		if r != prev && r != cur {
+			out = append(out, r)
+		}
+	}
+	if prev != cur {
+		out = append(out, prev)
+	}
+	return out
+}
+
+// releaseLocked kicks every other workspace whose rejected revision wanted
+// a webhook name that old had and new dropped.
+func (m *Manager) releaseLocked(w *wsState, old, new *Snapshot) {
+	kept := map[string]bool{}
+	for _, t := range webhookTriggers(new) {
+		kept[t.WebhookName] = true
+	}
+	released := map[string]bool{}
+	for _, t := range webhookTriggers(old) {
+		if !kept[t.WebhookName] {
+			released[t.WebhookName] = true
+		}
+	}
+	if len(released) == 0 {
+		return
+	}
+	for _, o := range m.states {
+		if o == w {
+			continue
+		}
+		for _, n := range o.wanted {
+			if released[n] {
+				o.poke()
+				break
+			}
+		}
+	}
+}
+
+// sortConflicts orders problems as LoadError requires.
+func sortConflicts(ps []Problem) {
+	sort.Slice(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Col != b.Col {
+			return a.Col < b.Col
+		}
+		return a.Message < b.Message
+	})
 }
 
 // Webhook finds the webhook trigger with that webhook name across all
-// serving snapshots (enabled or not).
-func (m *Manager) Webhook(name string) (*Snapshot, *Trigger, bool) { return nil, nil, false }
-
-// Tarball returns the path of a gzip tar of the revision tree (rev "" =
-// current), building it once under TarballsDir; errors ErrNotFound,
-// *NotLoadedError, *RevisionNotAvailableError.
-func (m *Manager) Tarball(ws, rev string) (path, revision string, err error) {
-	return "", "", ErrNotImplemented
+// serving snapshots (enabled or not), in a table rebuilt on every swap.
+func (m *Manager) Webhook(name string) (*Snapshot, *Trigger, bool) {
+	e, ok := (*m.webhooks.Load())[name]
+	return e.snap, e.trig, ok
 }
