@@ -39,6 +39,13 @@ type Options struct {
 	// ShutdownGrace is how long running built-in steps may finish at Close
 	// before they are killed (default 30 s).
 	ShutdownGrace time.Duration
+	// HeartbeatTimeout marks a silent remote worker inactive (default 120 s).
+	HeartbeatTimeout time.Duration
+	// SweepInterval is the recovery sweep period (default 60 s).
+	SweepInterval time.Duration
+	// UnmatchedTimeout fails ready steps no active worker can take
+	// (0 = wait forever).
+	UnmatchedTimeout time.Duration
 	// Version is reported by the built-in worker.
 	Version string
 	// Logger receives the engine's own log lines.
@@ -58,6 +65,7 @@ type Engine struct {
 	queue *queue
 
 	builtinID string
+	started   time.Time // process start: downtime never counts (SPEC §9.6)
 
 	mu        sync.Mutex
 	watchers  map[string][]chan struct{} // job id → closed when terminal
@@ -92,6 +100,12 @@ func New(opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.HeartbeatTimeout <= 0 {
+		opts.HeartbeatTimeout = 120 * time.Second
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = 60 * time.Second
+	}
 	return &Engine{
 		opts:      opts,
 		store:     opts.Store,
@@ -112,6 +126,7 @@ func New(opts Options) *Engine {
 // re-armed), then starts the built-in workers.
 func (e *Engine) Start(ctx context.Context) error {
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	e.started = time.Now()
 	id, err := e.registerBuiltin()
 	if err != nil {
 		return err
@@ -124,8 +139,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.wg.Add(1)
 		go e.localWorker()
 	}
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go e.builtinHeartbeat()
+	go e.sweeper()
 	return nil
 }
 

@@ -123,19 +123,28 @@ func (t *txn) putWorker(w *Worker) error {
 	return t.Bucket(bucketWorkers).Put(k[:], raw)
 }
 
+// allWorkers reads every worker record.
+func (t *txn) allWorkers() ([]*Worker, error) {
+	var all []*Worker
+	err := t.Bucket(bucketWorkers).ForEach(func(k, v []byte) error {
+		w := new(Worker)
+		if err := json.Unmarshal(v, w); err != nil {
+			return fmt.Errorf("decode worker: %w", err)
+		}
+		all = append(all, w)
+		return nil
+	})
+	return all, err
+}
+
 // Workers lists workers, active first, then newest registration first,
 // with the total count.
 func (e *Engine) Workers(limit, offset int) ([]*Worker, int, error) {
 	var all []*Worker
 	err := e.store.view(func(t *txn) error {
-		return t.Bucket(bucketWorkers).ForEach(func(k, v []byte) error {
-			w := new(Worker)
-			if err := json.Unmarshal(v, w); err != nil {
-				return err
-			}
-			all = append(all, w)
-			return nil
-		})
+		var err error
+		all, err = t.allWorkers()
+		return err
 	})
 	if err != nil {
 		return nil, 0, err
