@@ -66,9 +66,6 @@ type Options struct {
 	PingInterval time.Duration
 }
 
-// AuthOptions is a placeholder for the auth section (issue 6).
-type AuthOptions struct{}
-
 // Server serves the HTTP API.
 type Server struct {
 	opts   Options
@@ -141,12 +138,16 @@ func (s *Server) routes() {
 	r.GET("/api/workers/:id", s.handle(s.getWorker))
 
 	r.POST("/push/:ws", s.handle(s.push))
+
+	s.authRoutes(r)
+	s.hookRoutes(r)
+	s.workerRoutes(r)
 }
 
 // Handler returns the root handler: cross-origin protection on /api,
 // /push and /worker, then the router.
 func (s *Server) Handler() http.Handler {
-	protected := s.cop.Handler(s.router)
+	protected := s.cop.Handler(s.authenticate(s.router))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/push/") || strings.HasPrefix(p, "/worker/") {

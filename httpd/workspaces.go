@@ -302,9 +302,6 @@ func (s *Server) source(r *http.Request) (string, string) {
 	return jobs.SourceAPI, ""
 }
 
-// userOf returns the signed-in user's email ("" with auth off).
-func userOf(r *http.Request) string { return "" }
-
 // decodeBody parses a JSON body (any Content-Type) of at most maxBody
 // bytes; an empty body leaves v unchanged.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {

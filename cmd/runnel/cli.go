@@ -1,0 +1,6 @@
+package main
+
+// clientCommands are the API client subcommands (trigger, logs, jobs, …).
+func clientCommands() []command {
+	return nil
+}

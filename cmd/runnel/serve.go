@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"runnel/examples"
+	"runnel/gitsync"
+	"runnel/httpd"
+	"runnel/jobs"
+	"runnel/logstore"
+	"runnel/workspace"
+)
+
+func runServe(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "serve", "serve [--config FILE]\n\nRuns the API server, the scheduler and the built-in workers. Without a config\nfile it serves the bundled example workspace as 'default' on 127.0.0.1:8080.", "runnel serve --config server-config.yaml")
+	configFlag := fs.String("config", "", "server config file (default $RUNNEL_CONFIG, else ./server-config.yaml if present)")
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &usageError{msg: "unexpected arguments: " + fmt.Sprint(fs.Args())}
+	}
+	path := ConfigPath(*configFlag, e.environ, "server-config.yaml")
+	cfg, err := LoadServerConfig(path, e.environ)
+	if err != nil {
+		return err
+	}
+	m := NewMain(cfg, e)
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	<-ctx.Done()
+	m.log.Info("shutting down")
+	return m.Close()
+}
+
+// Main is a running `runnel serve`: it owns every component and closes
+// them in reverse order.
+type Main struct {
+	Config ServerConfig
+	env    env
+	log    *slog.Logger
+
+	Store     *jobs.Store
+	Logs      *logstore.Store
+	Manager   *workspace.Manager
+	Engine    *jobs.Engine
+	HTTP      *httpd.Server
+	Listener  net.Listener
+	serveDone chan error
+}
+
+// NewMain returns an unopened server for cfg.
+func NewMain(cfg ServerConfig, e env) *Main {
+	return &Main{Config: cfg, env: e, log: newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)}
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Addr is the bound listen address (valid after Open).
+func (m *Main) Addr() string { return m.Listener.Addr().String() }
+
+// Open creates the data directory, opens the store and logs, starts the
+// workspace manager and the engine, binds the listener and serves.
+func (m *Main) Open(ctx context.Context) error {
+	cfg := m.Config
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data_dir: %w", err)
+	}
+	m.Store = jobs.NewStore(filepath.Join(cfg.DataDir, "runnel.db"), 5*time.Second)
+	if err := m.Store.Open(); err != nil {
+		if errors.Is(err, jobs.ErrLocked) {
+			return fmt.Errorf("data_dir %s is in use by another runnel process", cfg.DataDir)
+		}
+		return err
+	}
+	var engine *jobs.Engine
+	logs, err := logstore.Open(logstore.Options{
+		Dir:  cfg.LogStorage.LocalDir,
+		Mask: func(id string) []string { return engine.MaskValues(id) },
+	})
+	if err != nil {
+		return fmt.Errorf("open logs: %w", err)
+	}
+	m.Logs = logs
+
+	sources, err := m.sources()
+	if err != nil {
+		return err
+	}
+	m.Manager = workspace.NewManager(workspace.ManagerOptions{
+		RevisionsDir: filepath.Join(cfg.DataDir, "revisions"),
+		TarballsDir:  filepath.Join(cfg.DataDir, "tarballs"),
+		Load:         workspace.LoadOptions{Getenv: m.env.lookup},
+		InUse:        func(ws string) []string { return engine.RevisionsInUse(ws) },
+		Logger:       m.log,
+	}, sources)
+
+	tmp := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("create step temp dir: %w", err)
+	}
+	engine = jobs.New(jobs.Options{
+		Store: m.Store, Logs: m.Logs, Defs: m.Manager,
+		LocalWorkers: cfg.LocalWorkers, LocalTags: cfg.LocalWorkerTags,
+		TempDir: tmp, Environ: m.env.environ, Version: version, Logger: m.log,
+	})
+	m.Engine = engine
+	if err := m.Manager.Start(ctx); err != nil {
+		return fmt.Errorf("start workspaces: %w", err)
+	}
+	if err := m.Engine.Start(ctx); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	m.Listener = ln
+	srv, err := httpd.New(httpd.Options{
+		Workspaces: m.Manager, Engine: m.Engine, Store: m.Store, Logs: m.Logs, Logger: m.log,
+		Version: version, TrustedProxies: cfg.TrustedProxies,
+	})
+	if err != nil {
+		return err
+	}
+	m.HTTP = srv
+	cert, key := "", ""
+	scheme := "http"
+	if cfg.TLS != nil {
+		cert, key, scheme = cfg.TLS.CertFile, cfg.TLS.KeyFile, "https"
+	}
+	m.serveDone = make(chan error, 1)
+	go func() { m.serveDone <- srv.Serve(ln, cert, key) }()
+	m.log.Info("runnel serving", "url", scheme+"://"+ln.Addr().String(), "version", version,
+		"data_dir", cfg.DataDir, "workspaces", len(sources), "local_workers", cfg.LocalWorkers)
+	return nil
+}
+
+// sources turns configured workspaces into manager sources; with no config
+// file at all, the bundled examples become workspace "default".
+func (m *Main) sources() ([]workspace.Source, error) {
+	cfg := m.Config
+	revisions := filepath.Join(cfg.DataDir, "revisions")
+	if cfg.Path == "" && len(cfg.Workspaces) == 0 {
+		dir := filepath.Join(cfg.DataDir, "example-workspace")
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			if err := examples.WriteWorkspace(dir); err != nil {
+				return nil, fmt.Errorf("write example workspace: %w", err)
+			}
+		}
+		m.log.Info("no config file: serving the bundled examples as workspace 'default'", "path", dir)
+		cfg.Workspaces = map[string]WorkspaceConfig{"default": {Type: "folder", Path: dir}}
+	}
+	names := make([]string, 0, len(cfg.Workspaces))
+	for name := range cfg.Workspaces {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var out []workspace.Source
+	for _, name := range names {
+		wc := cfg.Workspaces[name]
+		revDir := filepath.Join(revisions, name)
+		switch wc.Type {
+		case workspace.KindFolder:
+			f := workspace.NewFolder(wc.Path, revDir)
+			out = append(out, workspace.Source{Name: name, Kind: wc.Type, Fetch: f.Fetch, Watch: f.Watch})
+		case workspace.KindGit:
+			opts := gitsync.Options{URL: wc.URL, Ref: wc.Ref, Dir: filepath.Join(cfg.DataDir, "git", name)}
+			if a := wc.Auth; a != nil {
+				opts.Auth = gitsync.Auth{Type: a.Type, Username: a.Username, Password: a.Password,
+					Token: a.Token, KeyPath: a.KeyPath, Key: a.Key}
+			}
+			repo := gitsync.New(opts)
+			out = append(out, workspace.Source{
+				Name: name, Kind: wc.Type, Ref: repo.Ref(), WebhookSecret: wc.WebhookSecret,
+				PollInterval: time.Duration(wc.PollIntervalSecs) * time.Second,
+				Fetch: func(ctx context.Context) (string, string, error) {
+					return repo.Fetch(ctx, revDir)
+				},
+			})
+		default:
+			return nil, fmt.Errorf("workspace %q: unknown type %q", name, wc.Type)
+		}
+	}
+	return out, nil
+}
+
+// Close shuts the server down: HTTP first (in-flight requests get 5 s),
+// then the engine (running steps get their grace), the workspaces, the
+// logs and the store. Idempotent enough to call after a failed Open.
+func (m *Main) Close() error {
+	var errs []error
+	if m.HTTP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = m.HTTP.Shutdown(ctx)
+		cancel()
+		if err := <-m.serveDone; err != nil {
+			errs = append(errs, err)
+		}
+		m.HTTP = nil
+	} else if m.Listener != nil {
+		m.Listener.Close()
+	}
+	if m.Engine != nil {
+		errs = append(errs, m.Engine.Close())
+	}
+	if m.Manager != nil {
+		errs = append(errs, m.Manager.Close())
+	}
+	if m.Logs != nil {
+		errs = append(errs, m.Logs.Close())
+	}
+	if m.Store != nil {
+		errs = append(errs, m.Store.Close())
+	}
+	return errors.Join(errs...)
+}
