@@ -189,7 +189,7 @@ func (f *Folder) scanLocked(ctx context.Context, root string) ([]treeEntry, erro
 			if ok && c.settled && c.size == key.size && c.mtime == key.mtime && c.mode == key.mode {
 				key.sum = c.sum
 			} else {
-				sum, err := hashFile(p, f.buffer())
+				sum, err := hashFile(p, f.bufferLocked())
 				if errors.Is(err, fs.ErrNotExist) {
 					return nil
 				}
@@ -220,8 +220,8 @@ func fileKind(m fs.FileMode) byte {
 	return kindFile
 }
 
-// buffer returns the copy buffer (under mu).
-func (f *Folder) buffer() []byte {
+// bufferLocked returns the copy buffer.
+func (f *Folder) bufferLocked() []byte {
 	if f.buf == nil {
 		f.buf = make([]byte, 32<<10)
 	}
@@ -289,7 +289,7 @@ func (f *Folder) copyLocked(ctx context.Context, root string, entries []treeEntr
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return "", "", fmt.Errorf("create revision: %w", err)
 		}
-		got, ok, err := copyEntry(src, dst, f.buffer())
+		got, ok, err := copyEntry(src, dst, f.bufferLocked())
 		if err != nil {
 			return "", "", fmt.Errorf("copy %q: %w", e.rel, err)
 		}
@@ -318,6 +318,10 @@ func (f *Folder) copyLocked(ctx context.Context, root string, entries []treeEntr
 		return rev, dir, nil
 	}
 	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Lstat(dir); serr == nil { // made by someone else meanwhile
+			removeReadOnlyTree(tmp)
+			return rev, dir, nil
+		}
 		return "", "", fmt.Errorf("create revision: %w", err)
 	}
 	return rev, dir, nil

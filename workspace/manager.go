@@ -282,6 +282,11 @@ func (m *Manager) Start(ctx context.Context) error {
 	if m.started || m.closed {
 		return errors.New("workspace manager already started")
 	}
+	if m.opts.TarballsDir != "" {
+		for _, s := range m.sources { // builds interrupted by a crash
+			removeStale(filepath.Join(m.opts.TarballsDir, s.Name), tmpPrefix)
+		}
+	}
 	m.started = true
 	m.ctx, m.cancel = context.WithCancel(ctx)
 	for _, w := range m.states {

@@ -30,8 +30,9 @@ const (
 // after fsnotify events (recursive, .git skipped, pure chmod ignored unless
 // it flips a file's executable bit) debounced by 250 ms (at most 2 s for a
 // burst that never goes quiet), and every 30 s without events. changed runs
-// on the watch goroutine and must not block. A missing folder is watched
-// once it appears. Watch returns nil when ctx ends, or an error if no
+// on the watch goroutine and must not block. It is also called once the
+// watches are in place (changes before that sent no event). A missing
+// folder is watched once it appears. Watch returns nil when ctx ends, or an error if no
 // watcher can be created.
 func (f *Folder) Watch(ctx context.Context, changed func()) error {
 	w, err := fsnotify.NewWatcher()
@@ -59,6 +60,9 @@ func (f *Folder) Watch(ctx context.Context, changed func()) error {
 	if root != "" {
 		addTree(w, root)
 	}
+	// Changes made before the watches existed send no event: rescan once
+	// they do.
+	kick()
 	recheck := time.NewTicker(rescanInterval)
 	defer recheck.Stop()
 	for {
