@@ -1,12 +1,13 @@
 package logstore
 
-// This file fixes the package API that the rest of runnel builds against.
-// Bodies marked "not implemented" are filled in by the logstore implementation.
-
 import (
-	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -19,9 +20,20 @@ const (
 // ServerStep is the step name of server events ("_server", stream stderr).
 const ServerStep = "_server"
 
+// Defaults for the zero values of Options.
+const (
+	DefaultMaxLine      = 64 << 10
+	DefaultMaxStepBytes = 64 << 20
+	DefaultFollowBuffer = 4 << 20
+	// DefaultReadMax is the read size used when Read or ReadStep get
+	// max ≤ 0 (the REST limit, SPEC §10.3).
+	DefaultReadMax = 16 << 20
+)
+
 // Line is one log line. Encoded as
 // {"ts":"2026-02-10T12:00:00.123Z","stream":"stdout","step":"say-hello","line":"Hello World"}
-// with that key order, ts in UTC with milliseconds.
+// with that key order, ts in UTC with milliseconds (truncated). A zero TS is
+// written as the time of the Append.
 type Line struct {
 	TS     time.Time
 	Stream string
@@ -29,12 +41,17 @@ type Line struct {
 	Text   string
 }
 
-// ErrNotImplemented is returned by API stubs that are not written yet.
-var ErrNotImplemented = errors.New("logstore: not implemented")
-
 // ErrInvalidOffset is returned when an offset is negative, beyond the end of
 // the file, or not at a line start.
 var ErrInvalidOffset = errors.New("invalid offset")
+
+// ErrInvalidJobID is returned for a job ID that cannot be a file name
+// (empty, ".", "..", or containing a path separator or NUL).
+var ErrInvalidJobID = errors.New("invalid job ID")
+
+// ErrClosed is returned by a closed Store, and by Next on a Follower that
+// was closed or whose Store was closed.
+var ErrClosed = errors.New("logstore closed")
 
 // SlowReaderError ends a Follower whose bounded queue overflowed. Offset is
 // where the reader should resume (bytes delivered so far).
@@ -52,88 +69,418 @@ type Options struct {
 	Dir string
 	// Mask returns the secret values to mask (replaced by "••••••") in every
 	// line of a job as it is written; called once when the job's writer
-	// opens. Nil means no masking.
+	// opens, with that job's writer lock held (it must not call the Store
+	// for the same job). Values shorter than 4 characters are ignored. Nil
+	// means no masking.
 	Mask func(jobID string) []string
-	// MaxLine is the longest line text kept (default 64 KiB); longer text is
-	// cut and ends with " …[truncated]".
+	// MaxLine is the longest line text kept, in bytes (default 64 KiB);
+	// longer text is cut at a UTF-8 boundary and ends with " …[truncated]".
 	MaxLine int
-	// MaxStepBytes caps the bytes one step may write (default 64 MiB); after
-	// it, the step's lines are dropped and one _server notice is written:
-	// "[logs] Step '<s>' exceeded 64 MiB of output; further lines dropped".
+	// MaxStepBytes caps the encoded bytes one step may write (default 64
+	// MiB); after it, the step's lines are dropped and one _server notice is
+	// written: "[logs] Step '<s>' exceeded 64 MiB of output; further lines
+	// dropped" (with the actual cap).
 	MaxStepBytes int64
-	// FollowBuffer bounds a follower's queue of live data (default 4 MiB).
+	// FollowBuffer bounds a follower's queue of live data, in bytes (default
+	// 4 MiB).
 	FollowBuffer int
 }
 
 // Store owns the log files: one writer per job, any number of readers.
 type Store struct {
 	opts Options
+
+	mu        sync.Mutex // guards the fields below; never held while taking a jobLog's mu
+	closed    bool
+	jobs      map[string]*jobLog     // jobs with an open writer or subscribed followers
+	finished  map[string]struct{}    // jobs Finished in this process and not written since
+	followers map[*Follower]struct{} // every open Follower, for Close
 }
+
+// jobLog is one job's writer and live subscribers. The goroutine holding mu
+// is the file's only writer.
+type jobLog struct {
+	id   string
+	path string
+
+	mu    sync.Mutex
+	dead  bool     // removed from Store.jobs by Finish/Remove/Close: look the job up again
+	file  *os.File // the writer; nil until the first Append
+	size  int64    // end of the last line written; valid when file != nil
+	enc   encoder
+	buf   []byte                // batch buffer, reused between Appends
+	steps map[string]*stepCount // bytes written per step since the writer opened
+	subs  map[*Follower]struct{}
+}
+
+// stepCount tracks one step against MaxStepBytes.
+type stepCount struct {
+	bytes  int64
+	capped bool // notice written; further lines dropped
+}
+
+// maxKeptBuf is the largest batch buffer kept between Appends.
+const maxKeptBuf = 4 << 20
 
 // Open creates the directory and returns a Store.
 func Open(opts Options) (*Store, error) {
-	return nil, ErrNotImplemented
+	if opts.Dir == "" {
+		return nil, errors.New("open log store: no directory")
+	}
+	if opts.MaxLine <= 0 {
+		opts.MaxLine = DefaultMaxLine
+	}
+	if opts.MaxStepBytes <= 0 {
+		opts.MaxStepBytes = DefaultMaxStepBytes
+	}
+	if opts.FollowBuffer <= 0 {
+		opts.FollowBuffer = DefaultFollowBuffer
+	}
+	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("open log store: %w", err)
+	}
+	return &Store{
+		opts:      opts,
+		jobs:      make(map[string]*jobLog),
+		finished:  make(map[string]struct{}),
+		followers: make(map[*Follower]struct{}),
+	}, nil
 }
 
-// Close syncs and closes every open writer and ends every follower.
-func (s *Store) Close() error { return ErrNotImplemented }
+// Close syncs and closes every open writer and ends every follower (their
+// Next returns ErrClosed). Idempotent; later calls that write or follow
+// return ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	jobs := s.jobs
+	followers := s.followers
+	s.jobs, s.followers = map[string]*jobLog{}, map[*Follower]struct{}{}
+	s.mu.Unlock()
+
+	var errs []error
+	for _, j := range jobs {
+		j.mu.Lock()
+		errs = append(errs, j.closeWriterLocked(true))
+		j.subs = nil
+		j.dead = true
+		j.mu.Unlock()
+	}
+	for f := range followers {
+		f.fail(ErrClosed)
+		f.release()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) path(jobID string) string {
+	return filepath.Join(s.opts.Dir, jobID+".jsonl")
+}
+
+func checkJobID(jobID string) error {
+	if jobID == "" || jobID == "." || jobID == ".." || strings.ContainsAny(jobID, "/\\\x00") {
+		return fmt.Errorf("%w %q", ErrInvalidJobID, jobID)
+	}
+	return nil
+}
+
+// lockJob returns the job's live entry, created if missing, with its mu
+// held. write marks the job as written again after a Finish.
+func (s *Store) lockJob(jobID string, write bool) (*jobLog, error) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
+		j := s.jobs[jobID]
+		if j == nil {
+			j = &jobLog{id: jobID, path: s.path(jobID), subs: make(map[*Follower]struct{})}
+			s.jobs[jobID] = j
+		}
+		if write {
+			delete(s.finished, jobID)
+		}
+		s.mu.Unlock()
+		j.mu.Lock()
+		if !j.dead {
+			return j, nil
+		}
+		j.mu.Unlock()
+	}
+}
+
+// existingJob returns the job's live entry with its mu held, or nil.
+func (s *Store) existingJob(jobID string) (*jobLog, error) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
+		j := s.jobs[jobID]
+		s.mu.Unlock()
+		if j == nil {
+			return nil, nil
+		}
+		j.mu.Lock()
+		if !j.dead {
+			return j, nil
+		}
+		j.mu.Unlock()
+	}
+}
+
+// dropLocked removes j from the Store (j.mu held), marking the job
+// finished if finish; later calls make a new entry.
+func (s *Store) dropLocked(j *jobLog, finish bool) {
+	j.dead = true
+	s.mu.Lock()
+	if s.jobs[j.id] == j {
+		delete(s.jobs, j.id)
+	}
+	if finish && !s.closed {
+		s.finished[j.id] = struct{}{}
+	}
+	s.mu.Unlock()
+}
 
 // Append writes lines to the job's file with one write call (opening the
 // writer on first use; a writer reopening a file after a crash first cuts an
 // unterminated last line), after masking, truncation and the per-step cap.
 // Lines are visible to readers and followers when Append returns; they are
-// durable after Sync.
-func (s *Store) Append(jobID string, lines ...Line) error { return ErrNotImplemented }
+// durable after Sync. Safe for concurrent use; concurrent batches of one job
+// are written one after the other, never interleaved.
+func (s *Store) Append(jobID string, lines ...Line) error {
+	if err := checkJobID(jobID); err != nil {
+		return err
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	j, err := s.lockJob(jobID, true)
+	if err != nil {
+		return err
+	}
+	defer j.mu.Unlock()
+	if j.file == nil {
+		if err := s.openWriterLocked(j); err != nil {
+			return err
+		}
+	}
+	buf := j.buf[:0]
+	for _, l := range lines {
+		buf = s.appendLocked(j, buf, l)
+	}
+	if len(buf) == 0 {
+		return nil
+	}
+	if _, err := j.file.Write(buf); err != nil {
+		// Cut a partial write so the file still ends at a line end.
+		if terr := j.file.Truncate(j.size); terr != nil {
+			err = errors.Join(err, terr)
+		}
+		return fmt.Errorf("append to log %q: %w", j.path, err)
+	}
+	start := j.size
+	j.size += int64(len(buf))
+	if len(j.subs) > 0 {
+		chunk := append([]byte(nil), buf...) // shared, read-only, by every follower
+		for f := range j.subs {
+			if !f.push(chunk, start, j.size) {
+				delete(j.subs, f)
+			}
+		}
+	}
+	if cap(buf) <= maxKeptBuf {
+		j.buf = buf[:0]
+	} else {
+		j.buf = nil
+	}
+	return nil
+}
 
-// Sync fsyncs the job's file (at step end and job end).
-func (s *Store) Sync(jobID string) error { return ErrNotImplemented }
+// appendLocked encodes one line into buf, applying the step cap.
+func (s *Store) appendLocked(j *jobLog, buf []byte, l Line) []byte {
+	sc := j.steps[l.Step]
+	if sc == nil {
+		sc = &stepCount{}
+		j.steps[l.Step] = sc
+	}
+	if sc.capped {
+		return buf
+	}
+	n := len(buf)
+	buf = j.enc.appendLine(buf, l)
+	if sc.bytes+int64(len(buf)-n) <= s.opts.MaxStepBytes {
+		sc.bytes += int64(len(buf) - n)
+		return buf
+	}
+	sc.capped = true
+	return j.enc.appendLine(buf[:n], Line{
+		TS:     time.Now(),
+		Stream: Stderr,
+		Step:   ServerStep,
+		Text: fmt.Sprintf("[logs] Step '%s' exceeded %s of output; further lines dropped",
+			l.Step, formatSize(s.opts.MaxStepBytes)),
+	})
+}
+
+// openWriterLocked opens j's file for appending, cutting a torn tail.
+func (s *Store) openWriterLocked(j *jobLog) error {
+	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open log %q: %w", j.path, err)
+	}
+	end, size, err := committedEnd(f)
+	if err == nil && end < size {
+		err = f.Truncate(end)
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("open log %q: %w", j.path, err)
+	}
+	var mask []string
+	if s.opts.Mask != nil {
+		mask = s.opts.Mask(j.id)
+	}
+	j.file, j.size = f, end
+	j.enc = encoder{mask: newMasker(mask), maxLine: s.opts.MaxLine}
+	j.steps = make(map[string]*stepCount)
+	return nil
+}
+
+// closeWriterLocked closes j's writer, after an fsync if sync.
+func (j *jobLog) closeWriterLocked(sync bool) error {
+	if j.file == nil {
+		return nil
+	}
+	var err error
+	if sync {
+		err = j.file.Sync()
+	}
+	if cerr := j.file.Close(); err == nil {
+		err = cerr
+	}
+	j.file, j.enc, j.buf, j.steps = nil, encoder{}, nil, nil
+	if err != nil {
+		return fmt.Errorf("close log %q: %w", j.path, err)
+	}
+	return nil
+}
+
+// endFollowersLocked makes j's subscribers end once drained.
+func (j *jobLog) endFollowersLocked() {
+	for f := range j.subs {
+		f.stop()
+	}
+	clear(j.subs)
+}
+
+// Sync fsyncs the job's file (at step end and job end). A job without an
+// open writer has nothing to sync.
+func (s *Store) Sync(jobID string) error {
+	if err := checkJobID(jobID); err != nil {
+		return err
+	}
+	j, err := s.existingJob(jobID)
+	if err != nil || j == nil {
+		return err
+	}
+	f := j.file
+	j.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	// Outside the lock so Appends continue during the fsync. A concurrent
+	// Finish fsyncs before closing, so a closed file is already durable.
+	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("sync log %q: %w", f.Name(), err)
+	}
+	return nil
+}
 
 // Finish syncs and closes the job's writer and ends its followers once they
-// have received everything written so far. A later Append reopens the file
-// (a hook's outcome may arrive after the job finished).
-func (s *Store) Finish(jobID string) error { return ErrNotImplemented }
-
-// Read returns complete lines from byte offset, at most max bytes (but at
-// least one whole line if one exists), and the offset after them. A job
-// without a file reads as empty.
-func (s *Store) Read(jobID string, offset int64, max int) (data []byte, next int64, err error) {
-	return nil, 0, ErrNotImplemented
+// have received everything written so far; later Follows of the job end at
+// the then current end. A later Append reopens the file (a hook's outcome
+// may arrive after the job finished) and makes the job live again until the
+// next Finish.
+func (s *Store) Finish(jobID string) error {
+	if err := checkJobID(jobID); err != nil {
+		return err
+	}
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		j := s.jobs[jobID]
+		if j == nil {
+			s.finished[jobID] = struct{}{}
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+		j.mu.Lock()
+		if j.dead {
+			j.mu.Unlock()
+			continue
+		}
+		err := j.closeWriterLocked(true)
+		j.endFollowersLocked()
+		s.dropLocked(j, true)
+		j.mu.Unlock()
+		return err
+	}
 }
 
-// ReadStep is Read filtered to lines whose step is step; next is the file
-// offset after the last line examined.
-func (s *Store) ReadStep(jobID, step string, offset int64, max int) (data []byte, next int64, err error) {
-	return nil, 0, ErrNotImplemented
+// Size returns the length of the job's file up to the end of its last
+// complete line (0 if there is no file).
+func (s *Store) Size(jobID string) (int64, error) {
+	if err := checkJobID(jobID); err != nil {
+		return 0, err
+	}
+	f, err := os.Open(s.path(jobID))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("size of log: %w", err)
+	}
+	defer f.Close()
+	end, _, err := committedEnd(f)
+	if err != nil {
+		return 0, fmt.Errorf("size of log %q: %w", f.Name(), err)
+	}
+	return end, nil
 }
 
-// Size returns the current length of the job's file (0 if none).
-func (s *Store) Size(jobID string) (int64, error) { return 0, ErrNotImplemented }
-
-// Remove deletes a job's file (retention).
-func (s *Store) Remove(jobID string) error { return ErrNotImplemented }
-
-// Follower delivers a job's log from an offset: the backfill first, then
-// live data, with no byte lost or repeated between the two.
-type Follower struct{}
-
-// Follow subscribes to the job's live appends and then reads the backfill
-// from offset; with offset < 0 it starts at the current end (no backfill).
-func (s *Store) Follow(jobID string, offset int64) (*Follower, error) {
-	return nil, ErrNotImplemented
+// Remove deletes a job's file (retention), closing its writer and ending its
+// followers once they drain. Removing a job without a file is not an error.
+func (s *Store) Remove(jobID string) error {
+	if err := checkJobID(jobID); err != nil {
+		return err
+	}
+	j, err := s.existingJob(jobID)
+	if err != nil {
+		return err
+	}
+	if j != nil {
+		defer j.mu.Unlock()
+		err = j.closeWriterLocked(false)
+		j.endFollowersLocked()
+		s.dropLocked(j, false)
+	}
+	s.mu.Lock()
+	delete(s.finished, jobID)
+	s.mu.Unlock()
+	if rerr := os.Remove(s.path(jobID)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		err = errors.Join(err, fmt.Errorf("remove log: %w", rerr))
+	}
+	return err
 }
-
-// Next returns the next chunk: one or more complete lines, byte-identical to
-// the file (backfill chunks ≤ 1 MiB, live chunks one per Append), and the
-// file offset just after it. It returns io.EOF after the last chunk of a
-// finished job, *SlowReaderError when the queue overflowed, or ctx's error.
-func (f *Follower) Next(ctx context.Context) (data []byte, next int64, err error) {
-	return nil, 0, ErrNotImplemented
-}
-
-// EndAtCurrent makes the follower end (io.EOF) once it has delivered
-// everything written so far: for a job already finished before this process
-// started. Idempotent, and consistent with Finish.
-func (f *Follower) EndAtCurrent() {}
-
-// Close unsubscribes; Next then returns an error.
-func (f *Follower) Close() {}
