@@ -1,0 +1,233 @@
+// Package httpdtest runs the whole server stack — a folder workspace
+// watched by the real manager, a bbolt store, log files, the job engine with
+// built-in workers and the HTTP server — on 127.0.0.1 in a test's temporary
+// directory.
+package httpdtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"runnel/httpd"
+	"runnel/jobs"
+	"runnel/logstore"
+	"runnel/workspace"
+)
+
+// Config adjusts the stack before it starts.
+type Config struct {
+	Engine jobs.Options
+	HTTP   httpd.Options
+	// Workspace is the workspace name (default "default").
+	Workspace string
+}
+
+// Server is a running stack.
+type Server struct {
+	T            testing.TB
+	URL          string
+	DataDir      string
+	WorkspaceDir string
+	Manager      *workspace.Manager
+	Store        *jobs.Store
+	Logs         *logstore.Store
+	Engine       *jobs.Engine
+	HTTP         *httpd.Server
+	TS           *httptest.Server
+	Client       *http.Client
+}
+
+// New starts the stack with the workspace files (relative path → content;
+// files ending in .sh are executable) and waits for the first load.
+func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := Config{Workspace: "default"}
+	cfg.Engine = jobs.Options{LocalWorkers: 4, KillGrace: 500 * time.Millisecond, ShutdownGrace: 2 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := &Server{T: t, DataDir: filepath.Join(dir, "data"), WorkspaceDir: filepath.Join(dir, "ws")}
+	s.Write(files)
+
+	s.Store = jobs.NewStore(filepath.Join(s.DataDir, "runnel.db"), time.Second)
+	if err := os.MkdirAll(s.DataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.Open(); err != nil {
+		t.Fatal(err)
+	}
+	var eng *jobs.Engine
+	logs, err := logstore.Open(logstore.Options{Dir: filepath.Join(s.DataDir, "logs"),
+		Mask: func(id string) []string { return eng.MaskValues(id) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Logs = logs
+	revs := filepath.Join(s.DataDir, "revisions")
+	folder := workspace.NewFolder(s.WorkspaceDir, filepath.Join(revs, cfg.Workspace))
+	s.Manager = workspace.NewManager(workspace.ManagerOptions{
+		RevisionsDir: revs, TarballsDir: filepath.Join(s.DataDir, "tarballs"),
+		InUse: func(ws string) []string { return eng.RevisionsInUse(ws) },
+	}, []workspace.Source{{Name: cfg.Workspace, Kind: workspace.KindFolder, Fetch: folder.Fetch, Watch: folder.Watch}})
+	eo := cfg.Engine
+	eo.Store, eo.Logs, eo.Defs = s.Store, s.Logs, s.Manager
+	if eo.TempDir == "" {
+		eo.TempDir = filepath.Join(s.DataDir, "tmp")
+		os.MkdirAll(eo.TempDir, 0o755)
+	}
+	eng = jobs.New(eo)
+	s.Engine = eng
+	ctx := context.Background()
+	if err := s.Manager.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.Manager.WaitLoaded(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ho := cfg.HTTP
+	ho.Workspaces, ho.Engine, ho.Store, ho.Logs = s.Manager, eng, s.Store, s.Logs
+	srv, err := httpd.New(ho)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HTTP = srv
+	s.TS = httptest.NewServer(srv.Handler())
+	s.URL = s.TS.URL
+	s.Client = s.TS.Client()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Write writes workspace files (the folder watcher reloads them).
+func (s *Server) Write(files map[string]string) {
+	s.T.Helper()
+	for name, content := range files {
+		p := filepath.Join(s.WorkspaceDir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			s.T.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(name, ".sh") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			s.T.Fatal(err)
+		}
+	}
+}
+
+// Close stops everything (idempotent).
+func (s *Server) Close() {
+	if s.TS != nil {
+		s.TS.Close()
+		s.TS = nil
+	}
+	if s.Engine != nil {
+		s.Engine.Close()
+		s.Engine = nil
+	}
+	if s.Manager != nil {
+		s.Manager.Close()
+		s.Manager = nil
+	}
+	if s.Logs != nil {
+		s.Logs.Close()
+		s.Logs = nil
+	}
+	if s.Store != nil {
+		s.Store.Close()
+		s.Store = nil
+	}
+}
+
+// Do sends a request with an optional body (a string is sent as is, other
+// values as JSON) and returns the status, headers and body.
+func (s *Server) Do(method, path string, body any, header ...string) (int, http.Header, []byte) {
+	s.T.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			s.T.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		s.T.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, data
+}
+
+// JSON sends a request and decodes the JSON answer into out (if non-nil);
+// it returns the status.
+func (s *Server) JSON(method, path string, body, out any, header ...string) int {
+	s.T.Helper()
+	status, _, data := s.Do(method, path, body, header...)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			s.T.Fatalf("%s %s: status %d, decode %q: %v", method, path, status, data, err)
+		}
+	}
+	return status
+}
+
+// Execute starts a task and returns the job id (fails the test otherwise).
+func (s *Server) Execute(task string, input map[string]any) string {
+	s.T.Helper()
+	var out struct {
+		JobID string `json:"job_id"`
+		Error string `json:"error"`
+	}
+	if st := s.JSON("POST", "/api/workspaces/default/tasks/"+task+"/execute", map[string]any{"input": input}, &out); st != 200 {
+		s.T.Fatalf("execute %s: %d %s", task, st, out.Error)
+	}
+	return out.JobID
+}
+
+// WaitJob waits (10 s at most) for the job to be terminal and returns its
+// API body decoded into a map.
+func (s *Server) WaitJob(id string) map[string]any {
+	s.T.Helper()
+	var j map[string]any
+	if st := s.JSON("GET", "/api/jobs/"+id+"?wait=true&timeout=10", nil, &j); st != 200 {
+		s.T.Fatalf("wait job: %d %v", st, j)
+	}
+	if !jobs.JobTerminal(j["status"].(string)) {
+		s.T.Fatalf("job %s still %s after 10s", id, j["status"])
+	}
+	return j
+}
