@@ -64,6 +64,9 @@ type Options struct {
 	Auth *AuthOptions
 	// PingInterval for WebSocket keepalive (default 30 s).
 	PingInterval time.Duration
+	// WorkerToken is the bearer token of remote workers (worker_token);
+	// "" disables every /worker route (404 "Remote workers are disabled").
+	WorkerToken string
 }
 
 // Server serves the HTTP API.
@@ -75,6 +78,10 @@ type Server struct {
 
 	mu  sync.Mutex
 	srv *http.Server
+
+	// quit is closed by Shutdown: held worker claims answer "no work".
+	quit     chan struct{}
+	quitOnce sync.Once
 }
 
 // maxBody is the largest accepted request body.
@@ -88,7 +95,7 @@ func New(opts Options) (*Server, error) {
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = 30 * time.Second
 	}
-	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New()}
+	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), quit: make(chan struct{})}
 	s.cop = http.NewCrossOriginProtection()
 	if opts.BaseURL != "" {
 		if err := s.cop.AddTrustedOrigin(strings.TrimRight(opts.BaseURL, "/")); err != nil {
@@ -188,6 +195,7 @@ func (s *Server) Serve(ln net.Listener, certFile, keyFile string) error {
 // Shutdown stops accepting requests and waits for active ones until ctx
 // ends; long-polls, waits and WebSockets are then closed.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.quitOnce.Do(func() { close(s.quit) })
 	s.mu.Lock()
 	srv := s.srv
 	s.mu.Unlock()
@@ -243,11 +251,15 @@ func (s *Server) trusted(a netip.Addr) bool {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	type health struct {
+		Status string `json:"status"`
+		DB     string `json:"db"`
+	}
 	if err := s.opts.Store.Ping(); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "db": "error"})
+		writeJSON(w, http.StatusServiceUnavailable, health{"unhealthy", "error"})
 		return nil
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "db": "ok"})
+	writeJSON(w, http.StatusOK, health{"ok", "ok"})
 	return nil
 }
 

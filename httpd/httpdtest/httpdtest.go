@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,6 +30,8 @@ type Config struct {
 	HTTP   httpd.Options
 	// Workspace is the workspace name (default "default").
 	Workspace string
+	// Logs adjusts the log store (Dir and Mask are filled in).
+	Logs logstore.Options
 }
 
 // Server is a running stack.
@@ -67,20 +70,25 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 		t.Fatal(err)
 	}
 	var eng *jobs.Engine
-	logs, err := logstore.Open(logstore.Options{Dir: filepath.Join(s.DataDir, "logs"),
-		Mask: func(id string) []string { return eng.MaskValues(id) }})
+	lo := cfg.Logs
+	lo.Dir, lo.Mask = filepath.Join(s.DataDir, "logs"), func(id string) []string { return eng.MaskValues(id) }
+	logs, err := logstore.Open(lo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Logs = logs
 	revs := filepath.Join(s.DataDir, "revisions")
 	folder := workspace.NewFolder(s.WorkspaceDir, filepath.Join(revs, cfg.Workspace))
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s.Manager = workspace.NewManager(workspace.ManagerOptions{
-		RevisionsDir: revs, TarballsDir: filepath.Join(s.DataDir, "tarballs"),
+		RevisionsDir: revs, TarballsDir: filepath.Join(s.DataDir, "tarballs"), Logger: quiet,
 		InUse: func(ws string) []string { return eng.RevisionsInUse(ws) },
 	}, []workspace.Source{{Name: cfg.Workspace, Kind: workspace.KindFolder, Fetch: folder.Fetch, Watch: folder.Watch}})
 	eo := cfg.Engine
 	eo.Store, eo.Logs, eo.Defs = s.Store, s.Logs, s.Manager
+	if eo.Logger == nil {
+		eo.Logger = quiet
+	}
 	if eo.TempDir == "" {
 		eo.TempDir = filepath.Join(s.DataDir, "tmp")
 		os.MkdirAll(eo.TempDir, 0o755)
@@ -101,6 +109,9 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	}
 	ho := cfg.HTTP
 	ho.Workspaces, ho.Engine, ho.Store, ho.Logs = s.Manager, eng, s.Store, s.Logs
+	if ho.Logger == nil {
+		ho.Logger = quiet
+	}
 	srv, err := httpd.New(ho)
 	if err != nil {
 		t.Fatal(err)

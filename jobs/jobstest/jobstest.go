@@ -6,6 +6,8 @@ package jobstest
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,6 +129,9 @@ func (h *Harness) Open() {
 	h.Logs = logs
 	o := h.Options
 	o.Store, o.Logs, o.Defs = h.Store, h.Logs, h.Defs
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	if o.TempDir == "" {
 		o.TempDir = filepath.Join(h.Dir, "tmp")
 		os.MkdirAll(o.TempDir, 0o755)
