@@ -121,7 +121,9 @@ func sortProblems(ps []Problem) []Problem {
 const maxScanDepth = 10
 
 // loader holds one Load: the snapshot being built, every definition with
-// its position, and the problems found so far. It is used by one goroutine.
+// its position, and the problems found so far. One goroutine owns it; the
+// parallel phases (parseFiles, runTemplates) write only their own result
+// slots.
 type loader struct {
 	dir      string
 	opts     LoadOptions
@@ -145,6 +147,9 @@ type loader struct {
 	parses   []parseJob
 	compiles []*compileJob
 	empty    *tmpl.Value
+	// zones and schedules cache time zones and cron parses.
+	zones     map[string]*time.Location
+	schedules map[scheduleKey]scheduleResult
 	// files caches path checks by cleaned path.
 	files    map[string]fileCheck
 	realRoot string
@@ -177,6 +182,8 @@ func newLoader(dir string, opts LoadOptions) *loader {
 		secretFiles: map[string]string{},
 		tmplCache:   map[string]tmplResult{},
 		files:       map[string]fileCheck{},
+		zones:       map[string]*time.Location{},
+		schedules:   map[scheduleKey]scheduleResult{},
 	}
 }
 

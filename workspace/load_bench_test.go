@@ -94,3 +94,36 @@ func BenchmarkLoad500Tasks(b *testing.B) {
 		}
 	}
 }
+
+// TestLoadLargeWorkspace loads the benchmark workspace (templates are
+// parsed on several goroutines) and checks that every step got its
+// compiled input and every hook its input.
+func TestLoadLargeWorkspace(t *testing.T) {
+	dir := t.TempDir()
+	writeBigWorkspace(t, dir)
+	s, err := workspace.Load(dir, workspace.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	for name, task := range s.Tasks {
+		steps += len(task.Steps)
+		for _, st := range task.Steps {
+			if st.Input == nil || len(st.Input.Raw().(map[string]any)) == 0 {
+				t.Fatalf("task %s step %s has no input", name, st.Name)
+			}
+		}
+		if len(task.Hooks.OnError) != 1 || task.Hooks.OnError[0].Input == nil ||
+			task.Hooks.OnError[0].Input.Raw().(map[string]any)["target"] != "{{ hook.task_name }}" {
+			t.Fatalf("task %s hooks: %+v", name, task.Hooks)
+		}
+	}
+	for name, a := range s.Actions {
+		if a.Inline == nil {
+			t.Fatalf("action %s has no inline text", name)
+		}
+	}
+	if len(s.Tasks) != 500 || steps != 2000 || len(s.Triggers) != 100 || len(s.Actions) != 100+1000 {
+		t.Errorf("got %d tasks, %d steps, %d triggers, %d actions", len(s.Tasks), steps, len(s.Triggers), len(s.Actions))
+	}
+}

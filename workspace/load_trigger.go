@@ -141,8 +141,7 @@ func (l *loader) scheduler(d *yamlDoc, td *triggerDef, e entry, byKey map[string
 	loc := time.UTC
 	if x, ok := byKey["timezone"]; ok {
 		tz, _ := d.scalarText(x.val)
-		l2, err := cron.LoadLocation(tz)
-		if err != nil || l2 == nil {
+		if l2 := l.location(tz); l2 == nil {
 			d.errorf(x.val, "%s has unknown timezone '%s'", owner, tz)
 		} else {
 			tr.Timezone, loc = tz, l2
@@ -155,7 +154,7 @@ func (l *loader) scheduler(d *yamlDoc, td *triggerDef, e entry, byKey map[string
 	}
 	expr, _ := d.scalarText(x.val)
 	tr.Cron = expr
-	s, err := cron.Parse(expr, loc)
+	s, err := l.schedule(expr, loc)
 	switch {
 	case errors.Is(err, cron.ErrNeverFires):
 		d.errorf(x.val, "%s: cron '%s' never fires", owner, expr)
@@ -210,4 +209,39 @@ func (l *loader) webhook(d *yamlDoc, td *triggerDef, e entry, byKey map[string]e
 			tr.TimeoutSecs = n
 		}
 	}
+}
+
+// location resolves a time zone once per load; nil when unknown.
+func (l *loader) location(tz string) *time.Location {
+	if loc, ok := l.zones[tz]; ok {
+		return loc
+	}
+	loc, err := cron.LoadLocation(tz)
+	if err != nil {
+		loc = nil
+	}
+	l.zones[tz] = loc
+	return loc
+}
+
+type scheduleKey struct {
+	expr string
+	loc  *time.Location
+}
+
+type scheduleResult struct {
+	s   *cron.Schedule
+	err error
+}
+
+// schedule parses a cron expression once per load and zone (schedules are
+// immutable, so triggers may share one).
+func (l *loader) schedule(expr string, loc *time.Location) (*cron.Schedule, error) {
+	k := scheduleKey{expr, loc}
+	if r, ok := l.schedules[k]; ok {
+		return r.s, r.err
+	}
+	s, err := cron.Parse(expr, loc)
+	l.schedules[k] = scheduleResult{s, err}
+	return s, err
 }

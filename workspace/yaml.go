@@ -18,7 +18,7 @@ import (
 
 // maxYAMLNodes bounds the nodes visited per file, so alias chains ("billion
 // laughs") cannot make a load run away.
-const maxYAMLNodes = 1_000_000
+const maxYAMLNodes = 250_000
 
 // at is a position in a workspace file.
 type at struct {
@@ -242,7 +242,6 @@ func (d *yamlDoc) mappingEntries(n ast.Node) (es []entry, ok bool) {
 	default:
 		return nil, false
 	}
-	seen := make(map[string]bool, len(values))
 	var merged []entry
 	for _, mv := range values {
 		if d.visit() {
@@ -268,13 +267,21 @@ func (d *yamlDoc) mappingEntries(n ast.Node) (es []entry, ok bool) {
 			d.errorf(mv.Key, "mapping keys must be scalars")
 			continue
 		}
-		seen[key] = true
+		if es == nil {
+			es = make([]entry, 0, len(values))
+		}
 		es = append(es, entry{key: key, keyAt: d.at(mv.Key), val: mv.Value})
 	}
-	for _, e := range merged {
-		if !seen[e.key] {
+	if len(merged) > 0 {
+		seen := make(map[string]bool, len(es)+len(merged))
+		for _, e := range es {
 			seen[e.key] = true
-			es = append(es, e)
+		}
+		for _, e := range merged {
+			if !seen[e.key] {
+				seen[e.key] = true
+				es = append(es, e)
+			}
 		}
 	}
 	return es, true
