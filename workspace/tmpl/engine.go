@@ -3,6 +3,8 @@ package tmpl
 import (
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
 	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
@@ -71,6 +73,8 @@ func newEngine() *engine {
 		panic("tmpl: gonja has no 'set' tag")
 	}
 	mustDo(controls.Replace("set", guardedSet(set)))
+	// gonja's raw tag panics on an empty body.
+	mustDo(controls.Replace("raw", rawTag))
 	macro, ok := controls.Get("macro")
 	if !ok {
 		panic("tmpl: gonja has no 'macro' tag")
@@ -195,4 +199,42 @@ func (m *limitedMacro) Execute(r *exec.Renderer, tag *nodes.ControlStructureBloc
 		return fn(params)
 	}))
 	return nil
+}
+
+// rawTag is gonja's {% raw %}…{% endraw %} without its panic on an empty
+// body: the body is printed exactly as written.
+func rawTag(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
+	at := p.Current()
+	wrapper, _, err := p.WrapUntil("endraw")
+	if err != nil {
+		return nil, err
+	}
+	if !args.End() {
+		return nil, args.Error("raw takes no arguments", args.Current())
+	}
+	var text strings.Builder
+	for _, n := range wrapper.Nodes {
+		data, ok := n.(*nodes.Data)
+		if !ok {
+			return nil, p.Error("raw can only contain text", n.Position())
+		}
+		text.WriteString(data.Data.Val)
+	}
+	return &rawText{at: at, text: text.String()}, nil
+}
+
+// rawText is the body of a raw tag.
+type rawText struct {
+	at   *tokens.Token
+	text string
+}
+
+func (r *rawText) Position() *tokens.Token { return r.at }
+func (r *rawText) String() string {
+	return fmt.Sprintf("RawControlStructure(Line=%d Col=%d)", r.at.Line, r.at.Col)
+}
+
+func (r *rawText) Execute(rr *exec.Renderer, _ *nodes.ControlStructureBlock) error {
+	_, err := io.WriteString(rr.Output, r.text)
+	return err
 }

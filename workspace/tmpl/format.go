@@ -67,6 +67,8 @@ func appendFormatted(b *strings.Builder, v *exec.Value) error {
 			return err
 		}
 		b.Write(out)
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer:
+		return fmt.Errorf("cannot print a value of type %s", rv.Type())
 	default:
 		b.WriteString(v.String())
 	}
