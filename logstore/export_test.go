@@ -11,3 +11,6 @@ func EncodeLine(l Line) []byte {
 	var e encoder
 	return e.appendLine(nil, l)
 }
+
+// FormatSize renders the step cap in the cap notice.
+var FormatSize = formatSize

@@ -224,21 +224,22 @@ func TestTruncate(t *testing.T) {
 }
 
 func TestStepCap(t *testing.T) {
-	line := out("big", "0123456789")
-	size := int64(len(logstore.EncodeLine(line)))
 	tests := []struct {
 		name   string
+		text   string
 		cap    int64
 		notice string
 	}{
-		{"KiB", 1 << 10, "[logs] Step 'big' exceeded 1 KiB of output; further lines dropped"},
-		{"bytes", 10 * size, fmt.Sprintf("[logs] Step 'big' exceeded %d bytes of output; further lines dropped", 10*size)},
+		{"KiB", "0123456789", 1 << 10, "[logs] Step 'big' exceeded 1 KiB of output; further lines dropped"},
+		{"bytes", "0123456789", 1000, "[logs] Step 'big' exceeded 1000 bytes of output; further lines dropped"},
+		{"MiB", strings.Repeat("x", 4000), 2 << 20, "[logs] Step 'big' exceeded 2 MiB of output; further lines dropped"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			s := open(t, logstore.Options{Dir: dir, MaxStepBytes: tc.cap})
-			fits := int(tc.cap / size)
+			line := out("big", tc.text)
+			fits := int(tc.cap / int64(len(logstore.EncodeLine(line))))
 			for i := 0; i < fits+20; i += 7 {
 				batch := []logstore.Line{out("small", "other steps keep going")}
 				for k := i; k < i+7; k++ {
@@ -274,28 +275,6 @@ func TestStepCap(t *testing.T) {
 				t.Errorf("big=%d (want %d) notices=%d small=%d", big, fits, notices, small)
 			}
 		})
-	}
-}
-
-func TestDefaultCapNotice(t *testing.T) {
-	// The default cap's notice says 64 MiB: write just over it.
-	dir := t.TempDir()
-	s := open(t, logstore.Options{Dir: dir})
-	text := strings.Repeat("x", 60<<10)
-	batch := make([]logstore.Line, 64)
-	for i := range batch {
-		batch[i] = out("s", text)
-	}
-	for i := 0; i < 18; i++ {
-		mustAppend(t, s, "j", batch...)
-	}
-	data := fileOf(t, dir, "j")
-	want := `"step":"_server","line":"[logs] Step 's' exceeded 64 MiB of output; further lines dropped"}`
-	if n := strings.Count(data, want); n != 1 {
-		t.Errorf("notice found %d times", n)
-	}
-	if len(data) > 64<<20+1024 {
-		t.Errorf("file is %d bytes, over the cap", len(data))
 	}
 }
 
@@ -407,5 +386,24 @@ func TestRemoveAndClose(t *testing.T) {
 	// Reads need no writer.
 	if data, _, err := s.Read("j", 0, 0); err != nil || !bytes.Contains(data, []byte(`"line":"y"`)) {
 		t.Errorf("Read after Close = %q, %v", data, err)
+	}
+}
+
+func TestFormatSize(t *testing.T) {
+	tests := []struct {
+		n    int64
+		want string
+	}{
+		{logstore.DefaultMaxStepBytes, "64 MiB"},
+		{1 << 30, "1 GiB"},
+		{3 << 29, "1536 MiB"},
+		{512 << 10, "512 KiB"},
+		{1<<20 + 1, "1.0 MiB"},
+		{1000, "1000 bytes"},
+	}
+	for _, tc := range tests {
+		if got := logstore.FormatSize(tc.n); got != tc.want {
+			t.Errorf("FormatSize(%d) = %q, want %q", tc.n, got, tc.want)
+		}
 	}
 }
