@@ -4,4 +4,9 @@
 //
 // It must not parse workflow files or know about workspaces beyond a URL, a
 // ref and directories it is given; it is the only package that imports go-git.
+//
+// A poll (Sync) is a ref listing plus a HEAD comparison; only a moved ref
+// costs a fetch and a hard reset. Local remotes (paths and file:// URLs) are
+// listed by reading their refs in-process, but cloning and fetching them
+// runs git-upload-pack, so the git CLI must be installed.
 package gitsync

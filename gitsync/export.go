@@ -44,6 +44,9 @@ func (r *Repo) exportLocked(rev, dir string) (err error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	if r.opts.Dir == "" {
+		return errors.New("no clone directory configured")
+	}
 	repo, err := r.openLocked()
 	if err != nil {
 		return fmt.Errorf("open clone %s: %w", r.opts.Dir, err)

@@ -21,6 +21,7 @@ import (
 )
 
 func TestExport(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	rev := u.Commit(t, "tree", map[string]string{
 		"README.md":            "hello\n",
@@ -66,6 +67,7 @@ func TestExport(t *testing.T) {
 }
 
 func TestExportOldRevision(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	old := u.Commit(t, "old", map[string]string{"a.txt": "old"})
 	u.Commit(t, "new", map[string]string{"a.txt": "new"})
@@ -81,6 +83,7 @@ func TestExportOldRevision(t *testing.T) {
 }
 
 func TestExportExistingDirIsLeftAlone(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	rev := u.Commit(t, "c", map[string]string{"a.txt": "A"})
 	r, _ := newRepo(t, u.URL(), "")
@@ -98,6 +101,7 @@ func TestExportExistingDirIsLeftAlone(t *testing.T) {
 }
 
 func TestExportIdempotent(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	rev := u.Commit(t, "c", map[string]string{"a.txt": "A", "d/b.txt": "B"})
 	r, _ := newRepo(t, u.URL(), "")
@@ -127,6 +131,7 @@ func TestExportIdempotent(t *testing.T) {
 }
 
 func TestExportErrors(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	rev := u.Commit(t, "c", map[string]string{"a.txt": "A"})
 	synced, _ := newRepo(t, u.URL(), "")
@@ -167,6 +172,7 @@ func TestExportErrors(t *testing.T) {
 // entries that try to leave the export directory, a .git entry, a
 // submodule, and a name the filesystem refuses half-way through.
 func TestExportHostileTrees(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		entries []entry
@@ -240,6 +246,7 @@ func TestExportHostileTrees(t *testing.T) {
 // TestSyncRefusesHostileTree: an upstream commit whose tree tries to leave
 // the worktree fails the Sync and leaves no clone behind.
 func TestSyncRefusesHostileTree(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	u.Commit(t, "ordinary", map[string]string{"ok": "ok"})
 	rev := commitEntries(t, u.Path(), []entry{{name: "x/../../y", content: "escape"}})

@@ -180,6 +180,9 @@ type remoteRef struct {
 // Ref, else the tag.
 func (r *Repo) listRef(ctx context.Context) (remoteRef, error) {
 	const op = "list remote"
+	if r.opts.URL == "" {
+		return remoteRef{}, errors.New("list remote: no url configured")
+	}
 	branch := plumbing.NewBranchReferenceName(r.Ref())
 	tag := plumbing.NewTagReferenceName(r.Ref())
 	r.lists.Add(1)
@@ -269,6 +272,9 @@ func listLocal(ep *transport.Endpoint, branch, tag plumbing.ReferenceName) (remo
 
 // syncLocked is Sync with the mutex held.
 func (r *Repo) syncLocked(ctx context.Context) (string, error) {
+	if r.opts.Dir == "" {
+		return "", errors.New("sync: no clone directory configured")
+	}
 	want, err := r.listRef(ctx)
 	if err != nil {
 		return "", err

@@ -115,6 +115,7 @@ func worktree(t *testing.T, dir string) map[string]string {
 }
 
 func TestSyncClonesThenFollowsNewCommits(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	first := u.Commit(t, "first", map[string]string{"a.txt": "A1", "old.txt": "old"})
 	r, dir := newRepo(t, u.URL(), "")
@@ -149,6 +150,7 @@ func TestSyncClonesThenFollowsNewCommits(t *testing.T) {
 }
 
 func TestSyncUnchangedIsListingOnly(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	want := u.Commit(t, "first", map[string]string{"a.txt": "A"})
 	r, _ := newRepo(t, u.URL(), "")
@@ -166,6 +168,7 @@ func TestSyncUnchangedIsListingOnly(t *testing.T) {
 }
 
 func TestRemoteHeadFetchesNothing(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	want := u.Commit(t, "first", map[string]string{"a.txt": "A"})
 	r, dir := newRepo(t, u.Path(), "")
@@ -184,6 +187,7 @@ func TestRemoteHeadFetchesNothing(t *testing.T) {
 // TestSyncRef follows a ref that moves: a branch gets a commit, a tag is
 // re-pointed.
 func TestSyncRef(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		ref  string
@@ -277,6 +281,7 @@ func TestSyncRef(t *testing.T) {
 }
 
 func TestSyncForcePush(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	u.Commit(t, "one", map[string]string{"a.txt": "A"})
 	u.Commit(t, "two", map[string]string{"b.txt": "B"})
@@ -301,6 +306,7 @@ func TestSyncForcePush(t *testing.T) {
 }
 
 func TestSyncErrors(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	u.Commit(t, "first", map[string]string{"a.txt": "A"})
 	empty := gittest.New(t)
@@ -310,6 +316,7 @@ func TestSyncErrors(t *testing.T) {
 		want  []string // substrings of the error
 		is    error    // matched with errors.Is when set
 		never []string // must not appear
+		noDir bool     // leave Options.Dir empty
 	}{
 		{
 			name: "missing path",
@@ -365,6 +372,17 @@ func TestSyncErrors(t *testing.T) {
 			never: []string{"passphrase"},
 		},
 		{
+			name: "no url",
+			opts: gitsync.Options{},
+			want: []string{"list remote: no url configured"},
+		},
+		{
+			name:  "no clone directory",
+			opts:  gitsync.Options{URL: u.URL()},
+			noDir: true,
+			want:  []string{"sync: no clone directory configured"},
+		},
+		{
 			name:  "credentials in url are scrubbed",
 			opts:  gitsync.Options{URL: "http://user:hunter22@127.0.0.1:1/x.git"},
 			want:  []string{"list remote http://127.0.0.1:1/x.git: "},
@@ -379,7 +397,9 @@ func TestSyncErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.opts.Dir = filepath.Join(t.TempDir(), "clone")
+			if !tt.noDir {
+				tt.opts.Dir = filepath.Join(t.TempDir(), "clone")
+			}
 			r := gitsync.New(tt.opts)
 			rev, err := r.Sync(context.Background())
 			if err == nil {
@@ -409,6 +429,7 @@ func TestSyncErrors(t *testing.T) {
 // TestSyncRepairsClone damages a clone in different ways; the next Sync
 // repairs it (by a fetch and reset where that suffices, else a re-clone).
 func TestSyncRepairsClone(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		damage func(t *testing.T, dir string)
@@ -469,6 +490,7 @@ func TestSyncRepairsClone(t *testing.T) {
 // TestFetchRepairsMissingObjects: HEAD still matches the remote, so Sync
 // takes the fast path, but the export needs objects that are gone.
 func TestFetchRepairsMissingObjects(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	want := u.Commit(t, "first", map[string]string{"a.txt": "A"})
 	r, dir := newRepo(t, u.URL(), "")
@@ -489,6 +511,7 @@ func TestFetchRepairsMissingObjects(t *testing.T) {
 }
 
 func TestFetch(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	first := u.Commit(t, "first", map[string]string{"a.txt": "A"})
 	r, _ := newRepo(t, u.URL(), "")
@@ -530,6 +553,7 @@ func TestFetch(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	u.Commit(t, "first", map[string]string{"n": "0"})
 	r, _ := newRepo(t, u.URL(), "")
@@ -586,6 +610,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestSyncCancelled(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	u.Commit(t, "first", map[string]string{"a.txt": "A"})
 	r, dir := newRepo(t, u.URL(), "")

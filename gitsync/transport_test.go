@@ -66,6 +66,7 @@ func httpUpstream(t *testing.T, u *gittest.Upstream, user, pass string) string {
 }
 
 func TestHTTPAuth(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	first := u.Commit(t, "first", map[string]string{"a.txt": "A"})
 	tokenURL := httpUpstream(t, u, "x-access-token", "tok-0123456789")
@@ -129,6 +130,7 @@ func TestHTTPAuth(t *testing.T) {
 // TestHTTPFollowsUpstream runs the poll cycle over the network transport:
 // ref listing with peeled annotated tags, fetch, force-push.
 func TestHTTPFollowsUpstream(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	u.Commit(t, "first", map[string]string{"a.txt": "A"})
 	url := httpUpstream(t, u, "", "")

@@ -29,6 +29,7 @@ func lsTree(t *testing.T, u *gittest.Upstream, rev string) []string {
 }
 
 func TestCommitModesAndMarkers(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	first := u.Commit(t, "first", map[string]string{
 		"a.txt":      "A",
@@ -61,6 +62,7 @@ func TestCommitModesAndMarkers(t *testing.T) {
 }
 
 func TestBranchesTagsAndRewrite(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	base := u.Commit(t, "base", map[string]string{"f": "base"})
 	dev := u.CommitOn(t, "dev", "dev", map[string]string{"g": "dev"})
@@ -110,6 +112,7 @@ func TestBranchesTagsAndRewrite(t *testing.T) {
 }
 
 func TestHashesAreReproducible(t *testing.T) {
+	t.Parallel()
 	files := map[string]string{"a": "A", "b/c": gittest.Exec("C")}
 	a, b := gittest.New(t), gittest.New(t)
 	if ha, hb := a.Commit(t, "same", files), b.Commit(t, "same", files); ha != hb {
@@ -118,6 +121,7 @@ func TestHashesAreReproducible(t *testing.T) {
 }
 
 func TestURLAndPath(t *testing.T) {
+	t.Parallel()
 	u := gittest.New(t)
 	if !strings.HasPrefix(u.URL(), "file:///") || !strings.HasSuffix(u.URL(), filepath.ToSlash(u.Path())) {
 		t.Errorf("URL %q does not name Path %q", u.URL(), u.Path())
