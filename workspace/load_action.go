@@ -54,20 +54,23 @@ var actionKeyTypes = map[string]string{
 func (l *loader) namedAction(d *yamlDoc, e entry) {
 	l.checkName("action", e)
 	owner := fmt.Sprintf("action '%s'", e.key)
+	var def *actionDef
 	es, isMap := d.mappingEntries(e.val)
 	if !isMap {
 		d.errorf(e.val, "%s must be a mapping", owner)
-		return
-	}
-	var body []entry
-	for _, x := range es {
-		if _, known := actionKeyTypes[x.key]; !known {
-			l.errorAt(x.keyAt, "unknown field %q in %s", x.key, owner)
-			continue
+		// Registered anyway, so references to it report nothing more.
+		def = &actionDef{a: &Action{}, owner: owner, keyAt: e.keyAt, broken: true}
+	} else {
+		var body []entry
+		for _, x := range es {
+			if _, known := actionKeyTypes[x.key]; !known {
+				l.errorAt(x.keyAt, "unknown field %q in %s", x.key, owner)
+				continue
+			}
+			body = append(body, x)
 		}
-		body = append(body, x)
+		def = l.action(d, owner, e.keyAt, body, false)
 	}
-	def := l.action(d, owner, e.keyAt, body, false)
 	def.a.Name = e.key
 	if prev, dup := l.actions[e.key]; dup {
 		l.definedTwice("action", e.key, prev.keyAt.file, e)

@@ -287,6 +287,10 @@ func (l *loader) step(d *yamlDoc, task string, e entry) *stepDef {
 		if ok {
 			s.Action, sd.ref, sd.actionAt = name, true, d.at(actionE.val)
 		}
+		if typeE != nil {
+			l.errorAt(typeE.keyAt, "%s has both 'action' and 'type'", owner)
+			break
+		}
 		for _, x := range inlineKeys {
 			l.errorAt(x.keyAt, "%s has both 'action' and '%s'", owner, x.key)
 		}

@@ -228,8 +228,8 @@ func kind(n ast.Node) string {
 
 // mappingEntries returns the entries of the resolved mapping n in key order,
 // with merge keys ("<<") applied: explicit keys win over merged ones, and
-// earlier merge sources over later ones. ok is false when n is not a mapping
-// or null (null is an empty mapping).
+// earlier merge sources over later ones. Null is an empty mapping; ok is
+// false for anything else that is not a mapping.
 func (d *yamlDoc) mappingEntries(n ast.Node) (es []entry, ok bool) {
 	var values []*ast.MappingValueNode
 	switch v := d.resolve(n).(type) {
