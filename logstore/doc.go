@@ -5,4 +5,13 @@
 // It must not know about job states or HTTP: callers decide when a job's log
 // is finished, and a slow follower is dropped rather than ever slowing a
 // writer.
+//
+// Ownership: each job has one writer, the goroutine holding that job's
+// lock inside Append; it masks, cuts and caps lines, writes a batch with one
+// write call and hands the same bytes to the job's followers, whose queues
+// are bounded (an overflowing follower ends with *SlowReaderError and its
+// resume offset). Readers open the file themselves and return only complete
+// lines, so they never wait for the writer. A follower subscribes under the
+// writer's lock at the file's end E, then reads the backfill [offset, E)
+// from the file and the live chunks from E on: nothing lost or repeated.
 package logstore

@@ -27,6 +27,7 @@ type Follower struct {
 	mu       sync.Mutex // guards the fields below; taken after job.mu, never before
 	pos      int64      // offset after the last byte returned by Next
 	end      int64      // backfill end: the job's end when subscribing
+	tail     int64      // end of the last live chunk taken (end before the first)
 	queue    []chunk    // live chunks from end on; queue[0] starts where the previous ends
 	queued   int        // bytes in queue
 	ended    bool       // no more live data: io.EOF once drained
@@ -95,7 +96,7 @@ func (s *Store) Follow(jobID string, offset int64) (*Follower, error) {
 			f.Close()
 			return nil, err
 		}
-		f.job = j
+		f.job, f.end, f.tail = j, end, end
 		j.subs[f] = struct{}{}
 		j.mu.Unlock()
 		break
@@ -112,7 +113,9 @@ func (s *Store) Follow(jobID string, offset int64) (*Follower, error) {
 		f.Close()
 		return nil, err
 	}
+	f.mu.Lock()
 	f.pos, f.end = offset, end
+	f.mu.Unlock()
 	return f, nil
 }
 
@@ -159,7 +162,15 @@ func (f *Follower) push(data []byte, start, end int64) bool {
 		f.signal()
 		return false
 	}
-	_ = start // chunks arrive in file order: start is the previous chunk's end
+	if start != f.tail {
+		// Cannot happen while j.mu serialises writes; never deliver a gap.
+		f.err = fmt.Errorf("follow log: live chunk at %d, expected %d", start, f.tail)
+		clear(f.queue)
+		f.queue, f.queued = nil, 0
+		f.signal()
+		return false
+	}
+	f.tail = end
 	f.queue = append(f.queue, chunk{data: data, end: end})
 	f.queued += len(data)
 	f.signal()
