@@ -52,6 +52,11 @@ func equalSecret(a, b string) bool {
 	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
+type pushView struct {
+	Workspace string `json:"workspace"`
+	Accepted  bool   `json:"accepted"`
+}
+
 // push serves POST /push/{ws} for git hosts (SPEC §6.4): a valid GitHub,
 // Gitea or GitLab proof starts a background refresh unless the push was for
 // another ref.
@@ -81,7 +86,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 		ref = "main"
 	}
 	if payload.Ref != "" && payload.Ref != "refs/heads/"+ref && payload.Ref != "refs/tags/"+ref {
-		writeJSON(w, http.StatusOK, map[string]any{"workspace": ws, "accepted": false})
+		writeJSON(w, http.StatusOK, pushView{ws, false})
 		return nil
 	}
 	go func() {
@@ -91,6 +96,6 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 			s.log.Warn("push refresh", "workspace", ws, "err", err)
 		}
 	}()
-	writeJSON(w, http.StatusAccepted, map[string]any{"workspace": ws, "accepted": true})
+	writeJSON(w, http.StatusAccepted, pushView{ws, true})
 	return nil
 }

@@ -179,5 +179,8 @@ func (e *Engine) reportHookFailure(t *txn, st *jobState, now time.Time) {
 			break
 		}
 	}
-	e.logEvent(t, st.job.SourceID, now, "[hooks] Hook '%s' failed: %s", st.job.Task, msg)
+	orig := st.job.SourceID
+	e.logEvent(t, orig, now, "[hooks] Hook '%s' failed: %s", st.job.Task, msg)
+	// The original job's log was finished already: close it again.
+	t.after(func() { e.finishLog(orig) })
 }
