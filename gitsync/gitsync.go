@@ -9,13 +9,16 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -300,12 +303,28 @@ func (r *Repo) syncLocked(ctx context.Context) (string, error) {
 	return rev, nil
 }
 
+// objectCacheSize bounds the decoded-object cache of an open clone, which
+// lives as long as the Repo (go-git's default is 96 MiB per repository).
+const objectCacheSize = 8 * cache.MiByte
+
 // openLocked returns the clone in Dir, opening it on first use.
 func (r *Repo) openLocked() (*git.Repository, error) {
 	if r.repo != nil {
 		return r.repo, nil
 	}
-	repo, err := git.PlainOpen(r.opts.Dir)
+	dir, err := filepath.Abs(r.opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(filepath.Join(dir, git.GitDirName)); err != nil || !fi.IsDir() {
+		return nil, git.ErrRepositoryNotExists
+	}
+	wt := osfs.New(dir)
+	dot, err := wt.Chroot(git.GitDirName)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := git.Open(filesystem.NewStorage(dot, cache.NewObjectLRU(objectCacheSize)), wt)
 	if err != nil {
 		return nil, err
 	}

@@ -167,6 +167,47 @@ func TestSyncUnchangedIsListingOnly(t *testing.T) {
 	}
 }
 
+// TestSyncReusesClone: a new Repo over an existing clone (a restart) polls
+// without cloning, and fetches from its own URL even if the clone was made
+// from another.
+func TestSyncReusesClone(t *testing.T) {
+	t.Parallel()
+	u := gittest.New(t)
+	first := u.Commit(t, "first", map[string]string{"a.txt": "A"})
+	r, dir := newRepo(t, u.URL(), "")
+	mustSync(t, r)
+
+	restarted := gitsync.New(gitsync.Options{URL: u.URL(), Dir: dir})
+	var rev string
+	d := statsDelta(restarted, func() { rev = mustSync(t, restarted) })
+	if rev != first {
+		t.Fatalf("Sync after restart = %s, want %s", rev, first)
+	}
+	if diff := cmp.Diff(gitsync.Stats{Lists: 1}, d); diff != "" {
+		t.Errorf("Sync after restart (-want +got):\n%s", diff)
+	}
+
+	// The same upstream under another URL (a path), and a second upstream
+	// with unrelated history: both are followed without re-cloning.
+	second := u.Commit(t, "second", map[string]string{"a.txt": "A2"})
+	byPath := gitsync.New(gitsync.Options{URL: u.Path(), Dir: dir})
+	if got := mustSync(t, byPath); got != second {
+		t.Fatalf("Sync by path = %s, want %s", got, second)
+	}
+	other := gittest.New(t)
+	otherHead := other.Commit(t, "unrelated", map[string]string{"z.txt": "Z"})
+	moved := gitsync.New(gitsync.Options{URL: other.URL(), Dir: dir})
+	if got := mustSync(t, moved); got != otherHead {
+		t.Fatalf("Sync after URL change = %s, want %s", got, otherHead)
+	}
+	if diff := cmp.Diff(map[string]string{"z.txt": "Z"}, worktree(t, dir)); diff != "" {
+		t.Errorf("worktree after URL change (-want +got):\n%s", diff)
+	}
+	if s := byPath.Stats().Clones + moved.Stats().Clones; s != 0 {
+		t.Errorf("URL changes re-cloned %d times", s)
+	}
+}
+
 func TestRemoteHeadFetchesNothing(t *testing.T) {
 	t.Parallel()
 	u := gittest.New(t)
