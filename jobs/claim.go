@@ -48,8 +48,14 @@ var errStale = errors.New("stale queue item")
 // claim waits for a ready step the tags cover and marks it running for the
 // worker. A claim whose ctx ends before the commit is not committed.
 func (e *Engine) claim(ctx context.Context, w workerRef, tags []string) (*Assignment, error) {
+	return e.claimWait(ctx, ctx, w, tags)
+}
+
+// claimWait is claim where wait bounds only the wait for a ready step (an
+// ended wait still takes a step that is ready now) and ctx the commit.
+func (e *Engine) claimWait(ctx, wait context.Context, w workerRef, tags []string) (*Assignment, error) {
 	for {
-		it, err := e.queue.take(ctx, tags)
+		it, err := e.queue.take(wait, tags)
 		if err != nil {
 			return nil, err
 		}

@@ -58,6 +58,14 @@ func (e *Engine) Heartbeat(id string) (*Worker, error) {
 // (nil, nil) when nothing came. It counts as a heartbeat; ErrNotFound for
 // an unknown worker. A claim whose ctx ended is not committed.
 func (e *Engine) ClaimRemote(ctx context.Context, workerID string, tags []string) (*Assignment, error) {
+	return e.ClaimRemoteWait(ctx, ctx, workerID, tags)
+}
+
+// ClaimRemoteWait is ClaimRemote with the wait for a step bounded by wait
+// and the claim itself by ctx: an ended wait still takes a step that is
+// ready now (immediate pollers), and a step handed over as wait ends is
+// still committed unless ctx (the request) has ended too.
+func (e *Engine) ClaimRemoteWait(ctx, wait context.Context, workerID string, tags []string) (*Assignment, error) {
 	w, err := e.Heartbeat(workerID)
 	if err != nil {
 		return nil, err
@@ -65,7 +73,7 @@ func (e *Engine) ClaimRemote(ctx context.Context, workerID string, tags []string
 	if len(tags) == 0 {
 		tags = w.Tags
 	}
-	a, err := e.claim(ctx, workerRef{id: w.ID, name: w.Name}, tags)
+	a, err := e.claimWait(ctx, wait, workerRef{id: w.ID, name: w.Name}, tags)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed) {
 		return nil, nil
 	}
