@@ -122,6 +122,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Store: m.Store, Logs: m.Logs, Defs: m.Manager,
 		LocalWorkers: cfg.LocalWorkers, LocalTags: cfg.LocalWorkerTags,
 		TempDir: tmp, Environ: m.env.environ, Version: version, Logger: m.log,
+		HeartbeatTimeout: time.Duration(cfg.Recovery.HeartbeatTimeoutSecs) * time.Second,
+		SweepInterval:    time.Duration(cfg.Recovery.SweepIntervalSecs) * time.Second,
+		UnmatchedTimeout: time.Duration(cfg.Recovery.UnmatchedStepTimeoutSecs) * time.Second,
 	})
 	m.Engine = engine
 	if err := m.Manager.Start(ctx); err != nil {
@@ -138,7 +141,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Listener = ln
 	srv, err := httpd.New(httpd.Options{
 		Workspaces: m.Manager, Engine: m.Engine, Store: m.Store, Logs: m.Logs, Logger: m.log,
-		Version: version, TrustedProxies: cfg.TrustedProxies,
+		Version: version, TrustedProxies: cfg.TrustedProxies, WorkerToken: cfg.WorkerToken,
 	})
 	if err != nil {
 		return err
