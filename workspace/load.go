@@ -81,6 +81,9 @@ type LoadOptions struct {
 	// `runnel validate` (a secret's unset environment variable); when nil
 	// those are errors, as in the server.
 	Warn func(Problem)
+	// Templates, when set, shares parsed templates across loads (the
+	// manager keeps one for all reloads); nil uses a cache per load.
+	Templates *tmpl.Cache
 }
 
 // ErrNotImplemented is returned by API stubs that are not written yet.
@@ -165,6 +168,9 @@ type tmplResult struct {
 func newLoader(dir string, opts LoadOptions) *loader {
 	if opts.Getenv == nil {
 		opts.Getenv = os.LookupEnv
+	}
+	if opts.Templates == nil {
+		opts.Templates = tmpl.NewCache(0)
 	}
 	return &loader{
 		dir:  dir,

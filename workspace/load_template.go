@@ -35,7 +35,7 @@ func (l *loader) parse(src string) (*tmpl.Template, error) {
 	if r, ok := l.tmplCache[src]; ok {
 		return r.t, r.err
 	}
-	t, err := safeParse(src)
+	t, err := safeParse(l.opts.Templates, src)
 	l.tmplCache[src] = tmplResult{t, err}
 	return t, err
 }
@@ -130,12 +130,12 @@ func (l *loader) runTemplates() {
 	results := make([]tmplResult, len(srcs))
 	parallel(len(srcs)+len(l.compiles), func(i int) {
 		if i < len(srcs) {
-			t, err := safeParse(srcs[i])
+			t, err := safeParse(l.opts.Templates, srcs[i])
 			results[i] = tmplResult{t, err}
 			return
 		}
 		j := l.compiles[i-len(srcs)]
-		j.v, j.err = safeCompile(j.raw)
+		j.v, j.err = safeCompile(l.opts.Templates, j.raw)
 	})
 	for i, src := range srcs {
 		l.tmplCache[src] = results[i]
@@ -177,21 +177,21 @@ func parallel(n int, fn func(i int)) {
 
 // safeParse is tmpl.Parse turning a panic of the engine into an error, so
 // user input can never crash a load.
-func safeParse(src string) (t *tmpl.Template, err error) {
+func safeParse(c *tmpl.Cache, src string) (t *tmpl.Template, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			t, err = nil, &tmpl.Error{Msg: fmt.Sprintf("internal template engine error: %v", r)}
 		}
 	}()
-	return tmpl.Parse(src)
+	return c.Parse(src)
 }
 
 // safeCompile is tmpl.Compile turning a panic into an error.
-func safeCompile(raw map[string]any) (v *tmpl.Value, err error) {
+func safeCompile(c *tmpl.Cache, raw map[string]any) (v *tmpl.Value, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			v, err = nil, fmt.Errorf("internal template engine error: %v", r)
 		}
 	}()
-	return tmpl.Compile(raw)
+	return c.Compile(raw)
 }

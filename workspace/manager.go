@@ -1,6 +1,8 @@
 package workspace
 
 import (
+	"runnel/workspace/tmpl"
+
 	"context"
 	"errors"
 	"fmt"
@@ -226,6 +228,11 @@ func NewManager(opts ManagerOptions, sources []Source) *Manager {
 	}
 	if m.log == nil {
 		m.log = slog.Default()
+	}
+	if m.opts.Load.Templates == nil {
+		// One template cache for every load: a reload re-parses only the
+		// templates whose text changed.
+		m.opts.Load.Templates = tmpl.NewCache(0)
 	}
 	m.cache.init()
 	for _, s := range srcs {

@@ -55,42 +55,53 @@ func (e *PathError) Unwrap() error { return e.Err }
 // from YAML or JSON). Errors are *PathError; all of them are returned joined
 // with errors.Join (in path order) so a validator can report each.
 func Compile(raw any) (*Value, error) {
+	return compileValue(raw, Parse)
+}
+
+func compileValue(raw any, parse func(string) (*Template, error)) (*Value, error) {
 	var errs []error
-	root := compile(raw, "", &errs)
+	c := compiler{parse: parse, errs: &errs}
+	root := c.compile(raw, "")
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return &Value{raw: raw, root: root}, nil
 }
 
-func compile(raw any, path string, errs *[]error) vnode {
+// compiler walks a value tree, parsing its strings with parse.
+type compiler struct {
+	parse func(string) (*Template, error)
+	errs  *[]error
+}
+
+func (c compiler) compile(raw any, path string) vnode {
 	switch v := raw.(type) {
 	case string:
-		return compileString(raw, v, path, errs)
+		return c.compileString(raw, v, path)
 	case map[string]any:
 		n := vnode{kind: vMap, keys: sortedKeys(v)}
 		n.kids = make([]vnode, len(n.keys))
 		for i, k := range n.keys {
-			n.kids[i] = compile(v[k], joinKey(path, k), errs)
+			n.kids[i] = c.compile(v[k], joinKey(path, k))
 		}
 		return n
 	case map[string]string:
 		n := vnode{kind: vMap, keys: sortedKeys(v)}
 		n.kids = make([]vnode, len(n.keys))
 		for i, k := range n.keys {
-			n.kids[i] = compileString(v[k], v[k], joinKey(path, k), errs)
+			n.kids[i] = c.compileString(v[k], v[k], joinKey(path, k))
 		}
 		return n
 	case []any:
 		n := vnode{kind: vList, kids: make([]vnode, len(v))}
 		for i, e := range v {
-			n.kids[i] = compile(e, joinIndex(path, i), errs)
+			n.kids[i] = c.compile(e, joinIndex(path, i))
 		}
 		return n
 	case []string:
 		n := vnode{kind: vList, kids: make([]vnode, len(v))}
 		for i, e := range v {
-			n.kids[i] = compileString(e, e, joinIndex(path, i), errs)
+			n.kids[i] = c.compileString(e, e, joinIndex(path, i))
 		}
 		return n
 	}
@@ -99,17 +110,17 @@ func compile(raw any, path string, errs *[]error) vnode {
 
 // compileString compiles one string; boxed is s as an interface, kept so that
 // rendering a static string does not allocate.
-func compileString(boxed any, s, path string, errs *[]error) vnode {
+func (c compiler) compileString(boxed any, s, path string) vnode {
 	if isStatic(s) {
 		return vnode{kind: vLeaf, leaf: boxed}
 	}
-	t, err := Parse(s)
+	t, err := c.parse(s)
 	if err != nil {
 		var te *Error
 		if !errors.As(err, &te) {
 			te = &Error{Msg: err.Error()}
 		}
-		*errs = append(*errs, &PathError{Path: path, Err: te})
+		*c.errs = append(*c.errs, &PathError{Path: path, Err: te})
 		return vnode{kind: vLeaf, leaf: boxed}
 	}
 	return vnode{kind: vTemplate, tmpl: t, path: path}
