@@ -62,6 +62,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Auth is non-nil when authentication is configured.
 	Auth *AuthOptions
+	// Users keeps users, refresh tokens and API keys; required with Auth.
+	// Without Auth, GET /api/users lists it (nil answers []).
+	Users Users
 	// PingInterval for WebSocket keepalive (default 30 s).
 	PingInterval time.Duration
 	// WorkerToken is the bearer token of remote workers (worker_token);
@@ -75,6 +78,7 @@ type Server struct {
 	log    *slog.Logger
 	router *httprouter.Router
 	cop    *http.CrossOriginProtection
+	auth   *authState // nil when auth is off
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -96,6 +100,9 @@ func New(opts Options) (*Server, error) {
 		opts.PingInterval = 30 * time.Second
 	}
 	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), quit: make(chan struct{})}
+	if err := s.initAuth(); err != nil {
+		return nil, err
+	}
 	s.cop = http.NewCrossOriginProtection()
 	if opts.BaseURL != "" {
 		if err := s.cop.AddTrustedOrigin(strings.TrimRight(opts.BaseURL, "/")); err != nil {
@@ -276,7 +283,7 @@ type providerView struct {
 }
 
 func (s *Server) config(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	on := s.opts.Auth != nil
-	writeJSON(w, http.StatusOK, configView{AuthRequired: on, HasInternalAuth: on, OIDCProviders: []providerView{}, Version: s.opts.Version})
+	writeJSON(w, http.StatusOK, configView{AuthRequired: s.auth != nil, HasInternalAuth: s.hasInternalAuth(),
+		OIDCProviders: []providerView{}, Version: s.opts.Version})
 	return nil
 }

@@ -92,6 +92,9 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		return err
 	}
+	if err := ensureInitialUser(m.Store, cfg.Auth, m.log); err != nil {
+		return err
+	}
 	var engine *jobs.Engine
 	logs, err := logstore.Open(logstore.Options{
 		Dir:  cfg.LogStorage.LocalDir,
@@ -141,6 +144,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Listener = ln
 	srv, err := httpd.New(httpd.Options{
 		Workspaces: m.Manager, Engine: m.Engine, Store: m.Store, Logs: m.Logs, Logger: m.log,
+		Users: m.Store, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
 		Version: version, TrustedProxies: cfg.TrustedProxies, WorkerToken: cfg.WorkerToken,
 	})
 	if err != nil {
