@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -31,6 +32,10 @@ type TriggerRequest struct {
 	// the job (e.g. a concurrency policy); it sees the active job ids of the
 	// same source.
 	Check func(active []*Job) (skip bool, cancel []string)
+
+	// schedule, set by the scheduler, is stored in the creating
+	// transaction, so a fire and its checked_through commit together.
+	schedule *scheduleWrite
 }
 
 // Trigger validates the input and creates the job in one transaction,
@@ -67,7 +72,15 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 					return err
 				}
 			}
+			if skip && len(active) > 0 {
+				spec.lines = append(slices.Clip(req.Lines), fmt.Sprintf("[scheduler] Skipped: job %s is still active", active[0].ID))
+			}
 			spec.skip = skip
+		}
+		if req.schedule != nil {
+			if err := t.putSchedule(req.schedule); err != nil {
+				return err
+			}
 		}
 		now := time.Now()
 		st, err := e.createJob(t, snap, spec, now)

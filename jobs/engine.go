@@ -74,6 +74,8 @@ type Engine struct {
 	masks     map[string][]string
 	killed    map[string]error // job id → why its processes must stop
 
+	upcoming *upcomingCache // scheduler triggers' fire times (scheduler.go)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -118,6 +120,7 @@ func New(opts Options) *Engine {
 		running:   make(map[string]map[string]context.CancelCauseFunc),
 		masks:     make(map[string][]string),
 		killed:    make(map[string]error),
+		upcoming:  newUpcomingCache(),
 	}
 }
 
