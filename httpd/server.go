@@ -37,6 +37,9 @@ type Engine interface {
 	List(f jobs.ListFilter) (jobs.ListResult, error)
 	Cancel(ctx context.Context, id, by string) error
 	Wait(ctx context.Context, id string) (*jobs.Job, error)
+	// NextRuns is a scheduler trigger's next fire times, from the cache
+	// the scheduler fires from.
+	NextRuns(ws string, tr *workspace.Trigger, now time.Time, n int) []time.Time
 	Workers(limit, offset int) ([]*jobs.Worker, int, error)
 	Worker(id string) (*jobs.Worker, []*jobs.Job, error)
 }

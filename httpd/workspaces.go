@@ -13,6 +13,7 @@ import (
 
 	"runnel/jobs"
 	"runnel/workspace"
+	"runnel/workspace/cron"
 )
 
 type workspaceView struct {
@@ -192,7 +193,7 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	now := time.Now()
 	for _, tr := range sortedTriggers(snap) {
 		if tr.Task == t.Name {
-			v.Triggers = append(v.Triggers, triggerOf(tr, now))
+			v.Triggers = append(v.Triggers, s.triggerOf(snap.Name, tr, now))
 		}
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -222,10 +223,10 @@ func sortedTriggers(snap *workspace.Snapshot) []*workspace.Trigger {
 	return out
 }
 
-// nextRunLayout is the seed's next_runs layout: no fraction, offset always.
-const nextRunLayout = "2006-01-02T15:04:05-07:00"
-
-func triggerOf(tr *workspace.Trigger, now time.Time) triggerView {
+// triggerOf is a trigger's API view; next_runs come from the engine's
+// per-trigger cache (the scheduler fires from the same one), never from a
+// fresh search per request.
+func (s *Server) triggerOf(ws string, tr *workspace.Trigger, now time.Time) triggerView {
 	v := triggerView{Name: tr.Name, Type: tr.Type, Task: tr.Task, Enabled: tr.Enabled,
 		Input: tr.Input, NextRuns: []string{}}
 	if v.Input == nil {
@@ -237,10 +238,8 @@ func triggerOf(tr *workspace.Trigger, now time.Time) triggerView {
 		if v.Timezone == "" {
 			v.Timezone = "UTC"
 		}
-		if tr.Schedule != nil {
-			for _, t := range tr.Schedule.NextN(now, 5) {
-				v.NextRuns = append(v.NextRuns, t.In(tr.Schedule.Location()).Format(nextRunLayout))
-			}
+		for _, t := range s.opts.Engine.NextRuns(ws, tr, now, 5) {
+			v.NextRuns = append(v.NextRuns, cron.FormatRun(t))
 		}
 	case workspace.TriggerWebhook:
 		v.Path = "/hooks/" + tr.WebhookName
@@ -257,7 +256,7 @@ func (s *Server) listTriggers(w http.ResponseWriter, r *http.Request, ps httprou
 	now := time.Now()
 	out := make([]triggerView, 0, len(snap.Triggers))
 	for _, tr := range sortedTriggers(snap) {
-		out = append(out, triggerOf(tr, now))
+		out = append(out, s.triggerOf(snap.Name, tr, now))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
