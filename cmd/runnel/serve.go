@@ -55,6 +55,7 @@ type Main struct {
 	Logs      *logstore.Store
 	Manager   *workspace.Manager
 	Engine    *jobs.Engine
+	Scheduler *jobs.Scheduler
 	HTTP      *httpd.Server
 	Listener  net.Listener
 	serveDone chan error
@@ -130,11 +131,16 @@ func (m *Main) Open(ctx context.Context) error {
 		UnmatchedTimeout: time.Duration(cfg.Recovery.UnmatchedStepTimeoutSecs) * time.Second,
 	})
 	m.Engine = engine
+	m.Scheduler = jobs.NewScheduler(engine, jobs.SchedulerOptions{Workspaces: m.Manager, Logger: m.log})
+	m.Manager.OnSwap(m.Scheduler.OnSwap)
 	if err := m.Manager.Start(ctx); err != nil {
 		return fmt.Errorf("start workspaces: %w", err)
 	}
 	if err := m.Engine.Start(ctx); err != nil {
 		return fmt.Errorf("start engine: %w", err)
+	}
+	if err := m.Scheduler.Start(ctx); err != nil {
+		return fmt.Errorf("start scheduler: %w", err)
 	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -227,6 +233,9 @@ func (m *Main) Close() error {
 		m.HTTP = nil
 	} else if m.Listener != nil {
 		m.Listener.Close()
+	}
+	if m.Scheduler != nil {
+		errs = append(errs, m.Scheduler.Close())
 	}
 	if m.Engine != nil {
 		errs = append(errs, m.Engine.Close())
