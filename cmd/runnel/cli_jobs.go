@@ -1,0 +1,453 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"runnel/httpd/client"
+	"runnel/jobs/shell"
+)
+
+// inputFlags are --input JSON and repeated -i key=value.
+type inputFlags struct {
+	json  *string
+	pairs *kvFlag
+}
+
+func addInputFlags(fs *flag.FlagSet) inputFlags {
+	in := inputFlags{json: fs.String("input", "", "task input as a JSON object (or @FILE to read it from a file)"), pairs: &kvFlag{}}
+	fs.Var(in.pairs, "i", "one input value as key=value (repeatable; the value is parsed as JSON when valid, else taken as a string)")
+	return in
+}
+
+// kvFlag collects repeated key=value flags.
+type kvFlag []string
+
+func (k *kvFlag) String() string { return strings.Join(*k, " ") }
+
+func (k *kvFlag) Set(v string) error {
+	if i := strings.IndexByte(v, '='); i <= 0 {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	*k = append(*k, v)
+	return nil
+}
+
+// value builds the input object: --input first, then each -i on top (a
+// later key wins).
+func (in inputFlags) value() (map[string]any, error) {
+	out := map[string]any{}
+	if text := *in.json; text != "" {
+		data := []byte(text)
+		if name, ok := strings.CutPrefix(text, "@"); ok {
+			var err error
+			if data, err = os.ReadFile(name); err != nil {
+				return nil, &usageError{msg: fmt.Sprintf("--input: %v", err)}
+			}
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		var obj map[string]any
+		if err := dec.Decode(&obj); err != nil || obj == nil || dec.More() {
+			return nil, &usageError{msg: "--input must be a JSON object, e.g. '{\"name\": \"World\"}'"}
+		}
+		out = obj
+	}
+	for _, kv := range *in.pairs {
+		k, v, _ := strings.Cut(kv, "=")
+		out[k] = inputValue(v)
+	}
+	return out, nil
+}
+
+// inputValue is v parsed as JSON when it is valid JSON (numbers kept
+// exact), else v as a string.
+func inputValue(v string) any {
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.UseNumber()
+	var x any
+	if err := dec.Decode(&x); err != nil || dec.More() {
+		return v
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return v
+	}
+	return x
+}
+
+func runTrigger(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "trigger", usageText("trigger TASK [--workspace W] [--input JSON | -i key=value ...] [-f | --wait]",
+		"Starts a job of TASK and prints its id. With -f the job's logs follow live",
+		"until it ends; with --wait the command waits silently. Either way the exit",
+		"code is the job's: 0 completed, 1 failed, 3 cancelled. 2 means the request",
+		"was refused (unknown task, bad input), 4 that the server could not be",
+		"reached or refused the credentials."),
+		"runnel trigger hello-world -i name=Ada -f")
+	cf := addConnFlags(fs, true)
+	in := addInputFlags(fs)
+	follow := fs.Bool("follow", false, "follow the job's logs until it ends (same as -f)")
+	fs.BoolVar(follow, "f", false, "follow the job's logs until it ends")
+	wait := fs.Bool("wait", false, "wait for the job to end without printing its logs")
+	serverEvents := fs.Bool("server-events", false, "with -f, also print the server's events (job created, step failed, …)")
+	pos, err := parseArgs(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, 1, "task name"); err != nil {
+		return err
+	}
+	input, err := in.value()
+	if err != nil {
+		return err
+	}
+	a, err := cf.open(e)
+	if err != nil {
+		return err
+	}
+	ws, err := a.workspace(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := a.client.Execute(ctx, ws, pos[0], input)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, id)
+	switch {
+	case *follow:
+		j, err := a.client.Job(ctx, id)
+		if err != nil {
+			return err
+		}
+		p := newLogPrinter(e, stepNames(j), *serverEvents, "", false)
+		if err := followLogs(ctx, e, a.client, id, p); err != nil {
+			return err
+		}
+		if j, err = waitJob(ctx, e, a.client, id); err != nil {
+			return err
+		}
+		printOutcome(e.stderr, jobOutcome(j))
+		return exitWith(jobExitCode(j.Status))
+	case *wait:
+		j, err := waitJob(ctx, e, a.client, id)
+		if err != nil {
+			return err
+		}
+		return exitWith(jobExitCode(j.Status))
+	}
+	return nil
+}
+
+// exitWith is nil for 0, else a silent exit with that code.
+func exitWith(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return &exitError{code: code}
+}
+
+// waitJob waits until the job is terminal with the server's long wait (up
+// to 300 s per request), retrying through connection and server errors.
+func waitJob(ctx context.Context, e env, api *client.Client, id string) (client.Job, error) {
+	backoff := time.Second
+	for {
+		j, err := api.WaitJob(ctx, id, 300*time.Second)
+		var ae *client.APIError
+		var ce *client.ConnError
+		switch {
+		case err == nil:
+			if client.Terminal(j.Status) {
+				return j, nil
+			}
+			backoff = time.Second
+			continue
+		case errors.As(err, &ce), errors.As(err, &ae) && ae.Status >= 500:
+			fmt.Fprintf(e.stderr, "runnel: waiting for job %s: %v; retrying in %s\n", id, err, backoff)
+		default:
+			return j, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return j, ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// outcome is how a finished job ended, for the line printed after its
+// logs.
+type outcome struct {
+	id, status string
+	took       time.Duration
+	// problems are "step: first error line" of failed steps.
+	problems []string
+}
+
+func jobOutcome(j client.Job) outcome {
+	o := outcome{id: j.JobID, status: j.Status}
+	if !j.CompletedAt.IsZero() {
+		o.took = j.CompletedAt.Sub(j.CreatedAt)
+	}
+	for _, s := range j.Steps {
+		if s.Status == client.JobFailed && s.ErrorMessage != "" {
+			o.problems = append(o.problems, s.StepName+": "+firstLine(s.ErrorMessage))
+		}
+	}
+	return o
+}
+
+// printOutcome writes "job <id> <status> in <d>" and the failed steps.
+func printOutcome(w io.Writer, o outcome) {
+	fmt.Fprintf(w, "job %s %s in %s\n", o.id, o.status, shell.FormatDuration(o.took))
+	for _, p := range o.problems {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+}
+
+func runLogs(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "logs", usageText("logs JOB [-f] [--step STEP] [--server-events] [--json]",
+		"Prints a job's log lines as 'HH:MM:SS step | text' in local time; stderr",
+		"lines use '!' (red on a terminal), server events '*' (cyan). Server events",
+		"(job created, step started/failed, job finished) are shown only with",
+		"--server-events or --step _server. With -f the log follows live over a",
+		"WebSocket until the job ends, resuming where it left off if the",
+		"connection drops. --json prints the raw JSONL lines (all of them, or",
+		"those of --step)."),
+		"runnel logs -f 0190c5d2-6c1e-7a4b-9f3e-2b8f1c0d4e5a")
+	cf := addConnFlags(fs, false)
+	follow := fs.Bool("follow", false, "follow the log until the job ends (same as -f)")
+	fs.BoolVar(follow, "f", false, "follow the log until the job ends")
+	step := fs.String("step", "", "only this step's lines (_server for server events)")
+	serverEvents := fs.Bool("server-events", false, "also print the server's events")
+	raw := fs.Bool("json", false, "print raw JSONL lines")
+	pos, err := parseArgs(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, 1, "job id"); err != nil {
+		return err
+	}
+	a, err := cf.open(e)
+	if err != nil {
+		return err
+	}
+	id := pos[0]
+	j, err := a.client.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	p := newLogPrinter(e, stepNames(j), *serverEvents, *step, *raw)
+	if *follow {
+		if err := checkStep(j, *step); err != nil {
+			return err
+		}
+		return followLogs(ctx, e, a.client, j.JobID, p)
+	}
+	return printLogs(ctx, a.client, j.JobID, p)
+}
+
+func runStatus(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "status", usageText("status JOB [--json]",
+		"Shows a job (task, status, source, times, input, output) and a table of",
+		"its steps with status, duration, worker and the first line of any error."),
+		"runnel status 0190c5d2-6c1e-7a4b-9f3e-2b8f1c0d4e5a")
+	cf := addConnFlags(fs, false)
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := parseArgs(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, 1, "job id"); err != nil {
+		return err
+	}
+	a, err := cf.open(e)
+	if err != nil {
+		return err
+	}
+	raw, err := a.client.GetJSON(ctx, client.JobPath(pos[0]))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, raw)
+	}
+	var j client.Job
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return fmt.Errorf("decode job: %w", err)
+	}
+	names := map[string]string{}
+	if ws, err := a.client.Workers(ctx); err == nil {
+		for _, w := range ws {
+			names[w.WorkerID] = w.Name
+		}
+	}
+	now := time.Now()
+	t := newTable(e.stdout)
+	row(t, "Job", j.JobID)
+	row(t, "Task", j.Workspace+"/"+j.TaskName)
+	status := j.Status
+	if client.Terminal(j.Status) && !j.CompletedAt.IsZero() {
+		status += " in " + span(j.CreatedAt, j.CompletedAt, now)
+	} else if j.Status == client.JobRunning {
+		status += " for " + span(j.CreatedAt, time.Time{}, now)
+	}
+	row(t, "Status", status)
+	row(t, "Source", source(j.JobItem))
+	row(t, "Created", stamp(j.CreatedAt)+" ("+ago(j.CreatedAt, now)+")")
+	row(t, "Revision", shortRev(j.Revision))
+	if j.HookEvent != "" {
+		row(t, "Hook", j.HookEvent+" of job "+j.SourceID)
+	} else if j.ParentJobID != "" {
+		row(t, "Parent", "job "+j.ParentJobID+" step "+j.ParentStepName)
+	}
+	row(t, "Input", compactJSON(orEmpty(j.Input)))
+	if j.Output != nil {
+		row(t, "Output", compactJSON(j.Output))
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout)
+	t = newTable(e.stdout)
+	row(t, "STEP", "STATUS", "DURATION", "WORKER", "ERROR")
+	for _, s := range j.Steps {
+		worker := "-"
+		switch {
+		case s.ChildJobID != "":
+			worker = "job " + s.ChildJobID
+		case s.WorkerID != "":
+			worker = names[s.WorkerID]
+			if worker == "" {
+				worker = shortRev(s.WorkerID)
+			}
+		}
+		note := firstLine(s.ErrorMessage)
+		if note == "" && s.SkipReason != "" {
+			note = "skipped: " + firstLine(s.SkipReason)
+		}
+		row(t, s.StepName, s.Status, span(s.StartedAt, s.CompletedAt, now), worker, note)
+	}
+	return t.Flush()
+}
+
+// source is who started a job: the source type, with the trigger, webhook
+// or user name (hook and child jobs name their parent elsewhere).
+func source(j client.JobItem) string {
+	switch j.SourceType {
+	case "hook", "task":
+		return j.SourceType
+	}
+	return strings.TrimSpace(j.SourceType + " " + j.SourceID)
+}
+
+// orEmpty keeps a nil input printing as {}.
+func orEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+func runJobs(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "jobs", usageText("jobs [--workspace W] [--task T] [--status S] [--limit N] [--json]",
+		"Lists jobs, newest first. Without --workspace (or RUNNEL_WORKSPACE) jobs of",
+		"every workspace are listed; --task needs a workspace (the default one is",
+		"used when none is named). Statuses: pending, running, completed, failed,",
+		"cancelled, skipped."),
+		"runnel jobs --task hello-world --status failed --limit 5")
+	cf := addConnFlags(fs, true)
+	task := fs.String("task", "", "only jobs of this task")
+	status := fs.String("status", "", "only jobs with this status")
+	limit := fs.Int("limit", 20, "at most this many jobs (1–1000)")
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := parseArgs(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, 0, ""); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > 1000 {
+		return &usageError{msg: "--limit must be between 1 and 1000"}
+	}
+	a, err := cf.open(e)
+	if err != nil {
+		return err
+	}
+	f := client.JobFilter{Workspace: a.workspaceFilter(), Task: *task, Status: *status, Limit: *limit}
+	if f.Task != "" && f.Workspace == "" {
+		if f.Workspace, err = a.workspace(ctx); err != nil {
+			return err
+		}
+	}
+	raw, err := a.client.GetJSON(ctx, client.JobsPath(f))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, raw)
+	}
+	var list []client.JobItem
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return fmt.Errorf("decode jobs: %w", err)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(e.stderr, "no jobs")
+		return nil
+	}
+	now := time.Now()
+	t := newTable(e.stdout)
+	row(t, "JOB", "TASK", "STATUS", "SOURCE", "CREATED", "DURATION")
+	for _, j := range list {
+		task := j.TaskName
+		if f.Workspace == "" {
+			task = j.Workspace + "/" + task
+		}
+		if j.HookEvent != "" {
+			task += " (" + j.HookEvent + ")"
+		}
+		dur := "-"
+		if !j.CompletedAt.IsZero() {
+			dur = span(j.CreatedAt, j.CompletedAt, now)
+		} else if j.Status == client.JobRunning {
+			dur = span(j.CreatedAt, time.Time{}, now) + "…"
+		}
+		row(t, j.JobID, task, j.Status, source(j), ago(j.CreatedAt, now), dur)
+	}
+	return t.Flush()
+}
+
+func runCancel(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "cancel", usageText("cancel JOB",
+		"Cancels a pending or running job: running steps are stopped and the job",
+		"ends 'cancelled'. A job that has already ended is a request error (exit 2)."),
+		"runnel cancel 0190c5d2-6c1e-7a4b-9f3e-2b8f1c0d4e5a")
+	cf := addConnFlags(fs, false)
+	pos, err := parseArgs(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, 1, "job id"); err != nil {
+		return err
+	}
+	a, err := cf.open(e)
+	if err != nil {
+		return err
+	}
+	if err := a.client.Cancel(ctx, pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "job %s cancelled\n", pos[0])
+	return nil
+}

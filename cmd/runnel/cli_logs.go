@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"runnel/httpd/client"
+	"runnel/logstore"
+)
+
+// Log lines are printed as
+//
+//	12:00:01 say-hello | Hello World        (stdout)
+//	12:00:01 fail      ! about to fail      (stderr)
+//	12:00:02 _server   * Job failed in 0.3s (server event)
+//
+// in local time, the step column as wide as the job's longest step name.
+// On a terminal (and unless NO_COLOR is set) stderr text is red and server
+// events cyan; the separators keep them distinct without colour too.
+// Server events are hidden unless asked for (--server-events): they repeat
+// what the step lines and the exit code already say, and `status` shows
+// the same facts as a table. --json prints the raw JSONL lines instead.
+
+// logPrinter formats JSONL log chunks for a terminal or a pipe; it may
+// be shared by goroutines (one per followed job).
+type logPrinter struct {
+	mu sync.Mutex // serialises chunks and guards width
+	w  io.Writer
+	// color enables ANSI styles.
+	color bool
+	// serverEvents shows "_server" lines.
+	serverEvents bool
+	// step, when set, shows only that step's lines ("_server" included).
+	step string
+	// raw prints the selected JSONL lines unchanged.
+	raw bool
+	// width is the step column width; it grows for longer names.
+	width int
+}
+
+// newLogPrinter prints to e.stdout, sizing the step column for steps.
+func newLogPrinter(e env, steps []string, serverEvents bool, step string, raw bool) *logPrinter {
+	p := &logPrinter{w: e.stdout, color: useColor(e, e.stdout), serverEvents: serverEvents || step == logstore.ServerStep,
+		step: step, raw: raw}
+	if step != "" {
+		steps = []string{step}
+	} else if p.serverEvents {
+		steps = append(steps, logstore.ServerStep)
+	}
+	for _, s := range steps {
+		p.width = max(p.width, len(s))
+	}
+	return p
+}
+
+// chunk prints every selected line of data (complete JSONL lines; lines
+// that are not JSON are skipped, as the SPEC asks of readers).
+func (p *logPrinter) chunk(data []byte) error { return p.chunkOf("", data) }
+
+// chunkOf is chunk for a related job (a child or hook job) whose step
+// names are shown after prefix, e.g. "first/" for the child job of step
+// first.
+func (p *logPrinter) chunkOf(prefix string, data []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out bytes.Buffer
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			i = len(data) - 1
+		}
+		raw := data[:i+1]
+		data = data[i+1:]
+		l, err := logstore.ParseLine(raw)
+		if err != nil || !p.selected(l) {
+			continue
+		}
+		if p.raw {
+			out.Write(raw)
+			if raw[len(raw)-1] != '\n' {
+				out.WriteByte('\n')
+			}
+			continue
+		}
+		p.format(&out, prefix, l)
+	}
+	_, err := p.w.Write(out.Bytes())
+	return err
+}
+
+func (p *logPrinter) selected(l logstore.Line) bool {
+	if p.step != "" {
+		return l.Step == p.step
+	}
+	return p.raw || p.serverEvents || l.Step != logstore.ServerStep
+}
+
+func (p *logPrinter) format(out *bytes.Buffer, prefix string, l logstore.Line) {
+	name := prefix + l.Step
+	p.width = max(p.width, len(name))
+	sep, style := "|", ""
+	switch {
+	case l.Step == logstore.ServerStep:
+		sep, style = "*", ansiCyan
+	case l.Stream == "stderr":
+		sep, style = "!", ansiRed
+	}
+	pad := strings.Repeat(" ", p.width-len(name))
+	if !p.color {
+		fmt.Fprintf(out, "%s %s%s %s %s\n", clock(l.TS), name, pad, sep, l.Text)
+		return
+	}
+	fmt.Fprintf(out, "%s%s%s %s%s %s%s %s%s\n", ansiDim, clock(l.TS), ansiReset, name, pad, style, sep, l.Text, ansiReset)
+}
+
+// stepNames are the step names of a job, for the column width.
+func stepNames(j client.Job) []string {
+	out := make([]string, 0, len(j.Steps))
+	for _, s := range j.Steps {
+		out = append(out, s.StepName)
+	}
+	return out
+}
+
+// printLogs prints a finished or running job's log up to now over REST,
+// paging by offset; with a step it asks the step route, which checks the
+// step name.
+func printLogs(ctx context.Context, api *client.Client, id string, p *logPrinter) error {
+	var off int64
+	for {
+		var page client.LogPage
+		var err error
+		if p.step != "" {
+			page, err = api.StepLogs(ctx, id, p.step, off)
+		} else {
+			page, err = api.Logs(ctx, id, off)
+		}
+		if err != nil {
+			return err
+		}
+		if err := p.chunk([]byte(page.Logs)); err != nil {
+			return err
+		}
+		if page.NextOffset <= off {
+			return nil
+		}
+		off = page.NextOffset
+	}
+}
+
+// followLogs prints a job's log live over the WebSocket until the job has
+// finished, resuming by offset after dropped connections (reported on
+// stderr).
+func followLogs(ctx context.Context, e env, api *client.Client, id string, p *logPrinter) error {
+	_, err := api.Follow(ctx, id, client.FollowOptions{
+		OnRetry: func(err error, wait time.Duration) {
+			if wait > 0 {
+				fmt.Fprintf(e.stderr, "runnel: log stream interrupted (%v); retrying in %s\n", err, wait)
+			}
+		},
+	}, func(chunk []byte, _ int64) error { return p.chunk(chunk) })
+	return err
+}
+
+// checkStep fails with a request error when a job has no such step.
+func checkStep(j client.Job, step string) error {
+	if step == "" || step == logstore.ServerStep {
+		return nil
+	}
+	for _, s := range j.Steps {
+		if s.StepName == step {
+			return nil
+		}
+	}
+	return &exitError{code: exitRequest, msg: fmt.Sprintf("error: job %s has no step %q", j.JobID, step)}
+}
