@@ -148,10 +148,16 @@ func (e *Engine) stopDeadline(id string) {
 }
 
 // finishLog closes a finalized job's log so followers end.
+// It runs on its own goroutine: the fsync must not hold up the store's
+// writer, whose effects call it.
 func (e *Engine) finishLog(id string) {
-	if err := e.logs.Finish(id); err != nil {
-		e.log.Error("finish job log", "job", id, "err", err)
-	}
+	e.bg.Add(1)
+	go func() {
+		defer e.bg.Done()
+		if err := e.logs.Finish(id); err != nil {
+			e.log.Error("finish job log", "job", id, "err", err)
+		}
+	}()
 }
 
 // killJob stops the job's processes on built-in workers with cause; a

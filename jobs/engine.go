@@ -78,7 +78,8 @@ type Engine struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // workers, heartbeat, sweeper
+	bg     sync.WaitGroup // log finishes
 	closed sync.Once
 }
 
@@ -171,6 +172,7 @@ func (e *Engine) Close() error {
 			t.Stop()
 		}
 		e.mu.Unlock()
+		e.bg.Wait()
 	})
 	return nil
 }

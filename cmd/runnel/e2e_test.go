@@ -385,3 +385,21 @@ tasks:
 	}
 }
 
+
+func TestSecondServerOnSameDataDir(t *testing.T) {
+	cfg := DefaultServerConfig()
+	cfg.DataDir = t.TempDir()
+	startMain(t, cfg)
+	second := NewMain(cfg, env{stdout: io.Discard, stderr: io.Discard})
+	second.Config.Listen = "127.0.0.1:0"
+	start := time.Now()
+	err := second.Open(context.Background())
+	second.Close()
+	want := "data_dir " + cfg.DataDir + " is in use by another runnel process"
+	if err == nil || err.Error() != want {
+		t.Fatalf("second server: %v, want %q", err, want)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("second server took %v to give up", d)
+	}
+}

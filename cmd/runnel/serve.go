@@ -86,6 +86,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data_dir: %w", err)
 	}
+	if cfg.LogStorage.LocalDir == "" {
+		cfg.LogStorage.LocalDir = filepath.Join(cfg.DataDir, "logs")
+	}
 	m.Store = jobs.NewStore(filepath.Join(cfg.DataDir, "runnel.db"), 5*time.Second)
 	if err := m.Store.Open(); err != nil {
 		if errors.Is(err, jobs.ErrLocked) {
