@@ -59,6 +59,7 @@ func TestImportRules(t *testing.T) {
 		"logstore":  {},
 		"gitsync":   {},
 		"examples":  {},
+		"e2e":       {"httpd"}, // black-box tests of the real binaries
 	}
 	owners := map[string][]string{
 		"github.com/go-git/go-git/v5":         {"gitsync"},
