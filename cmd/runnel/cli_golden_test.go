@@ -101,21 +101,10 @@ func TestCLIGolden(t *testing.T) {
 	})
 	closed := cliClosedURL(t)
 	environ := cliEnv(t, s.url)
-	norm := &cliNormalizer{}
+	norm := cliNormFor(t, s)
 	norm.add(missing, "<missing-repo>")
 	norm.add(closed, "<closed-server>")
 	norm.add(strings.TrimPrefix(closed, "http://"), "<closed-addr>")
-	norm.add(s.url, "<server>")
-	ws, err := s.api.Workspaces(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range ws {
-		if w.Revision != nil {
-			norm.add(*w.Revision, "<rev>")
-			norm.add(shortRev(*w.Revision), "<rev>")
-		}
-	}
 
 	steps := []struct {
 		name  string

@@ -215,6 +215,21 @@ var (
 	cliTrailing = regexp.MustCompile(`(?m)[ \t]+$`)
 )
 
+// cliNormFor is a normalizer that knows the server's URL and the
+// revisions of its workspaces.
+func cliNormFor(t *testing.T, s *cliServer) *cliNormalizer {
+	t.Helper()
+	n := &cliNormalizer{}
+	n.add(s.url, "<server>")
+	for _, st := range s.main.Manager.List() {
+		if st.Snapshot != nil {
+			n.add(st.Snapshot.Revision, "<rev>")
+			n.add(shortRev(st.Snapshot.Revision), "<rev>")
+		}
+	}
+	return n
+}
+
 func (n *cliNormalizer) add(literal, placeholder string) {
 	n.names = append(n.names, [2]string{literal, placeholder})
 }
