@@ -210,3 +210,33 @@ func TestCLILogsFollowSurvivesRestart(t *testing.T) {
 		t.Errorf("output (-want +got):\n%s", d)
 	}
 }
+
+// TestCLITriggerFollowInterrupted: Ctrl-C stops following, not the job.
+func TestCLITriggerFollowInterrupted(t *testing.T) {
+	s := cliStart(t, map[string]string{".workflows/main.yaml": cliGatedWorkflow}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"trigger", "gated", "-f", "-i", "dir=" + t.TempDir()}, strings.NewReader(""), stdout, stderr, cliEnv(t, s.url))
+	}()
+	stdout.waitFor(t, "gate | waiting for the gate")
+	cancel()
+	select {
+	case code := <-done:
+		if code != 130 || !strings.Contains(stderr.String(), "keeps running") {
+			t.Fatalf("exit %d, stderr %q", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("trigger -f did not stop")
+	}
+	id, _, _ := strings.Cut(stdout.String(), "\n")
+	j, err := s.api.Job(t.Context(), id)
+	if err != nil || j.Status != client.JobRunning {
+		t.Fatalf("job after the interrupt: %v %v", j.Status, err)
+	}
+	if err := s.api.Cancel(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+}

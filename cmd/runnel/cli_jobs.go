@@ -129,6 +129,9 @@ func runTrigger(ctx context.Context, e env, args []string) error {
 		}
 		p := newLogPrinter(e, stepNames(j), *serverEvents, "", false)
 		if err := followLogs(ctx, e, a.client, id, p); err != nil {
+			if ctx.Err() != nil {
+				return &exitError{code: exitInterrupted, msg: fmt.Sprintf("interrupted; job %s keeps running ('runnel cancel %s' stops it)", id, id)}
+			}
 			return err
 		}
 		if j, err = waitJob(ctx, e, a.client, id); err != nil {

@@ -115,7 +115,11 @@ func (p *logPrinter) format(out *bytes.Buffer, prefix string, l logstore.Line) {
 		fmt.Fprintf(out, "%s %s%s %s %s\n", clock(l.TS), name, pad, sep, l.Text)
 		return
 	}
-	fmt.Fprintf(out, "%s%s%s %s%s %s%s %s%s\n", ansiDim, clock(l.TS), ansiReset, name, pad, style, sep, l.Text, ansiReset)
+	end := ""
+	if style != "" {
+		end = ansiReset
+	}
+	fmt.Fprintf(out, "%s%s%s %s%s %s%s %s%s\n", ansiDim, clock(l.TS), ansiReset, name, pad, style, sep, l.Text, end)
 }
 
 // stepNames are the step names of a job, for the column width.
