@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -64,63 +62,6 @@ func runUser(ctx context.Context, e env, args []string) error {
 	return &usageError{msg: fmt.Sprintf("unknown command %q: want add, passwd, list or reset-admin", args[0])}
 }
 
-// userDefaultServer is the server the user commands talk to without
-// --server or RUNNEL_URL.
-const userDefaultServer = "http://127.0.0.1:8080"
-
-// userAPIClient resolves the server (--server, else RUNNEL_URL, else
-// http://127.0.0.1:8080) and the token (--token, else RUNNEL_TOKEN) of the
-// API user commands.
-func userAPIClient(e env, serverFlag, tokenFlag string) (*client.Client, error) {
-	server := serverFlag
-	if server == "" {
-		server = e.getenv("RUNNEL_URL")
-	}
-	if server == "" {
-		server = userDefaultServer
-	}
-	u, err := url.Parse(server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &usageError{msg: fmt.Sprintf("server %q must be an http(s) URL such as %s", server, userDefaultServer)}
-	}
-	token := tokenFlag
-	if token == "" {
-		token = e.getenv("RUNNEL_TOKEN")
-	}
-	c := client.New(server, token)
-	c.UserAgent = "runnel/" + version
-	return c, nil
-}
-
-// userConnFlags adds --server and --token.
-func userConnFlags(fs *flag.FlagSet) (server, token *string) {
-	server = fs.String("server", "", "server URL (default $RUNNEL_URL, else "+userDefaultServer+")")
-	token = fs.String("token", "", "an admin's access token or API key (default $RUNNEL_TOKEN)")
-	return server, token
-}
-
-// userParseArgs parses flags placed anywhere among args (the flag package
-// stops at the first positional argument) and returns the positional ones.
-func userParseArgs(e env, fs *flag.FlagSet, args []string) ([]string, error) {
-	if err := parseFlags(e, fs, args); err != nil {
-		return nil, err
-	}
-	var pos []string
-	for {
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		if err := fs.Parse(rest[1:]); err != nil {
-			return nil, &usageError{msg: err.Error()}
-		}
-	}
-}
-
 // userAPIError words API failures of the user commands.
 func userAPIError(err error) error {
 	var ae *client.APIError
@@ -154,18 +95,19 @@ func runUserAdd(ctx context.Context, e env, args []string) error {
 	name := fs.String("name", "", "display name (default: the part of EMAIL before @)")
 	admin := fs.Bool("admin", false, "make the user an admin")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from stdin instead of prompting")
-	server, token := userConnFlags(fs)
-	pos, err := userParseArgs(e, fs, args)
+	conn := addConnFlags(fs, false)
+	pos, err := parseArgs(e, fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return &usageError{msg: "want exactly one EMAIL"}
 	}
-	c, err := userAPIClient(e, *server, *token)
+	a, err := conn.open(e)
 	if err != nil {
 		return err
 	}
+	c := a.client
 	pw, err := userReadPassword(ctx, e, *fromStdin, true)
 	if err != nil {
 		return err
@@ -190,18 +132,19 @@ func runUserPasswd(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "user passwd", "user passwd EMAIL [--password-stdin]\n\nSets a user's password (prompted, or read from stdin) and ends the user's\nsessions; API keys stay valid.",
 		"runnel user passwd dev@example.com")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from stdin instead of prompting")
-	server, token := userConnFlags(fs)
-	pos, err := userParseArgs(e, fs, args)
+	conn := addConnFlags(fs, false)
+	pos, err := parseArgs(e, fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return &usageError{msg: "want exactly one EMAIL"}
 	}
-	c, err := userAPIClient(e, *server, *token)
+	a, err := conn.open(e)
 	if err != nil {
 		return err
 	}
+	c := a.client
 	u, err := userFind(ctx, c, pos[0])
 	if err != nil {
 		return err
@@ -251,18 +194,19 @@ func userFind(ctx context.Context, c *client.Client, email string) (*userRecord,
 
 func runUserList(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "user list", "user list\n\nLists users, newest first.", "runnel user list --server https://runnel.example.com")
-	server, token := userConnFlags(fs)
-	pos, err := userParseArgs(e, fs, args)
+	conn := addConnFlags(fs, false)
+	pos, err := parseArgs(e, fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return &usageError{msg: "unexpected arguments: " + strings.Join(pos, " ")}
 	}
-	c, err := userAPIClient(e, *server, *token)
+	a, err := conn.open(e)
 	if err != nil {
 		return err
 	}
+	c := a.client
 	all, err := userAll(ctx, c)
 	if err != nil {
 		return err
@@ -297,7 +241,7 @@ func runUserResetAdmin(ctx context.Context, e env, args []string) error {
 	dataDir := fs.String("data-dir", "", "the server's data_dir (required)")
 	email := fs.String("email", "", "the admin to reset or create (default: the oldest admin)")
 	fromStdin := fs.Bool("password-stdin", false, "read the new password from stdin instead of generating one")
-	pos, err := userParseArgs(e, fs, args)
+	pos, err := parseArgs(e, fs, args)
 	if err != nil {
 		return err
 	}
@@ -407,9 +351,8 @@ func userReadPassword(ctx context.Context, e env, fromStdin, confirm bool) (stri
 		}
 		return pw, nil
 	}
-	f, _ := e.stdin.(*os.File)
-	tty := f != nil && userIsTerminal(f)
-	pw, err := userPrompt(ctx, e, in, f, tty, "Password: ")
+	tty := isTerminal(e.stdin)
+	pw, err := prompt(ctx, e, in, "Password: ", true)
 	if err != nil {
 		return "", err
 	}
@@ -417,7 +360,7 @@ func userReadPassword(ctx context.Context, e env, fromStdin, confirm bool) (stri
 		return "", errors.New("empty password")
 	}
 	if tty && confirm {
-		again, err := userPrompt(ctx, e, in, f, tty, "Repeat password: ")
+		again, err := prompt(ctx, e, in, "Repeat password: ", true)
 		if err != nil {
 			return "", err
 		}
@@ -426,49 +369,6 @@ func userReadPassword(ctx context.Context, e env, fromStdin, confirm bool) (stri
 		}
 	}
 	return pw, nil
-}
-
-// userPrompt asks on stderr and reads one line; on a terminal echo is off
-// while reading (stty -echo) and restored even when ctx ends the wait.
-func userPrompt(ctx context.Context, e env, in *bufio.Reader, f *os.File, tty bool, question string) (string, error) {
-	fmt.Fprint(e.stderr, question)
-	if tty && userStty(f, "-echo") == nil {
-		defer func() {
-			userStty(f, "echo")
-			fmt.Fprintln(e.stderr)
-		}()
-	}
-	type answer struct {
-		line string
-		err  error
-	}
-	ch := make(chan answer, 1)
-	go func() {
-		line, err := in.ReadString('\n')
-		ch <- answer{line, err}
-	}()
-	select {
-	case <-ctx.Done():
-		return "", ctx.Err()
-	case a := <-ch:
-		if a.err != nil && !(errors.Is(a.err, io.EOF) && a.line != "") {
-			return "", fmt.Errorf("read password: %w", a.err)
-		}
-		return strings.TrimRight(a.line, "\r\n"), nil
-	}
-}
-
-// userIsTerminal reports whether f is a character device.
-func userIsTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// userStty runs stty on the terminal f.
-func userStty(f *os.File, arg string) error {
-	cmd := exec.Command("stty", arg)
-	cmd.Stdin = f
-	return cmd.Run()
 }
 
 // authOptions turns the config's auth section into httpd options (nil when

@@ -107,9 +107,10 @@ func TestUserCommandsAgainstServer(t *testing.T) {
 	if _, err := userLogin(t, url, "dev@example.com", "dev-password-1"); err != nil {
 		t.Errorf("new user cannot log in: %v", err)
 	}
-	// Without --password-stdin and without a terminal, the prompt reads a line.
+	// Without --password-stdin and without a terminal, the prompt reads a
+	// line silently (the question is only asked on a terminal).
 	code, out, errOut = userRun(t, "ops-password-1\n", env, "user", "add", "--admin", "ops@example.com")
-	if code != 0 || !strings.HasPrefix(out, "Created admin ops@example.com") || !strings.Contains(errOut, "Password: ") {
+	if code != 0 || !strings.HasPrefix(out, "Created admin ops@example.com") || errOut != "" {
 		t.Fatalf("user add with prompt: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	opsToken, err := userLogin(t, url, "ops@example.com", "ops-password-1")
@@ -171,7 +172,7 @@ func TestUserCommandsAgainstServer(t *testing.T) {
 		{"no email", "", env, []string{"user", "add"}, 2, "want exactly one EMAIL"},
 		{"no command", "", env, []string{"user"}, 2, "missing command"},
 		{"bad command", "", env, []string{"user", "frob"}, 2, `unknown command "frob"`},
-		{"bad server", "", []string{"RUNNEL_URL=ftp://x"}, []string{"user", "list"}, 2, "must be an http(s) URL"},
+		{"bad server", "", []string{"RUNNEL_URL=ftp://x"}, []string{"user", "list"}, 2, "invalid server URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := userRun(t, tc.stdin, tc.environ, tc.args...)
@@ -188,29 +189,6 @@ func TestUserCommandsAgainstServer(t *testing.T) {
 		if strings.Contains(logs.String(), pw) {
 			t.Errorf("server log holds password %q", pw)
 		}
-	}
-}
-
-func TestUserAPIClientResolution(t *testing.T) {
-	for _, tc := range []struct {
-		name             string
-		server, token    string
-		environ          []string
-		wantURL, wantTok string
-	}{
-		{"defaults", "", "", nil, "http://127.0.0.1:8080", ""},
-		{"environment", "", "", []string{"RUNNEL_URL=https://runnel.example.com/", "RUNNEL_TOKEN=t1"}, "https://runnel.example.com", "t1"},
-		{"flags win", "http://10.0.0.1:9000", "t2", []string{"RUNNEL_URL=https://runnel.example.com", "RUNNEL_TOKEN=t1"}, "http://10.0.0.1:9000", "t2"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := userAPIClient(env{environ: tc.environ}, tc.server, tc.token)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.BaseURL != tc.wantURL || c.Token() != tc.wantTok {
-				t.Errorf("client = %s with token %q; want %s, %q", c.BaseURL, c.Token(), tc.wantURL, tc.wantTok)
-			}
-		})
 	}
 }
 
