@@ -118,7 +118,9 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	if !found {
 		t.Fatalf("hello-world not served: %v", tasks)
 	}
-	var out struct{ JobID string `json:"job_id"` }
+	var out struct {
+		JobID string `json:"job_id"`
+	}
 	s.json("POST", "/api/workspaces/default/tasks/hello-world/execute", `{"input":{"name":"CI"}}`, &out)
 	var j map[string]any
 	s.json("GET", "/api/jobs/"+out.JobID+"?wait=true&timeout=10", "", &j)
@@ -165,7 +167,9 @@ func TestGitWorkspaceEndToEnd(t *testing.T) {
 	}
 
 	// Run a task and tail its log over the WebSocket until the server closes.
-	var out struct{ JobID string `json:"job_id"` }
+	var out struct {
+		JobID string `json:"job_id"`
+	}
 	s.json("POST", "/api/workspaces/ops/tasks/hello/execute", "", &out)
 	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.url, "http")+"/api/jobs/"+out.JobID+"/logs/stream", nil)
 	if err != nil {
@@ -343,7 +347,9 @@ tasks:
 	cmd := serveProcess(t, cfgPath, addr)
 	s := &e2eServer{t: t, url: "http://" + addr}
 	eventually(t, "load", func() bool { return s.workspace().Revision != nil })
-	var out struct{ JobID string `json:"job_id"` }
+	var out struct {
+		JobID string `json:"job_id"`
+	}
 	s.json("POST", "/api/workspaces/default/tasks/t/execute", "", &out)
 	eventually(t, "the step's first line", func() bool {
 		var l struct{ Logs string }
@@ -384,7 +390,6 @@ tasks:
 		}
 	}
 }
-
 
 func TestSecondServerOnSameDataDir(t *testing.T) {
 	cfg := DefaultServerConfig()
