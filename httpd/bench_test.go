@@ -38,7 +38,9 @@ func BenchmarkExecuteHTTP(b *testing.B) {
 					b.Error(err)
 					return
 				}
-				var out struct{ JobID string `json:"job_id"` }
+				var out struct {
+					JobID string `json:"job_id"`
+				}
 				json.NewDecoder(resp.Body).Decode(&out)
 				resp.Body.Close()
 				resp, err = client.Get(s.URL + "/api/jobs/" + out.JobID + "?wait=true&timeout=60")

@@ -3,8 +3,10 @@ package jobs_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +50,9 @@ tasks:
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+	st := h.Store.Stats()
+	b.ReportMetric(float64(st.Commits)/float64(b.N), "commits/job")
+	b.ReportMetric(float64(st.Updates)/float64(st.Commits), "updates/commit")
 }
 
 // BenchmarkChain100 runs a 100-step sequential chain of `true`; reports the
@@ -78,4 +83,26 @@ func BenchmarkChain100(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/chain")
 	b.ReportMetric(float64((total-procs).Microseconds())/float64(b.N)/100/1000, "ms/step-overhead")
+}
+
+// BenchmarkSpawnCeiling runs bare `sh -c true` processes from 8 goroutines
+// (no engine at all): the machine's ceiling for one-step jobs/s.
+func BenchmarkSpawnCeiling(b *testing.B) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := exec.Command("sh", "-c", "true").Run(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "spawns/s")
 }

@@ -57,9 +57,13 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 	if req.SourceType == "" {
 		req.SourceType = SourceAPI
 	}
+	// The id is chosen now so the log file can be created here, not on the
+	// store's writer goroutine where file creation would delay every commit.
+	id, created := newJobID()
+	e.prepareLog(&Job{ID: id, Task: task.Name, Input: in, SourceType: req.SourceType, SourceID: req.SourceID}, snap)
 	var job *Job
 	err = e.store.update(func(t *txn) error {
-		spec := jobSpec{task: task, taskName: task.Name, input: in,
+		spec := jobSpec{id: id, created: created, task: task, taskName: task.Name, input: in,
 			sourceType: req.SourceType, sourceID: req.SourceID, lines: req.Lines}
 		if req.Check != nil {
 			active, err := t.activeBySource(req.SourceType, req.SourceID)
@@ -91,9 +95,29 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 		return e.advance(t, st, snap, now)
 	})
 	if err != nil {
+		e.forgetLog(id)
 		return nil, err
 	}
 	return job, nil
+}
+
+// prepareLog records a job's masked values and opens its log before the job
+// is committed. Failures only cost the early open: Append opens it later.
+func (e *Engine) prepareLog(j *Job, snap *workspace.Snapshot) {
+	e.mu.Lock()
+	e.masks[j.ID] = maskValues(j, snap)
+	e.mu.Unlock()
+	if err := e.logs.Open(j.ID); err != nil {
+		e.log.Warn("open job log", "job", j.ID, "err", err)
+	}
+}
+
+// forgetLog undoes prepareLog for a job that was never created.
+func (e *Engine) forgetLog(id string) {
+	e.mu.Lock()
+	delete(e.masks, id)
+	e.mu.Unlock()
+	_ = e.logs.Remove(id)
 }
 
 func triggerName(sourceID string) string {
@@ -107,6 +131,9 @@ func triggerName(sourceID string) string {
 
 // jobSpec describes a job to create inside a transaction.
 type jobSpec struct {
+	// id and created are chosen before the transaction ("" = now).
+	id       string
+	created  time.Time
 	task     *workspace.Task // nil for a one-step hook job
 	taskName string
 	input    map[string]any // effective input
@@ -133,7 +160,10 @@ func newJobID() (string, time.Time) {
 // createJob writes a job and its steps; the caller then links it (child
 // jobs) and calls advance to dispatch the root steps.
 func (e *Engine) createJob(t *txn, snap *workspace.Snapshot, spec jobSpec, now time.Time) (*jobState, error) {
-	id, created := newJobID()
+	id, created := spec.id, spec.created
+	if id == "" {
+		id, created = newJobID()
+	}
 	j := &Job{
 		ID: id, Workspace: snap.Name, Task: spec.taskName, Mode: "distributed",
 		Input: spec.input, Status: JobPending, SourceType: spec.sourceType,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,9 +57,12 @@ type Store struct {
 
 	db     *bolt.DB
 	writes chan *op
-	quit   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	// commits and ops count write transactions and the updates grouped in
+	// them (Stats).
+	commits, ops atomic.Uint64
+	quit         chan struct{}
+	done         chan struct{}
+	once         sync.Once
 }
 
 // op is one queued update.
@@ -150,6 +154,16 @@ func (s *Store) Ping() error {
 	})
 }
 
+// StoreStats counts write transactions and the updates they grouped.
+type StoreStats struct {
+	Commits, Updates uint64
+}
+
+// Stats returns the write counters since Open (retried groups count again).
+func (s *Store) Stats() StoreStats {
+	return StoreStats{Commits: s.commits.Load(), Updates: s.ops.Load()}
+}
+
 // errStoreClosed is returned for updates submitted after Close.
 var errStoreClosed = errors.New("store closed")
 
@@ -219,6 +233,8 @@ func (s *Store) commit(ops []*op) {
 		txns := make([]*txn, len(ops))
 		failed := -1
 		var failErr error
+		s.commits.Add(1)
+		s.ops.Add(uint64(len(ops)))
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for i, o := range ops {
 				t := &txn{Tx: tx}

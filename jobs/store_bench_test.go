@@ -87,3 +87,17 @@ func BenchmarkList100k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStoreCommit is one job creation per transaction, nothing else
+// running: the floor of a durable commit on this disk.
+func BenchmarkStoreCommit(b *testing.B) {
+	s := NewStore(filepath.Join(b.TempDir(), "runnel.db"), time.Second)
+	if err := s.Open(); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		seedJobs(b, s, 1)
+	}
+}

@@ -304,6 +304,24 @@ func (s *Store) Append(jobID string, lines ...Line) error {
 	return nil
 }
 
+// Open opens the job's writer (creating the file) without writing, so a
+// caller on a latency-sensitive path can pay for the file creation
+// elsewhere. The Mask callback runs now. Opening an open writer is a no-op.
+func (s *Store) Open(jobID string) error {
+	if err := checkJobID(jobID); err != nil {
+		return err
+	}
+	j, err := s.lockJob(jobID, true)
+	if err != nil {
+		return err
+	}
+	defer j.mu.Unlock()
+	if j.file != nil {
+		return nil
+	}
+	return s.openWriterLocked(j)
+}
+
 // appendLocked encodes one line into buf, applying the step cap.
 func (s *Store) appendLocked(j *jobLog, buf []byte, l Line) []byte {
 	sc := j.steps[l.Step]

@@ -408,3 +408,46 @@ func TestSecondServerOnSameDataDir(t *testing.T) {
 		t.Errorf("second server took %v to give up", d)
 	}
 }
+
+// BenchmarkPushRefreshVisible measures a push to a small git upstream, then
+// POST /refresh, until the new revision and task are visible in the API.
+func BenchmarkPushRefreshVisible(b *testing.B) {
+	up := gittest.New(b)
+	up.Commit(b, "first", map[string]string{".workflows/hello.yaml": e2eTask})
+	cfg := DefaultServerConfig()
+	cfg.DataDir = b.TempDir()
+	cfg.Path = "bench"
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Workspaces = map[string]WorkspaceConfig{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600}}
+	m := NewMain(cfg, env{stdout: io.Discard, stderr: io.Discard, environ: os.Environ()})
+	if err := m.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	url := "http://" + m.Addr()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		task := fmt.Sprintf("t%d", i)
+		rev := up.Commit(b, task, map[string]string{".workflows/" + task + ".yaml": "tasks:\n  " + task + ":\n    flow:\n      s: { type: script, script: \"true\" }\n"})
+		b.StartTimer()
+		start := time.Now()
+		resp, err := http.Post(url+"/api/workspaces/ops/refresh", "application/json", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var r struct{ Revision string }
+		json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		resp, err = http.Get(url + "/api/workspaces/ops/tasks/" + task)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		total += time.Since(start)
+		if r.Revision != rev || resp.StatusCode != 200 {
+			b.Fatalf("refresh gave %s (want %s), task %d", r.Revision, rev, resp.StatusCode)
+		}
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/push")
+}

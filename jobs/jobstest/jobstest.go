@@ -133,8 +133,12 @@ func (h *Harness) Open() {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.TempDir == "" {
-		o.TempDir = filepath.Join(h.Dir, "tmp")
-		os.MkdirAll(o.TempDir, 0o755)
+		if d := os.Getenv("RUNNEL_BENCH_TMPDIR"); d != "" {
+			o.TempDir = d
+		} else {
+			o.TempDir = filepath.Join(h.Dir, "tmp")
+			os.MkdirAll(o.TempDir, 0o755)
+		}
 	}
 	eng = jobs.New(o)
 	h.Engine = eng
