@@ -76,10 +76,10 @@ type Options struct {
 	// MaxLine is the longest line text kept, in bytes (default 64 KiB);
 	// longer text is cut at a UTF-8 boundary and ends with " …[truncated]".
 	MaxLine int
-	// MaxStepBytes caps the encoded bytes one step may write (default 64
-	// MiB); after it, the step's lines are dropped and one _server notice is
-	// written: "[logs] Step '<s>' exceeded 64 MiB of output; further lines
-	// dropped" (with the actual cap).
+	// MaxStepBytes caps the output one step may write, counted as text
+	// plus newline (default 64 MiB); after it, the step's lines are dropped
+	// and one _server notice is written: "[logs] Step '<s>' exceeded 64 MiB
+	// of output; further lines dropped" (with the actual cap).
 	MaxStepBytes int64
 	// FollowBuffer bounds a follower's queue of live data, in bytes (default
 	// 4 MiB).
@@ -332,14 +332,14 @@ func (s *Store) appendLocked(j *jobLog, buf []byte, l Line) []byte {
 	if sc.capped {
 		return buf
 	}
-	n := len(buf)
-	buf = j.enc.appendLine(buf, l)
-	if sc.bytes+int64(len(buf)-n) <= s.opts.MaxStepBytes {
-		sc.bytes += int64(len(buf) - n)
-		return buf
+	// The cap counts the step's output (text and newline), not the JSON
+	// around it: "64 MiB of output" means what the process printed.
+	if size := int64(len(l.Text)) + 1; sc.bytes+size <= s.opts.MaxStepBytes {
+		sc.bytes += size
+		return j.enc.appendLine(buf, l)
 	}
 	sc.capped = true
-	return j.enc.appendLine(buf[:n], Line{
+	return j.enc.appendLine(buf, Line{
 		TS:     time.Now(),
 		Stream: Stderr,
 		Step:   ServerStep,
