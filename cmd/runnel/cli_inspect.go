@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -24,31 +25,71 @@ func decodeOrPrint(e env, asJSON bool, raw json.RawMessage, out any) (printed bo
 	return false, nil
 }
 
+// getCmd is the shared body of a read-only client command: it parses the
+// arguments (flags anywhere, a bounded number of positional ones), opens the
+// connection, resolves the workspace when the command has --workspace, then
+// GETs one API path and prints it as is (--json) or decodes it.
+type getCmd struct {
+	fs     *flag.FlagSet
+	conn   *connFlags
+	asJSON *bool
+	// min, max and what bound and name the positional arguments.
+	min, max int
+	what     string
+}
+
+// newGetCmd declares the flags of a read-only command.
+func newGetCmd(e env, name, usage, example string, withWorkspace bool, min, max int, what string) *getCmd {
+	fs := newFlags(e, name, usage, example)
+	g := &getCmd{fs: fs, conn: addConnFlags(fs, withWorkspace), min: min, max: max, what: what}
+	g.asJSON = fs.Bool("json", false, "print the API's JSON")
+	return g
+}
+
+// getResult is what a read-only command got.
+type getResult struct {
+	api *apiConn
+	ws  string
+	pos []string
+	// printed is set when --json printed the answer: nothing is left to do.
+	printed bool
+}
+
+// run parses args and GETs path(ws, pos), decoding into out.
+func (g *getCmd) run(ctx context.Context, e env, args []string, path func(ws string, pos []string) string, out any) (getResult, error) {
+	var r getResult
+	pos, err := parseArgs(e, g.fs, args)
+	if err != nil {
+		return r, err
+	}
+	if err := wantArgs(pos, g.min, g.max, g.what); err != nil {
+		return r, err
+	}
+	r.pos = pos
+	if r.api, err = g.conn.open(e); err != nil {
+		return r, err
+	}
+	if g.conn.workspace != nil {
+		if r.ws, err = r.api.workspace(ctx); err != nil {
+			return r, err
+		}
+	}
+	raw, err := r.api.client.GetJSON(ctx, path(r.ws, pos))
+	if err != nil {
+		return r, err
+	}
+	r.printed, err = decodeOrPrint(e, *g.asJSON, raw, out)
+	return r, err
+}
+
 func runWorkspaces(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "workspaces", usageText("workspaces [--json]",
+	g := newGetCmd(e, "workspaces", usageText("workspaces [--json]",
 		"Lists the server's workspaces: the serving revision (short), the numbers of",
 		"tasks, actions and triggers, and the state: ok, loading, or ERROR with the",
 		"problem of the newest revision (the last good one keeps serving)."),
-		"runnel workspaces --server http://runnel.internal:8080")
-	cf := addConnFlags(fs, false)
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, 0, ""); err != nil {
-		return err
-	}
-	a, err := cf.open(e)
-	if err != nil {
-		return err
-	}
-	raw, err := a.client.GetJSON(ctx, client.WorkspacesPath())
-	if err != nil {
-		return err
-	}
+		"runnel workspaces --server http://runnel.internal:8080", false, 0, 0, "")
 	var list []client.Workspace
-	if done, err := decodeOrPrint(e, *asJSON, raw, &list); done || err != nil {
+	if r, err := g.run(ctx, e, args, func(string, []string) string { return client.WorkspacesPath() }, &list); r.printed || err != nil {
 		return err
 	}
 	t := newTable(e.stdout)
@@ -72,37 +113,17 @@ func runWorkspaces(ctx context.Context, e env, args []string) error {
 }
 
 func runTasks(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "tasks", usageText("tasks [--workspace W] [--json]",
+	g := newGetCmd(e, "tasks", usageText("tasks [--workspace W] [--json]",
 		"Lists a workspace's tasks with their description; tasks in folders are",
 		"shown as a tree. TRIGGERS is 'yes' when an enabled trigger starts the task."),
-		"runnel tasks --workspace ops")
-	cf := addConnFlags(fs, true)
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, 0, ""); err != nil {
-		return err
-	}
-	a, err := cf.open(e)
-	if err != nil {
-		return err
-	}
-	ws, err := a.workspace(ctx)
-	if err != nil {
-		return err
-	}
-	raw, err := a.client.GetJSON(ctx, client.TasksPath(ws))
-	if err != nil {
-		return err
-	}
+		"runnel tasks --workspace ops", true, 0, 0, "")
 	var list []client.TaskItem
-	if done, err := decodeOrPrint(e, *asJSON, raw, &list); done || err != nil {
+	r, err := g.run(ctx, e, args, func(ws string, _ []string) string { return client.TasksPath(ws) }, &list)
+	if r.printed || err != nil {
 		return err
 	}
 	if len(list) == 0 {
-		fmt.Fprintf(e.stderr, "workspace %s has no tasks\n", ws)
+		fmt.Fprintf(e.stderr, "workspace %s has no tasks\n", r.ws)
 		return nil
 	}
 	printTaskTree(e.stdout, list)
@@ -152,37 +173,17 @@ func printTaskTree(w io.Writer, list []client.TaskItem) {
 }
 
 func runTask(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "task", usageText("task NAME [--workspace W] [--json]",
+	g := newGetCmd(e, "task", usageText("task NAME [--workspace W] [--json]",
 		"Shows a task: its inputs (type, required or default), its steps in",
 		"dependency order (action, what they wait for) and the triggers that start",
 		"it with their next runs."),
-		"runnel task hello-world")
-	cf := addConnFlags(fs, true)
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, 1, "task name"); err != nil {
-		return err
-	}
-	a, err := cf.open(e)
-	if err != nil {
-		return err
-	}
-	ws, err := a.workspace(ctx)
-	if err != nil {
-		return err
-	}
-	raw, err := a.client.GetJSON(ctx, client.TaskPath(ws, pos[0]))
-	if err != nil {
-		return err
-	}
+		"runnel task hello-world", true, 1, 1, "task name")
 	var task client.Task
-	if done, err := decodeOrPrint(e, *asJSON, raw, &task); done || err != nil {
+	r, err := g.run(ctx, e, args, func(ws string, pos []string) string { return client.TaskPath(ws, pos[0]) }, &task)
+	if r.printed || err != nil {
 		return err
 	}
-	printTask(e.stdout, ws, task, time.Now())
+	printTask(e.stdout, r.ws, task, time.Now())
 	return nil
 }
 
@@ -349,37 +350,17 @@ func nextRun(tr client.Trigger, now time.Time) string {
 }
 
 func runTriggers(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "triggers", usageText("triggers [--workspace W] [--json]",
+	g := newGetCmd(e, "triggers", usageText("triggers [--workspace W] [--json]",
 		"Lists a workspace's triggers: scheduler triggers with their cron, zone and",
 		"next run (in the trigger's zone), webhooks with their route."),
-		"runnel triggers --workspace default")
-	cf := addConnFlags(fs, true)
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, 0, ""); err != nil {
-		return err
-	}
-	a, err := cf.open(e)
-	if err != nil {
-		return err
-	}
-	ws, err := a.workspace(ctx)
-	if err != nil {
-		return err
-	}
-	raw, err := a.client.GetJSON(ctx, client.TriggersPath(ws))
-	if err != nil {
-		return err
-	}
+		"runnel triggers --workspace default", true, 0, 0, "")
 	var list []client.Trigger
-	if done, err := decodeOrPrint(e, *asJSON, raw, &list); done || err != nil {
+	r, err := g.run(ctx, e, args, func(ws string, _ []string) string { return client.TriggersPath(ws) }, &list)
+	if r.printed || err != nil {
 		return err
 	}
 	if len(list) == 0 {
-		fmt.Fprintf(e.stderr, "workspace %s has no triggers\n", ws)
+		fmt.Fprintf(e.stderr, "workspace %s has no triggers\n", r.ws)
 		return nil
 	}
 	now := time.Now()
@@ -392,29 +373,12 @@ func runTriggers(ctx context.Context, e env, args []string) error {
 }
 
 func runWorkers(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "workers", usageText("workers [--json]",
+	g := newGetCmd(e, "workers", usageText("workers [--json]",
 		"Lists workers, active first: the server's built-in worker and remote",
 		"`runnel worker` processes, with their tags and last heartbeat."),
-		"runnel workers")
-	cf := addConnFlags(fs, false)
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, 0, ""); err != nil {
-		return err
-	}
-	a, err := cf.open(e)
-	if err != nil {
-		return err
-	}
-	raw, err := a.client.GetJSON(ctx, client.WorkersPath())
-	if err != nil {
-		return err
-	}
+		"runnel workers", false, 0, 0, "")
 	var list []client.Worker
-	if done, err := decodeOrPrint(e, *asJSON, raw, &list); done || err != nil {
+	if r, err := g.run(ctx, e, args, func(string, []string) string { return client.WorkersPath() }, &list); r.printed || err != nil {
 		return err
 	}
 	now := time.Now()

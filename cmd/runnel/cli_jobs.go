@@ -261,34 +261,16 @@ func runLogs(ctx context.Context, e env, args []string) error {
 }
 
 func runStatus(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "status", usageText("status JOB [--json]",
+	g := newGetCmd(e, "status", usageText("status JOB [--json]",
 		"Shows a job (task, status, source, times, input, output) and a table of",
 		"its steps with status, duration, worker and the first line of any error."),
-		"runnel status 0190c5d2-6c1e-7a4b-9f3e-2b8f1c0d4e5a")
-	cf := addConnFlags(fs, false)
-	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, 1, "job id"); err != nil {
-		return err
-	}
-	a, err := cf.open(e)
-	if err != nil {
-		return err
-	}
-	raw, err := a.client.GetJSON(ctx, client.JobPath(pos[0]))
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(e.stdout, raw)
-	}
+		"runnel status 0190c5d2-6c1e-7a4b-9f3e-2b8f1c0d4e5a", false, 1, 1, "job id")
 	var j client.Job
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return fmt.Errorf("decode job: %w", err)
+	r, err := g.run(ctx, e, args, func(_ string, pos []string) string { return client.JobPath(pos[0]) }, &j)
+	if r.printed || err != nil {
+		return err
 	}
+	a := r.api
 	names := map[string]string{}
 	if ws, err := a.client.Workers(ctx); err == nil {
 		for _, w := range ws {
