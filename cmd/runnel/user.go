@@ -31,8 +31,9 @@ import (
 const userUsage = `user <command> [flags]
 
 Manages users. add, passwd and list use the API of a running server as an
-admin (--server or RUNNEL_URL, --token or RUNNEL_TOKEN: an admin's access
-token or API key). reset-admin works offline on the data directory of a
+admin: the server from --server or RUNNEL_URL, the credentials from --token
+or RUNNEL_TOKEN (an admin's access token or API key), else the login stored
+by 'runnel login'. reset-admin works offline on the data directory of a
 stopped server.
 
 Commands:
@@ -68,7 +69,7 @@ func userAPIError(err error) error {
 	if errors.As(err, &ae) {
 		switch ae.Status {
 		case 401:
-			return fmt.Errorf("%s: pass an admin's token with --token or RUNNEL_TOKEN", ae.Message)
+			return fmt.Errorf("%s: sign in as an admin ('runnel login') or pass an admin's token with --token or RUNNEL_TOKEN", ae.Message)
 		case 404:
 			if ae.Message == "Authentication not configured" {
 				return errors.New("the server has no auth section: users need authentication to be configured")

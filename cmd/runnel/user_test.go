@@ -162,7 +162,7 @@ func TestUserCommandsAgainstServer(t *testing.T) {
 		{"not admin", "x-password-1\n", []string{"RUNNEL_URL=" + url, "RUNNEL_TOKEN=" + devToken},
 			[]string{"user", "add", "x@example.com", "--password-stdin"}, 1, "Admin access required"},
 		{"no token", "", []string{"RUNNEL_URL=" + url}, []string{"user", "list"}, 1,
-			"Authentication required: pass an admin's token with --token or RUNNEL_TOKEN"},
+			"Authentication required: sign in as an admin ('runnel login') or pass an admin's token with --token or RUNNEL_TOKEN"},
 		{"unknown user", "x-password-1\n", env, []string{"user", "passwd", "nobody@example.com", "--password-stdin"}, 1,
 			"no user with email nobody@example.com"},
 		{"short password", "short\n", env, []string{"user", "add", "y@example.com", "--password-stdin"}, 1,
