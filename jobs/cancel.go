@@ -137,7 +137,7 @@ func (e *Engine) armDeadline(id string, deadline time.Time) {
 	e.deadlines[id] = time.AfterFunc(time.Until(deadline), func() { e.timeoutJob(id) })
 }
 
-// stopDeadline forgets a finished job's timer.
+// stopDeadline forgets a finalized job's timer and stop cause.
 func (e *Engine) stopDeadline(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -145,6 +145,8 @@ func (e *Engine) stopDeadline(id string) {
 		t.Stop()
 		delete(e.deadlines, id)
 	}
+	// Nothing of a finalized job runs any more.
+	delete(e.killed, id)
 }
 
 // finishLog closes a finalized job's log so followers end.
