@@ -184,7 +184,10 @@ type wsState struct {
 	// mu guards the fields below.
 	mu       sync.Mutex
 	flight   *flight
-	waiters  int            // refreshes waiting on flight (tests)
+	// next is the load refreshes wait for when they arrive during flight:
+	// it starts as soon as flight ends (see Refresh).
+	next *flight
+	waiters  int            // refreshes waiting on a load (tests)
 	pins     map[string]int // revisions being read (pinned loads, tarballs): never pruned
 	history  []string       // previous serving revisions of this process, oldest first
 	pinLoads map[string]*sharedCall[*Snapshot]
@@ -532,13 +535,10 @@ func (m *Manager) Refresh(ctx context.Context, ws string) (RefreshResult, error)
 	if w == nil {
 		return RefreshResult{}, ErrNotFound
 	}
-	f, err := m.join(w)
+	f, err := m.joinFresh(w)
 	if err != nil {
 		return RefreshResult{}, err
 	}
-	w.mu.Lock()
-	w.waiters++
-	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
 		w.waiters--
@@ -562,21 +562,59 @@ func (m *Manager) join(w *wsState) (*flight, error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.flight != nil {
+	if w.flight == nil {
+		m.startLocked(w, &flight{done: make(chan struct{})})
+	}
+	return w.flight, nil
+}
+
+// joinFresh returns a load that starts after this call: a running load (a
+// poll, another refresh) may have read the source already, and a push just
+// before a refresh must be seen. Refreshes arriving during one load share
+// the next one, which starts when it ends.
+func (m *Manager) joinFresh(w *wsState) (*flight, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.started || m.closed {
+		return nil, errNotRunning
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.waiters++ // counted while joined, for tests
+	if w.flight == nil {
+		m.startLocked(w, &flight{done: make(chan struct{})})
 		return w.flight, nil
 	}
-	f := &flight{done: make(chan struct{})}
+	if w.next == nil {
+		w.next = &flight{done: make(chan struct{})}
+	}
+	return w.next, nil
+}
+
+// startLocked runs f as w's load (m.mu and w.mu held); when it ends, a
+// queued next load starts, unless the manager is closing.
+func (m *Manager) startLocked(w *wsState, f *flight) {
 	w.flight = f
 	m.wg.Add(1)
 	go func(ctx context.Context) {
 		defer m.wg.Done()
 		f.res, f.err = m.load(ctx, w)
+		m.mu.Lock()
 		w.mu.Lock()
 		w.flight = nil
+		if next := w.next; next != nil {
+			w.next = nil
+			if m.closed {
+				next.err = errNotRunning
+				close(next.done)
+			} else {
+				m.startLocked(w, next)
+			}
+		}
 		w.mu.Unlock()
+		m.mu.Unlock()
 		close(f.done)
 	}(m.ctx)
-	return f, nil
 }
 
 // load is one load attempt of w: fetch, load unless the revision is already
