@@ -182,11 +182,11 @@ type wsState struct {
 	wanted []string
 
 	// mu guards the fields below.
-	mu       sync.Mutex
-	flight   *flight
+	mu     sync.Mutex
+	flight *flight
 	// next is the load refreshes wait for when they arrive during flight:
 	// it starts as soon as flight ends (see Refresh).
-	next *flight
+	next     *flight
 	waiters  int            // refreshes waiting on a load (tests)
 	pins     map[string]int // revisions being read (pinned loads, tarballs): never pruned
 	history  []string       // previous serving revisions of this process, oldest first
