@@ -61,6 +61,10 @@ func (e *Engine) stopSteps(t *txn, st *jobState, now time.Time, waiting, msg, ch
 	for _, s := range st.steps {
 		switch s.Status {
 		case StepPending, StepReady:
+			if s.Status == StepReady {
+				id, name := st.job.ID, s.Name
+				t.after(func() { e.queue.remove(id, name) })
+			}
 			s.Status = waiting
 			s.CompletedAt = now
 			if waiting == StepSkipped {

@@ -302,6 +302,7 @@ func (e *Engine) failUnmatched(t *txn, now time.Time, since func(time.Time) time
 		}
 		s := st.step(it.step)
 		if s == nil || s.Status != StepReady {
+			e.queue.remove(it.jobID, it.step) // stale
 			continue
 		}
 		e.queue.remove(it.jobID, it.step)
