@@ -451,3 +451,23 @@ func BenchmarkPushRefreshVisible(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/push")
 }
+
+func TestBusyPortFailsBeforeTouchingData(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := DefaultServerConfig()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.Listen = busy.Addr().String()
+	m := NewMain(cfg, env{stdout: io.Discard, stderr: io.Discard})
+	err = m.Open(context.Background())
+	m.Close()
+	if err == nil || !strings.Contains(err.Error(), "listen on "+cfg.Listen) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("open on a busy port: %v", err)
+	}
+	if _, err := os.Stat(cfg.DataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("data_dir was created before the bind failed: %v", err)
+	}
+}

@@ -83,6 +83,12 @@ func (m *Main) Addr() string { return m.Listener.Addr().String() }
 // workspace manager and the engine, binds the listener and serves.
 func (m *Main) Open(ctx context.Context) error {
 	cfg := m.Config
+	// Bind first: a busy port fails before anything is opened or written.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	m.Listener = ln
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data_dir: %w", err)
 	}
@@ -146,11 +152,6 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("start scheduler: %w", err)
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	m.Listener = ln
 	srv, err := httpd.New(httpd.Options{
 		Workspaces: m.Manager, Engine: m.Engine, Store: m.Store, Logs: m.Logs, Logger: m.log,
 		Users: m.Store, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
