@@ -181,3 +181,21 @@ func TestStreamSlowReaderDropped(t *testing.T) {
 		t.Errorf("slow+resumed = %d bytes, file %d", len(slowData)+len(rest), len(full))
 	}
 }
+
+func TestStreamPings(t *testing.T) {
+	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": streamWorkflow}, func(c *httpdtest.Config) {
+		c.HTTP.PingInterval = 50 * time.Millisecond
+	})
+	id := s.Execute("ticker", nil)
+	c := dial(t, s, "/api/jobs/"+id+"/logs/stream")
+	pings := make(chan struct{}, 100)
+	c.SetPingHandler(func(data string) error {
+		pings <- struct{}{}
+		return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	// The handler runs while reading; read until the job ends.
+	readAll(t, c)
+	if len(pings) < 2 {
+		t.Errorf("got %d pings in a ~0.6 s stream with a 50 ms ping interval", len(pings))
+	}
+}
