@@ -132,6 +132,23 @@ func parseArgs(e env, fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// openWith parses a client command's arguments (min..max positional ones,
+// named what in errors) and opens its connection.
+func openWith(e env, fs *flag.FlagSet, cf *connFlags, args []string, min, max int, what string) (*apiConn, []string, error) {
+	pos, err := parseArgs(e, fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := wantArgs(pos, min, max, what); err != nil {
+		return nil, nil, err
+	}
+	a, err := cf.open(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, pos, nil
+}
+
 // wantArgs checks the number of positional arguments.
 func wantArgs(pos []string, min, max int, what string) error {
 	switch {

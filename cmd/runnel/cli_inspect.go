@@ -58,15 +58,8 @@ type getResult struct {
 // run parses args and GETs path(ws, pos), decoding into out.
 func (g *getCmd) run(ctx context.Context, e env, args []string, path func(ws string, pos []string) string, out any) (getResult, error) {
 	var r getResult
-	pos, err := parseArgs(e, g.fs, args)
-	if err != nil {
-		return r, err
-	}
-	if err := wantArgs(pos, g.min, g.max, g.what); err != nil {
-		return r, err
-	}
-	r.pos = pos
-	if r.api, err = g.conn.open(e); err != nil {
+	var err error
+	if r.api, r.pos, err = openWith(e, g.fs, g.conn, args, g.min, g.max, g.what); err != nil {
 		return r, err
 	}
 	if g.conn.workspace != nil {
@@ -74,7 +67,7 @@ func (g *getCmd) run(ctx context.Context, e env, args []string, path func(ws str
 			return r, err
 		}
 	}
-	raw, err := r.api.client.GetJSON(ctx, path(r.ws, pos))
+	raw, err := r.api.client.GetJSON(ctx, path(r.ws, r.pos))
 	if err != nil {
 		return r, err
 	}
@@ -402,14 +395,7 @@ func runRefresh(ctx context.Context, e env, args []string) error {
 		"runnel refresh default")
 	cf := addConnFlags(fs, true)
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, 1, ""); err != nil {
-		return err
-	}
-	a, err := cf.open(e)
+	a, pos, err := openWith(e, fs, cf, args, 0, 1, "")
 	if err != nil {
 		return err
 	}

@@ -234,14 +234,7 @@ func runLogs(ctx context.Context, e env, args []string) error {
 	step := fs.String("step", "", "only this step's lines (_server for server events)")
 	serverEvents := fs.Bool("server-events", false, "also print the server's events")
 	raw := fs.Bool("json", false, "print raw JSONL lines")
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, 1, "job id"); err != nil {
-		return err
-	}
-	a, err := cf.open(e)
+	a, pos, err := openWith(e, fs, cf, args, 1, 1, "job id")
 	if err != nil {
 		return err
 	}
@@ -419,14 +412,7 @@ func runCancel(ctx context.Context, e env, args []string) error {
 		"ends 'cancelled'. A job that has already ended is a request error (exit 2)."),
 		"runnel cancel 0190c5d2-6c1e-7a4b-9f3e-2b8f1c0d4e5a")
 	cf := addConnFlags(fs, false)
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1, 1, "job id"); err != nil {
-		return err
-	}
-	a, err := cf.open(e)
+	a, pos, err := openWith(e, fs, cf, args, 1, 1, "job id")
 	if err != nil {
 		return err
 	}
