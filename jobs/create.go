@@ -309,6 +309,3 @@ func (t *txn) activeBySource(sourceType, sourceID string) ([]*Job, error) {
 	}
 	return out, nil
 }
-
-// errorf formats a step failure message.
-func errorf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -307,7 +308,7 @@ func (e *Engine) failUnmatched(t *txn, now time.Time, since func(time.Time) time
 		}
 		e.queue.remove(it.jobID, it.step)
 		e.logEvent(t, it.jobID, now, "[recovery] Step '%s' has been ready for %ds with no matching worker, failing", s.Name, int(limit.Seconds()))
-		e.failStep(t, st, s, now, fmt.Sprintf("No active worker with tags [%s] to run this step", joinTags(s.Tags)))
+		e.failStep(t, st, s, now, fmt.Sprintf("No active worker with tags [%s] to run this step", strings.Join(s.Tags, ", ")))
 		snap, err := e.snapshot(st.job)
 		if err != nil {
 			if err := e.finishLater(t, st, now); err != nil {
@@ -320,15 +321,4 @@ func (e *Engine) failUnmatched(t *txn, now time.Time, since func(time.Time) time
 		}
 	}
 	return nil
-}
-
-func joinTags(tags []string) string {
-	out := ""
-	for i, t := range tags {
-		if i > 0 {
-			out += ", "
-		}
-		out += t
-	}
-	return out
 }
