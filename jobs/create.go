@@ -26,8 +26,6 @@ type TriggerRequest struct {
 	// Lines are extra _server lines written after "Job created" (e.g. the
 	// scheduler's catch-up note).
 	Lines []string
-	// Skip records the job as skipped with no steps (scheduler concurrency).
-	Skip bool
 	// Check, when set, runs inside the creating transaction and may refuse
 	// the job (e.g. a concurrency policy); it sees the active job ids of the
 	// same source.
