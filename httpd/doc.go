@@ -1,6 +1,6 @@
 // Package httpd serves runnel's HTTP surface: the REST API of seed/api.md
-// and SPEC §11, the WebSocket log stream, push webhooks and (later) task
-// webhooks and the remote worker protocol.
+// and SPEC §11 (with authentication, SPEC §12), the WebSocket log stream,
+// push webhooks, task webhooks and the remote worker protocol.
 //
 // It must not hold job state or parse workflow files: every decision goes
 // through the small interfaces it declares for the job engine and the

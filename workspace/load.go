@@ -5,7 +5,6 @@ package workspace
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -85,9 +84,6 @@ type LoadOptions struct {
 	// manager keeps one for all reloads); nil uses a cache per load.
 	Templates *tmpl.Cache
 }
-
-// ErrNotImplemented is returned by API stubs that are not written yet.
-var ErrNotImplemented = errors.New("workspace: not implemented")
 
 // Load reads every *.yaml/*.yml file under dir/.workflows (recursively,
 // depth ≤ 10, sorted by path, names starting with "." skipped), validates

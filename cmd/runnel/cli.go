@@ -10,8 +10,7 @@ import (
 	"runnel/httpd/client"
 )
 
-// This file and the cli_*.go files are the API client commands (SPEC §11,
-// issue 7). They share one way to find the server (openAPI, cli_conn.go),
+// This file and the cli_*.go files are the API client commands (SPEC §11). They share one way to find the server (openAPI, cli_conn.go),
 // one way to turn errors into exit codes (clientExit), and one way to
 // print log lines (logPrinter, cli_logs.go).
 //

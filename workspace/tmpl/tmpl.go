@@ -1,19 +1,12 @@
 package tmpl
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/nodes"
 )
-
-// ErrNotImplemented is returned by API stubs that are not written yet.
-//
-// Deprecated: every function of the package is implemented; kept so that
-// code written against the skeleton still compiles.
-var ErrNotImplemented = errors.New("tmpl: not implemented")
 
 // Error is a template parse or render error. Line and Column are 1-based
 // positions inside the template text (0 when the engine gave none).
