@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
 
+	"runnel/httpd/client"
 	"runnel/jobs"
 	"runnel/logstore"
 	"runnel/workspace"
@@ -209,38 +210,10 @@ type claimRequest struct {
 	WaitSecs     *float64 `json:"wait_secs"`
 }
 
-// claimResponse is the Strøm ClaimResponse plus (runnel) task_name,
-// revision and timeout_secs; with no work every key is null.
-type claimResponse struct {
-	Workspace   *string        `json:"workspace"`
-	JobID       *string        `json:"job_id"`
-	StepName    *string        `json:"step_name"`
-	ActionName  *string        `json:"action_name"`
-	ActionType  *string        `json:"action_type"`
-	ActionImage *string        `json:"action_image"`
-	ActionSpec  *actionSpec    `json:"action_spec"`
-	Input       map[string]any `json:"input"`
-	Runner      *string        `json:"runner"`
-	TaskName    *string        `json:"task_name"`
-	Revision    *string        `json:"revision"`
-	TimeoutSecs *int64         `json:"timeout_secs"`
-}
-
-// actionSpec is the rendered action as a Strøm worker reads it: both YAML
-// dialects become type "shell" with cmd (inline text) or script (a file).
-type actionSpec struct {
-	Type   string            `json:"type"`
-	Cmd    *string           `json:"cmd,omitempty"`
-	Script *string           `json:"script,omitempty"`
-	Env    map[string]string `json:"env"`
-	Tags   []string          `json:"tags"`
-	Input  map[string]any    `json:"input"`
-}
-
 // claimOf renders an assignment for the wire.
-func claimOf(a *jobs.Assignment) claimResponse {
+func claimOf(a *jobs.Assignment) client.ClaimResponse {
 	str := func(s string) *string { return &s }
-	spec := &actionSpec{Type: "shell", Env: a.Env, Tags: actionTags(a.Tags), Input: map[string]any{}}
+	spec := &client.ActionSpec{Type: "shell", Env: a.Env, Tags: actionTags(a.Tags), Input: map[string]any{}}
 	if spec.Env == nil {
 		spec.Env = map[string]string{}
 	}
@@ -253,7 +226,7 @@ func claimOf(a *jobs.Assignment) claimResponse {
 	if in == nil {
 		in = map[string]any{}
 	}
-	c := claimResponse{
+	c := client.ClaimResponse{
 		Workspace: str(a.Workspace), JobID: str(a.JobID), StepName: str(a.Step),
 		ActionName: str(a.Action), ActionType: str("shell"), ActionSpec: spec,
 		Input: in, Runner: str("local"), TaskName: str(a.Task), Revision: str(a.Revision),
@@ -318,7 +291,7 @@ func (s *Server) workerClaim(w http.ResponseWriter, r *http.Request, ps httprout
 		return notFound(err, "Worker not found")
 	}
 	if a == nil {
-		writeJSON(w, http.StatusOK, claimResponse{})
+		writeJSON(w, http.StatusOK, client.ClaimResponse{})
 		return nil
 	}
 	writeJSON(w, http.StatusOK, claimOf(a))

@@ -63,8 +63,9 @@ type ClaimRequest struct {
 	WaitSecs *int `json:"wait_secs,omitempty"`
 }
 
-// ClaimResponse is a claimed step; the server sends every key null when
-// there is no work.
+// ClaimResponse is a claimed step, the Strøm ClaimResponse plus (runnel)
+// task_name, revision and timeout_secs; the server sends every key null
+// when there is no work. The server encodes this same type.
 type ClaimResponse struct {
 	Workspace   *string        `json:"workspace"`
 	JobID       *string        `json:"job_id"`
@@ -80,14 +81,16 @@ type ClaimResponse struct {
 	TimeoutSecs *int64         `json:"timeout_secs"`
 }
 
-// ActionSpec is the rendered action of a claim: Cmd (sh -c text) or Script
-// (a workspace-relative file).
+// ActionSpec is the rendered action of a claim as a Strøm worker reads it:
+// both YAML dialects are type "shell" with Cmd (sh -c text) or Script (a
+// workspace-relative file).
 type ActionSpec struct {
 	Type   string            `json:"type"`
-	Cmd    *string           `json:"cmd"`
-	Script *string           `json:"script"`
+	Cmd    *string           `json:"cmd,omitempty"`
+	Script *string           `json:"script,omitempty"`
 	Env    map[string]string `json:"env"`
 	Tags   []string          `json:"tags"`
+	Input  map[string]any    `json:"input"`
 }
 
 // Claim asks for a ready step the tags cover (nil tags: the registered
