@@ -96,15 +96,7 @@ func runUserAdd(ctx context.Context, e env, args []string) error {
 	name := fs.String("name", "", "display name (default: the part of EMAIL before @)")
 	admin := fs.Bool("admin", false, "make the user an admin")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from stdin instead of prompting")
-	conn := addConnFlags(fs, false)
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return &usageError{msg: "want exactly one EMAIL"}
-	}
-	a, err := conn.open(e)
+	a, pos, err := openWith(e, fs, addConnFlags(fs, false), args, 1, 1, "EMAIL")
 	if err != nil {
 		return err
 	}
@@ -133,15 +125,7 @@ func runUserPasswd(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "user passwd", "user passwd EMAIL [--password-stdin]\n\nSets a user's password (prompted, or read from stdin) and ends the user's\nsessions; API keys stay valid.",
 		"runnel user passwd dev@example.com")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from stdin instead of prompting")
-	conn := addConnFlags(fs, false)
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return &usageError{msg: "want exactly one EMAIL"}
-	}
-	a, err := conn.open(e)
+	a, pos, err := openWith(e, fs, addConnFlags(fs, false), args, 1, 1, "EMAIL")
 	if err != nil {
 		return err
 	}
@@ -195,15 +179,7 @@ func userFind(ctx context.Context, c *client.Client, email string) (*userRecord,
 
 func runUserList(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "user list", "user list\n\nLists users, newest first.", "runnel user list --server https://runnel.example.com")
-	conn := addConnFlags(fs, false)
-	pos, err := parseArgs(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return &usageError{msg: "unexpected arguments: " + strings.Join(pos, " ")}
-	}
-	a, err := conn.open(e)
+	a, _, err := openWith(e, fs, addConnFlags(fs, false), args, 0, 0, "")
 	if err != nil {
 		return err
 	}

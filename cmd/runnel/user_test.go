@@ -169,7 +169,7 @@ func TestUserCommandsAgainstServer(t *testing.T) {
 			"Password must be at least 8 characters"},
 		{"empty password", "\n", env, []string{"user", "add", "y@example.com", "--password-stdin"}, 1, "empty password"},
 		{"unreachable", "", []string{"RUNNEL_URL=http://127.0.0.1:1"}, []string{"user", "list"}, 1, "cannot reach runnel at http://127.0.0.1:1"},
-		{"no email", "", env, []string{"user", "add"}, 2, "want exactly one EMAIL"},
+		{"no email", "", env, []string{"user", "add"}, 2, "missing EMAIL"},
 		{"no command", "", env, []string{"user"}, 2, "missing command"},
 		{"bad command", "", env, []string{"user", "frob"}, 2, `unknown command "frob"`},
 		{"bad server", "", []string{"RUNNEL_URL=ftp://x"}, []string{"user", "list"}, 2, "invalid server URL"},
