@@ -2,7 +2,6 @@ package httpd_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -25,9 +24,8 @@ import (
 
 	"runnel/httpd"
 	"runnel/httpd/auth"
+	"runnel/httpd/httpdtest"
 	"runnel/jobs"
-	"runnel/logstore"
-	"runnel/workspace"
 )
 
 const (
@@ -96,7 +94,7 @@ func (b *syncBuffer) String() string {
 // authEnv is a real server (store, logs, folder workspace, engine with
 // built-in workers, httpd) on 127.0.0.1 for the auth and users tests.
 type authEnv struct {
-	dir    string
+	dbPath string
 	store  *jobs.Store
 	engine *jobs.Engine
 	srv    *httptest.Server
@@ -123,58 +121,20 @@ func startAuthServer(t *testing.T, opts ...func(*envConfig)) *authEnv {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	e := &authEnv{dir: t.TempDir(), clock: &testClock{now: time.Now().UTC()}, logs: &syncBuffer{}}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	wsDir := filepath.Join(e.dir, "ws")
-	if err := os.MkdirAll(filepath.Join(wsDir, ".workflows"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(wsDir, ".workflows", "main.yaml"), []byte(authWorkflow), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e.store = jobs.NewStore(filepath.Join(e.dir, "runnel.db"), time.Second)
-	if err := e.store.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.store.Close() })
-	var engine *jobs.Engine
-	logs, err := logstore.Open(logstore.Options{Dir: filepath.Join(e.dir, "logs"),
-		Mask: func(id string) []string { return engine.MaskValues(id) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logs.Close() })
-	folder := workspace.NewFolder(wsDir, filepath.Join(e.dir, "revisions", "default"))
-	mgr := workspace.NewManager(workspace.ManagerOptions{
-		RevisionsDir: filepath.Join(e.dir, "revisions"), TarballsDir: filepath.Join(e.dir, "tarballs"),
-		InUse: func(ws string) []string { return engine.RevisionsInUse(ws) }, Logger: log,
-	}, []workspace.Source{{Name: "default", Kind: workspace.KindFolder, Fetch: folder.Fetch}})
-	tmp := filepath.Join(e.dir, "tmp")
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	engine = jobs.New(jobs.Options{Store: e.store, Logs: logs, Defs: mgr, LocalWorkers: 2, TempDir: tmp,
-		KillGrace: 500 * time.Millisecond, ShutdownGrace: 2 * time.Second, Logger: log})
-	e.engine = engine
-	ctx := context.Background()
-	if err := mgr.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mgr.Close() })
-	if err := engine.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { engine.Close() })
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := mgr.WaitLoaded(wctx); err != nil {
-		t.Fatal(err)
-	}
-
-	o := httpd.Options{Workspaces: mgr, Engine: engine, Store: e.store, Users: e.store, Logs: logs, Logger: log,
-		Version: "test", PingInterval: time.Second}
+	e := &authEnv{clock: &testClock{now: time.Now().UTC()}, logs: &syncBuffer{}}
+	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": authWorkflow}, func(c *httpdtest.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.Engine.LocalWorkers = 2
+		c.HTTP.Version, c.HTTP.PingInterval = "test", time.Second
+		if cfg.auth {
+			c.HTTP.Auth = &httpd.AuthOptions{JWTSecret: testJWTSecret, RefreshSecret: testRefreshSecret, Now: e.clock.Now}
+		}
+		if cfg.options != nil {
+			cfg.options(&c.HTTP)
+		}
+	})
+	e.dbPath, e.store, e.engine, e.srv = filepath.Join(s.DataDir, "runnel.db"), s.Store, s.Engine, s.TS
 	if cfg.auth {
-		o.Auth = &httpd.AuthOptions{JWTSecret: testJWTSecret, RefreshSecret: testRefreshSecret, Now: e.clock.Now}
 		hash, err := auth.HashPassword(adminPassword)
 		if err != nil {
 			t.Fatal(err)
@@ -186,15 +146,6 @@ func startAuthServer(t *testing.T, opts ...func(*envConfig)) *authEnv {
 		e.adminID = u.ID
 		e.clock.Advance(time.Second)
 	}
-	if cfg.options != nil {
-		cfg.options(&o)
-	}
-	srv, err := httpd.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = httptest.NewServer(srv.Handler())
-	t.Cleanup(e.srv.Close)
 	return e
 }
 
@@ -981,7 +932,7 @@ func TestSecretsNeverStoredOrShown(t *testing.T) {
 	secrets := []string{adminPassword, devPassword, newPassword, key, dev.RefreshToken, p2.RefreshToken,
 		p3.RefreshToken, admin.RefreshToken}
 	e.store.Close() // flush and release the file
-	db, err := os.ReadFile(filepath.Join(e.dir, "runnel.db"))
+	db, err := os.ReadFile(e.dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

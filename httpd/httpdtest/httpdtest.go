@@ -32,6 +32,9 @@ type Config struct {
 	Workspace string
 	// Logs adjusts the log store (Dir and Mask are filled in).
 	Logs logstore.Options
+	// Logger receives the manager's, engine's and server's log lines
+	// (default: discarded).
+	Logger *slog.Logger
 }
 
 // Server is a running stack.
@@ -79,7 +82,10 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	s.Logs = logs
 	revs := filepath.Join(s.DataDir, "revisions")
 	folder := workspace.NewFolder(s.WorkspaceDir, filepath.Join(revs, cfg.Workspace))
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := cfg.Logger
+	if quiet == nil {
+		quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	s.Manager = workspace.NewManager(workspace.ManagerOptions{
 		RevisionsDir: revs, TarballsDir: filepath.Join(s.DataDir, "tarballs"), Logger: quiet,
 		InUse: func(ws string) []string { return eng.RevisionsInUse(ws) },
@@ -109,6 +115,9 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	}
 	ho := cfg.HTTP
 	ho.Workspaces, ho.Engine, ho.Store, ho.Logs = s.Manager, eng, s.Store, s.Logs
+	if ho.Users == nil {
+		ho.Users = s.Store
+	}
 	if ho.Logger == nil {
 		ho.Logger = quiet
 	}
