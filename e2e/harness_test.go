@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runnel/jobs/jobstest"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,7 +45,7 @@ func TestMain(m *testing.M) {
 const token = "e2e-worker-token-0123456789abcdefghij"
 
 // wait is how long tests wait for any event.
-const wait = 10 * time.Second
+var wait = jobstest.Patience()
 
 // syncBuffer collects a process's output.
 type syncBuffer struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"runnel/jobs/jobstest"
 	"strings"
 	"testing"
 	"time"
@@ -356,7 +357,7 @@ func TestReloadSeenThroughAPI(t *testing.T) {
 	s.JSON("GET", "/api/workspaces", nil, &ws)
 	rev1 := ws[0]["revision"]
 	s.Write(map[string]string{".workflows/extra.yaml": "tasks:\n  extra:\n    flow:\n      s: { type: script, script: \"true\" }\n"})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	for {
 		s.JSON("GET", "/api/workspaces", nil, &ws)
 		if ws[0]["revision"] != rev1 {

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runnel/jobs/jobstest"
 	"strings"
 	"sync"
 	"testing"
@@ -845,7 +846,7 @@ func TestLogStreamToken(t *testing.T) {
 		{"empty query token", "?token=", nil, http.StatusUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+			d := websocket.Dialer{HandshakeTimeout: jobstest.Patience()}
 			conn, resp, err := d.Dial(wsURL+tc.query, tc.header)
 			if tc.status != 0 {
 				if err == nil {
@@ -861,7 +862,7 @@ func TestLogStreamToken(t *testing.T) {
 				t.Fatalf("dial: %v", err)
 			}
 			defer conn.Close()
-			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			conn.SetReadDeadline(time.Now().Add(jobstest.Patience()))
 			var got strings.Builder
 			for {
 				_, msg, err := conn.ReadMessage()

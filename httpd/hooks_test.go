@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"runnel/jobs/jobstest"
 	"slices"
 	"strings"
 	"testing"
@@ -534,7 +535,7 @@ triggers:
 		t.Fatalf("yearly next_runs %v", runs)
 	}
 	s.Write(yaml("*/2 * * * * *"))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	var list []map[string]any
 	for {
 		s.JSON("GET", "/api/jobs?source_type=trigger", nil, &list)

@@ -117,11 +117,8 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	return s.opts.BaseURL != "" && strings.EqualFold(strings.TrimRight(s.opts.BaseURL, "/"), origin)
 }
 
-// WebSocket timings.
-const (
-	wsWriteWait = 10 * time.Second
-	wsPongWait  = 60 * time.Second
-)
+// wsPongWait is how long a WebSocket may go without a pong.
+const wsPongWait = 60 * time.Second
 
 // streamLogs serves GET /api/jobs/{id}/logs/stream (SPEC §10.4): it
 // subscribes before the backfill, sends complete lines as text frames,
@@ -179,7 +176,7 @@ func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, ps httproute
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait)); err != nil {
+				if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.opts.StreamWriteWait)); err != nil {
 					cancel()
 					return
 				}
@@ -188,7 +185,7 @@ func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, ps httproute
 	}()
 	closeWith := func(code int, text string) {
 		msg := websocket.FormatCloseMessage(code, text)
-		_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wsWriteWait))
+		_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.opts.StreamWriteWait))
 		// Give the client a moment to answer the close handshake.
 		select {
 		case <-ctx.Done():
@@ -208,7 +205,7 @@ func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, ps httproute
 		case err != nil:
 			return nil
 		}
-		conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+		conn.SetWriteDeadline(time.Now().Add(s.opts.StreamWriteWait))
 		if err := conn.WriteMessage(websocket.TextMessage, data); err != nil {
 			return nil
 		}

@@ -70,6 +70,10 @@ type Options struct {
 	Users Users
 	// PingInterval for WebSocket keepalive (default 30 s).
 	PingInterval time.Duration
+	// StreamWriteWait is how long a WebSocket write may wait for a reader
+	// that does not read (default 10 s); past it the connection is dropped
+	// without a close frame, and the client resumes from the bytes it has.
+	StreamWriteWait time.Duration
 	// WorkerToken is the bearer token of remote workers (worker_token);
 	// "" disables every /worker route (404 "Remote workers are disabled").
 	WorkerToken string
@@ -101,6 +105,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = 30 * time.Second
+	}
+	if opts.StreamWriteWait <= 0 {
+		opts.StreamWriteWait = 10 * time.Second
 	}
 	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), quit: make(chan struct{})}
 	if err := s.initAuth(); err != nil {

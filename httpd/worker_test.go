@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runnel/jobs/jobstest"
 	"strings"
 	"sync"
 	"testing"
@@ -299,7 +300,7 @@ func TestWorkerClaimLongPoll(t *testing.T) {
 		if c["job_id"] != job {
 			t.Errorf("long-poll answer: %v", c)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(jobstest.Patience()):
 		t.Fatal("the long-poll did not answer when the step became ready")
 	}
 
@@ -314,7 +315,7 @@ func TestWorkerClaimLongPoll(t *testing.T) {
 		if c != nil && c["job_id"] != nil {
 			t.Errorf("claim during shutdown: %v", c)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(jobstest.Patience()):
 		t.Fatal("a held claim survived the shutdown")
 	}
 }
@@ -322,7 +323,7 @@ func TestWorkerClaimLongPoll(t *testing.T) {
 // waitFor polls cond until it holds (10 s at most).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runnel/jobs/jobstest"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +37,7 @@ tasks:
 func readAll(t *testing.T, c *websocket.Conn) (string, *websocket.CloseError) {
 	t.Helper()
 	var b strings.Builder
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	c.SetReadDeadline(time.Now().Add(jobstest.Patience()))
 	for {
 		typ, data, err := c.ReadMessage()
 		if err != nil {
@@ -153,7 +154,11 @@ func TestStreamErrorsBeforeUpgrade(t *testing.T) {
 
 func TestStreamSlowReaderDropped(t *testing.T) {
 	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": streamWorkflow}, func(c *httpdtest.Config) {
-		c.Logs = logstore.Options{FollowBuffer: 1 << 20}
+		c.Logs = logstore.Options{FollowBuffer: 256 << 10}
+		// The slow reader reads nothing until the job has ended, which
+		// can take long on a busy machine: the server's blocked write
+		// must outwait it so that the 1013 close frame is what it reads.
+		c.HTTP.StreamWriteWait = 2 * jobstest.Patience()
 	})
 	id := s.Execute("flood", nil)
 	slow := dial(t, s, "/api/jobs/"+id+"/logs/stream")

@@ -361,7 +361,7 @@ tasks:
 	h.WaitFor(id, "long running", func(j *jobs.Job) bool { return jobstest.Step(t, j, "long").Status == jobs.StepRunning })
 	// The step writes its shell's pid once it runs.
 	var pid int
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	for pid == 0 && time.Now().Before(deadline) {
 		if b, err := os.ReadFile(h.Dir + "/tmp/pid-x"); err == nil {
 			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
@@ -494,6 +494,8 @@ tasks:
 `), func(o *jobs.Options) { o.ShutdownGrace = 100 * time.Millisecond })
 	id := h.Trigger("t", nil)
 	h.WaitFor(id, "running", func(j *jobs.Job) bool { return jobstest.Step(t, j, "long").Status == jobs.StepRunning })
+	// Running is recorded before the process prints: wait for its line too.
+	jobstest.Eventually(t, "the step's first line", func() bool { return strings.Contains(h.Log(id), `"line":"started"`) })
 	// Simulate a crash: the store and logs close under the running step.
 	// Close kills the step (shutdown), so reopen over a copy taken while it
 	// ran: instead, mark the engine gone by closing without grace.

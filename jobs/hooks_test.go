@@ -44,7 +44,7 @@ func finished(t testing.TB, h *jobstest.Harness, id string) *jobs.Job {
 // waitLog waits (10 s at most) for the job's log to contain want.
 func waitLog(t testing.TB, h *jobstest.Harness, id, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	for !strings.Contains(h.Log(id), want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("log of %s lacks %s:\n%s", id, want, h.Log(id))

@@ -42,7 +42,7 @@ triggers:
 // first pass is done).
 func waitRecords(b *testing.B, h *jobstest.Harness, n int) {
 	b.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	for {
 		recs, err := h.Store.ScheduleRecords()
 		if err != nil {
@@ -143,7 +143,7 @@ func BenchmarkSchedulerFireJitter(b *testing.B) {
 			select {
 			case v := <-l.ch:
 				woke, created = append(woke, v[0]), append(created, v[1])
-			case <-time.After(10 * time.Second):
+			case <-time.After(jobstest.Patience()):
 				b.Fatal("no fire for 10 s")
 			}
 		}

@@ -75,7 +75,7 @@ func triggerJobs(t testing.TB, h *jobstest.Harness, trigger string) []*jobs.Job 
 // waitJobs waits (10 s at most) until the trigger has started n jobs.
 func waitJobs(t testing.TB, h *jobstest.Harness, trigger string, n int) []*jobs.Job {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	for {
 		js := triggerJobs(t, h, trigger)
 		if len(js) >= n {
@@ -416,7 +416,7 @@ triggers:
   hourly: { type: scheduler, cron: "@hourly", task: greet }
 `))
 	s := started(t, h, 0)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	for {
 		recs, err := h.Store.ScheduleRecords()
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runnel/jobs/jobstest"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,7 +90,7 @@ func TestCLITriggerFollowLive(t *testing.T) {
 						t.Fatalf("output ended early; stderr:\n%s", stderr.String())
 					}
 					return l
-				case <-time.After(10 * time.Second):
+				case <-time.After(jobstest.Patience()):
 					t.Fatalf("no line within 10s; stderr:\n%s", stderr.String())
 				}
 				return ""
@@ -228,7 +229,7 @@ func TestCLITriggerFollowInterrupted(t *testing.T) {
 		if code != 130 || !strings.Contains(stderr.String(), "keeps running") {
 			t.Fatalf("exit %d, stderr %q", code, stderr.String())
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(jobstest.Patience()):
 		t.Fatal("trigger -f did not stop")
 	}
 	id, _, _ := strings.Cut(stdout.String(), "\n")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runnel/jobs/jobstest"
 	"strings"
 	"sync"
 	"testing"
@@ -70,7 +71,7 @@ func (s *cliServer) open() {
 	s.main = m
 	s.url = "http://" + m.Addr()
 	s.api = client.New(s.url, "")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), jobstest.Patience())
 	defer cancel()
 	if err := m.Manager.WaitLoaded(ctx); err != nil {
 		s.t.Fatal(err)
@@ -156,7 +157,7 @@ func (b *syncBuffer) String() string {
 // waitFor waits (10 s at most) until the content contains s.
 func (b *syncBuffer) waitFor(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(jobstest.Patience())
 	for {
 		b.mu.Lock()
 		ok, ch := strings.Contains(b.b.String(), s), b.changed
@@ -175,7 +176,7 @@ func (b *syncBuffer) waitFor(t *testing.T, s string) {
 // cliPoll polls cond for up to 10 s.
 func cliPoll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

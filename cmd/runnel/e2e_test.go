@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runnel/jobs/jobstest"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,7 +86,7 @@ func (s *e2eServer) json(method, path, body string, out any) int {
 // eventually polls cond for up to 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -184,7 +185,7 @@ func TestGitWorkspaceEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var streamed strings.Builder
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.SetReadDeadline(time.Now().Add(jobstest.Patience()))
 	for {
 		_, data, err := c.ReadMessage()
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runnel/jobs/jobstest"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func apiServer(t *testing.T) (*httpdtest.Server, *client.Client) {
 }
 
 func ctx10(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), jobstest.Patience())
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -151,7 +152,7 @@ func TestAPIJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := c.WaitJob(ctx, id, 10*time.Second)
+	j, err := c.WaitJob(ctx, id, jobstest.Patience())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestAPIJobs(t *testing.T) {
 	if err := c.Cancel(ctx, bid); err != nil {
 		t.Fatal(err)
 	}
-	if j, err := c.WaitJob(ctx, bid, 10*time.Second); err != nil || j.Status != client.JobCancelled {
+	if j, err := c.WaitJob(ctx, bid, jobstest.Patience()); err != nil || j.Status != client.JobCancelled {
 		t.Fatalf("cancelled job: %+v %v", j.Status, err)
 	}
 	var ae *client.APIError

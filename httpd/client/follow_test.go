@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runnel/jobs/jobstest"
 	"strings"
 	"sync"
 	"testing"
@@ -124,7 +125,11 @@ func TestFollowLiveAndResume(t *testing.T) {
 
 func TestFollowSlowReaderResumes(t *testing.T) {
 	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": followWorkflow}, func(c *httpdtest.Config) {
-		c.Logs = logstore.Options{FollowBuffer: 1 << 20}
+		c.Logs = logstore.Options{FollowBuffer: 256 << 10}
+		// The slow reader reads nothing until the job has ended, which
+		// can take long on a busy machine: the server's blocked write
+		// must outwait it so that the 1013 close frame is what it reads.
+		c.HTTP.StreamWriteWait = 2 * jobstest.Patience()
 	})
 	c := client.New(s.URL, "")
 	ctx := ctx10(t)

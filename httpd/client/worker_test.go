@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runnel/jobs/jobstest"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +132,7 @@ func writable(dir string) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -257,7 +258,7 @@ func TestWorkerLoopShutdownKillsAfterGrace(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 		s.ended <- nil
-	case <-time.After(10 * time.Second):
+	case <-time.After(jobstest.Patience()):
 		t.Fatal("worker did not stop")
 	}
 	var j map[string]any

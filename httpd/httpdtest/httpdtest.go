@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runnel/jobs/jobstest"
 	"strings"
 	"testing"
 	"time"
@@ -105,7 +106,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	if err := s.Manager.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, jobstest.Patience())
 	defer cancel()
 	if err := s.Manager.WaitLoaded(wctx); err != nil {
 		t.Fatal(err)

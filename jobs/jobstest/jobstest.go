@@ -180,25 +180,25 @@ func (h *Harness) Trigger(task string, input map[string]any) string {
 	return j.ID
 }
 
-// Wait waits (10 s at most) for the job to be terminal and returns it.
+// Wait waits (Patience at most) for the job to be terminal and returns it.
 func (h *Harness) Wait(id string) *jobs.Job {
 	h.T.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), Patience())
 	defer cancel()
 	j, err := h.Engine.Wait(ctx, id)
 	if err != nil {
 		h.T.Fatalf("wait %s: %v", id, err)
 	}
 	if !jobs.JobTerminal(j.Status) {
-		h.T.Fatalf("job %s still %s after 10s", id, j.Status)
+		h.T.Fatalf("job %s still %s after %s", id, j.Status, Patience())
 	}
 	return j
 }
 
-// WaitFor polls the job (10 s at most) until cond holds.
+// WaitFor polls the job (Patience at most) until cond holds.
 func (h *Harness) WaitFor(id string, what string, cond func(*jobs.Job) bool) *jobs.Job {
 	h.T.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(Patience())
 	for {
 		j, err := h.Engine.Get(id)
 		if err == nil && cond(j) {
