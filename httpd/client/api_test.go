@@ -55,7 +55,8 @@ func apiServer(t *testing.T) (*httpdtest.Server, *client.Client) {
 	return s, client.New(s.URL, "")
 }
 
-func ctx10(t *testing.T) context.Context {
+// testCtx ends with the test or after jobstest.Patience.
+func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), jobstest.Patience())
 	t.Cleanup(cancel)
 	return ctx
@@ -63,7 +64,7 @@ func ctx10(t *testing.T) context.Context {
 
 func TestAPIReadOnly(t *testing.T) {
 	s, c := apiServer(t)
-	ctx := ctx10(t)
+	ctx := testCtx(t)
 
 	ws, err := c.Workspaces(ctx)
 	if err != nil {
@@ -146,7 +147,7 @@ func TestAPIReadOnly(t *testing.T) {
 
 func TestAPIJobs(t *testing.T) {
 	s, c := apiServer(t)
-	ctx := ctx10(t)
+	ctx := testCtx(t)
 
 	id, err := c.Execute(ctx, "default", "hello", map[string]any{"name": "Ada", "count": 3})
 	if err != nil {
@@ -212,7 +213,7 @@ func TestAPIJobs(t *testing.T) {
 
 func TestAPIErrors(t *testing.T) {
 	_, c := apiServer(t)
-	ctx := ctx10(t)
+	ctx := testCtx(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

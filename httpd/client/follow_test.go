@@ -92,7 +92,7 @@ func (r *retries) list() []error {
 func TestFollowLiveAndResume(t *testing.T) {
 	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": followWorkflow})
 	c := client.New(s.URL, "")
-	ctx := ctx10(t)
+	ctx := testCtx(t)
 	id := s.Execute("ticker", nil)
 
 	col := &collector{t: t}
@@ -132,7 +132,7 @@ func TestFollowSlowReaderResumes(t *testing.T) {
 		c.HTTP.StreamWriteWait = 2 * jobstest.Patience()
 	})
 	c := client.New(s.URL, "")
-	ctx := ctx10(t)
+	ctx := testCtx(t)
 	id := s.Execute("flood", nil)
 
 	// The first chunk blocks the reader until the job has finished, so the
@@ -208,7 +208,7 @@ func TestFollowDroppedConnection(t *testing.T) {
 	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": followWorkflow})
 	p := newProxy(t, strings.TrimPrefix(s.URL, "http://"))
 	c := client.New("http://"+p.ln.Addr().String(), "")
-	ctx := ctx10(t)
+	ctx := testCtx(t)
 	id := s.Execute("ticker", nil)
 
 	col := &collector{t: t}
@@ -261,7 +261,7 @@ func TestFollowRetriesUntilServerAnswers(t *testing.T) {
 		}
 	}
 	col := &collector{t: t}
-	if _, err := c.Follow(ctx10(t), id, client.FollowOptions{OnRetry: onRetry, MinBackoff: 10 * time.Millisecond}, col.fn); err != nil {
+	if _, err := c.Follow(testCtx(t), id, client.FollowOptions{OnRetry: onRetry, MinBackoff: 10 * time.Millisecond}, col.fn); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-opened; err != nil {
@@ -275,7 +275,7 @@ func TestFollowRetriesUntilServerAnswers(t *testing.T) {
 func TestFollowRefusals(t *testing.T) {
 	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": followWorkflow})
 	c := client.New(s.URL, "")
-	ctx := ctx10(t)
+	ctx := testCtx(t)
 	noop := func([]byte, int64) error { return nil }
 	tests := []struct {
 		name, id string
