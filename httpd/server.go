@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,6 +48,8 @@ type Engine interface {
 // Store is what the server needs from the job store directly.
 type Store interface {
 	Ping() error
+	// Backup writes a consistent snapshot of the store and the job logs.
+	Backup(w io.Writer, logs *logstore.Store) (jobs.BackupStats, error)
 }
 
 // Options configure a Server.
@@ -162,6 +165,7 @@ func (s *Server) routes() {
 	r.GET("/api/workers/:id", s.handle(s.getWorker))
 
 	r.POST("/push/:ws", s.handle(s.push))
+	r.GET("/api/backup", s.handle(s.backup))
 
 	s.authRoutes(r)
 	s.hookRoutes(r)

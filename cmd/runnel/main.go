@@ -65,6 +65,9 @@ func commands() []command {
 	cmds = append(cmds, clientCommands()...)
 	return append(cmds,
 		command{"user", "manage users (add, passwd, list, reset-admin)", runUser},
+		command{"backup", "snapshot the job database and logs (server running or stopped)", runBackup},
+		command{"restore", "unpack a backup into the data_dir of a stopped server", runRestore},
+		command{"compact", "shrink the job database file (server stopped)", runCompact},
 		command{"version", "print the version", runVersion},
 	)
 }
