@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
 )
 
 const opsWorkflow = `
@@ -238,4 +237,3 @@ func archiveNames(t *testing.T, file string) []string {
 	}
 	return names
 }
-
