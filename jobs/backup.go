@@ -258,6 +258,9 @@ func Compact(dbPath string) (CompactStats, error) {
 	if err != nil {
 		return st, fmt.Errorf("compact: %w", err)
 	}
+	// One sync at the end instead of one per copy transaction: until the
+	// rename the copy is disposable.
+	dst.NoSync = true
 	if err := bolt.Compact(dst, src.db, 64<<20); err != nil {
 		dst.Close()
 		return st, fmt.Errorf("compact: %w", err)
