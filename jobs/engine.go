@@ -158,11 +158,18 @@ func (e *Engine) Close() error {
 			return
 		}
 		e.queue.close()
+		if n := e.runningSteps(); n > 0 {
+			e.log.Info("shutting down: no new steps are started; waiting for running steps",
+				"steps", n, "grace", e.opts.ShutdownGrace)
+		}
 		done := make(chan struct{})
 		go func() { e.wg.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(e.opts.ShutdownGrace):
+			n := e.runningSteps()
+			e.log.Warn("shutdown grace over: stopping the steps still running (they fail with 'server shut down while step was running')",
+				"steps", n, "grace", e.opts.ShutdownGrace)
 			e.killAll(errShutdown)
 			<-done
 		}
@@ -175,6 +182,17 @@ func (e *Engine) Close() error {
 		e.bg.Wait()
 	})
 	return nil
+}
+
+// runningSteps counts the built-in steps running now.
+func (e *Engine) runningSteps() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, steps := range e.running {
+		n += len(steps)
+	}
+	return n
 }
 
 // BuiltinWorkerID is the id of the built-in worker (valid after Start).

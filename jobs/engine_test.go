@@ -3,9 +3,11 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -512,4 +514,50 @@ tasks:
 	if !strings.Contains(log, `"line":"started"`) || !strings.Contains(log, "rescued") {
 		t.Errorf("log lost lines:\n%s", log)
 	}
+}
+
+// TestShutdownSaysWhatItWaitsFor: Close logs how many running steps it
+// waits for and for how long, then that it stops those still running.
+func TestShutdownSaysWhatItWaitsFor(t *testing.T) {
+	var out syncWriter
+	h := jobstest.New(t, files(`
+tasks:
+  t:
+    flow:
+      a: { type: script, script: "echo up; sleep 100" }
+      b: { type: script, script: "echo up; sleep 100" }
+`), func(o *jobs.Options) {
+		o.ShutdownGrace = 200 * time.Millisecond
+		o.Logger = slog.New(slog.NewTextHandler(&out, nil))
+	})
+	id := h.Trigger("t", nil)
+	jobstest.Eventually(t, "both steps to print", func() bool { return strings.Count(h.Log(id), `"line":"up"`) == 2 })
+	h.Engine.Close()
+	log := out.String()
+	for _, want := range []string{
+		`msg="shutting down: no new steps are started; waiting for running steps" steps=2 grace=200ms`,
+		`msg="shutdown grace over: stopping the steps still running`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("server log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// syncWriter is a goroutine-safe log sink.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

@@ -67,6 +67,9 @@ type ServerConfig struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is the server log format: text or json.
 	LogFormat string `yaml:"log_format"`
+	// ShutdownGraceSecs is how long running built-in steps may finish after
+	// SIGTERM before they are stopped, 1–3600.
+	ShutdownGraceSecs int `yaml:"shutdown_grace_secs"`
 
 	// Path is the config file the values came from as the caller named it;
 	// "" means no file (defaults and environment only).
@@ -192,10 +195,11 @@ type WorkerConfig struct {
 // with relative paths still relative.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
-		Listen:          "127.0.0.1:8080",
-		DataDir:         "./runnel-data",
-		LocalWorkers:    4,
-		LocalWorkerTags: []string{"shell"},
+		Listen:            "127.0.0.1:8080",
+		DataDir:           "./runnel-data",
+		LocalWorkers:      4,
+		ShutdownGraceSecs: 30,
+		LocalWorkerTags:   []string{"shell"},
 		Recovery: RecoveryConfig{
 			HeartbeatTimeoutSecs:     120,
 			SweepIntervalSecs:        60,
@@ -418,6 +422,9 @@ func (c *ServerConfig) problems() []Problem {
 	}
 	if c.DataDir == "" {
 		ps.add("data_dir", "data_dir must not be empty")
+	}
+	if c.ShutdownGraceSecs < 1 || c.ShutdownGraceSecs > 3600 {
+		ps.add("shutdown_grace_secs", "shutdown_grace_secs must be between 1 and 3600 (got %d)", c.ShutdownGraceSecs)
 	}
 	if c.LocalWorkers < 0 || c.LocalWorkers > 256 {
 		ps.add("local_workers", "local_workers must be between 0 and 256 (got %d)", c.LocalWorkers)

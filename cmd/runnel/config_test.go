@@ -62,14 +62,15 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := ServerConfig{
-		Listen:          "127.0.0.1:8080",
-		DataDir:         filepath.Join(dir, "runnel-data"),
-		LogStorage:      LogStorageConfig{LocalDir: filepath.Join(dir, "runnel-data", "logs")},
-		LocalWorkers:    4,
-		LocalWorkerTags: []string{"shell"},
-		Recovery:        RecoveryConfig{HeartbeatTimeoutSecs: 120, SweepIntervalSecs: 60, UnmatchedStepTimeoutSecs: 300},
-		LogLevel:        "info",
-		LogFormat:       "text",
+		Listen:            "127.0.0.1:8080",
+		DataDir:           filepath.Join(dir, "runnel-data"),
+		LogStorage:        LogStorageConfig{LocalDir: filepath.Join(dir, "runnel-data", "logs")},
+		LocalWorkers:      4,
+		LocalWorkerTags:   []string{"shell"},
+		Recovery:          RecoveryConfig{HeartbeatTimeoutSecs: 120, SweepIntervalSecs: 60, UnmatchedStepTimeoutSecs: 300},
+		LogLevel:          "info",
+		LogFormat:         "text",
+		ShutdownGraceSecs: 30,
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("LoadServerConfig(\"\") (-want +got):\n%s", diff)
@@ -138,9 +139,10 @@ func TestConfigFullExample(t *testing.T) {
 		TrustedProxies: []netip.Prefix{
 			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("fd00::/8"),
 		},
-		LogLevel:  "debug",
-		LogFormat: "json",
-		Path:      path,
+		LogLevel:          "debug",
+		LogFormat:         "json",
+		ShutdownGraceSecs: 45,
+		Path:              path,
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("full-server.yaml (-want +got):\n%s", diff)
@@ -882,6 +884,7 @@ func TestConfigValidateInCode(t *testing.T) {
 	want := []string{
 		`listen "" must be host:port with a port from 0 to 65535 (e.g. 127.0.0.1:8080)`,
 		`data_dir must not be empty`,
+		`shutdown_grace_secs must be between 1 and 3600 (got 0)`,
 		`recovery.heartbeat_timeout_secs must be at least 4 (got 0)`,
 		`recovery.sweep_interval_secs must be at least 1 (got 0)`,
 		`log_level "" must be one of debug, info, warn, error`,

@@ -6,11 +6,14 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const opsWorkflow = `
@@ -236,4 +239,50 @@ func archiveNames(t *testing.T, file string) []string {
 		names = append(names, h.Name)
 	}
 	return names
+}
+
+// TestReloadOnHangup: Reload (what SIGHUP runs) applies a new log level,
+// refreshes workspaces, names the settings that need a restart, and keeps
+// the running configuration when the file no longer loads.
+func TestReloadOnHangup(t *testing.T) {
+	dir, wsDir := t.TempDir(), t.TempDir()
+	cliWriteFiles(t, wsDir, map[string]string{".workflows/main.yaml": opsWorkflow})
+	path := filepath.Join(dir, "server-config.yaml")
+	write := func(level string, workers int) {
+		cfg := fmt.Sprintf("listen: 127.0.0.1:0\ndata_dir: %s\nlog_level: %s\nlocal_workers: %d\nworkspaces:\n  default: {type: folder, path: %s}\n",
+			filepath.Join(dir, "data"), level, workers, wsDir)
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("info", 4)
+	cfg, err := LoadServerConfig(path, os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startMain(t, cfg)
+	eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
+	if s.main.level.Level() != slog.LevelInfo {
+		t.Fatalf("level %v", s.main.level.Level())
+	}
+
+	cliWriteFiles(t, wsDir, map[string]string{".workflows/more.yaml": "tasks:\n  extra: { flow: { a: { type: script, script: 'true' } } }\n"})
+	write("debug", 2)
+	restart := s.main.Reload(context.Background())
+	if s.main.level.Level() != slog.LevelDebug {
+		t.Errorf("log level after reload: %v", s.main.level.Level())
+	}
+	if diff := cmp.Diff([]string{"local_workers"}, restart); diff != "" {
+		t.Errorf("settings needing a restart (-want +got):\n%s", diff)
+	}
+	if st, _ := s.do("GET", "/api/workspaces/default/tasks/extra", ""); st != 200 {
+		t.Errorf("task added before the reload: %d", st)
+	}
+
+	if err := os.WriteFile(path, []byte("listen: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if restart := s.main.Reload(context.Background()); restart != nil || s.main.level.Level() != slog.LevelDebug {
+		t.Errorf("a broken config changed something: %v %v", restart, s.main.level.Level())
+	}
 }

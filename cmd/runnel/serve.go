@@ -8,8 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"reflect"
 	"sort"
+	"strings"
+	"syscall"
 	"time"
 
 	"runnel/examples"
@@ -39,9 +43,18 @@ func runServe(ctx context.Context, e env, args []string) error {
 		m.Close()
 		return err
 	}
-	<-ctx.Done()
-	m.log.Info("shutting down")
-	return m.Close()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			m.Reload(ctx)
+		case <-ctx.Done():
+			m.log.Info("shutting down")
+			return m.Close()
+		}
+	}
 }
 
 // Main is a running `runnel serve`: it owns every component and closes
@@ -50,6 +63,7 @@ type Main struct {
 	Config ServerConfig
 	env    env
 	log    *slog.Logger
+	level  *slog.LevelVar // the log level; Reload changes it
 
 	Store     *jobs.Store
 	Logs      *logstore.Store
@@ -63,13 +77,13 @@ type Main struct {
 
 // NewMain returns an unopened server for cfg.
 func NewMain(cfg ServerConfig, e env) *Main {
-	return &Main{Config: cfg, env: e, log: newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)}
+	level := new(slog.LevelVar)
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	return &Main{Config: cfg, env: e, level: level, log: newLogger(e.stderr, level, cfg.LogFormat)}
 }
 
-func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
+func newLogger(w io.Writer, level slog.Leveler, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -134,7 +148,8 @@ func (m *Main) Open(ctx context.Context) error {
 	engine = jobs.New(jobs.Options{
 		Store: m.Store, Logs: m.Logs, Defs: m.Manager,
 		LocalWorkers: cfg.LocalWorkers, LocalTags: cfg.LocalWorkerTags,
-		TempDir: tmp, Environ: m.env.environ, Version: version, Logger: m.log,
+		ShutdownGrace: time.Duration(cfg.ShutdownGraceSecs) * time.Second,
+		TempDir:       tmp, Environ: m.env.environ, Version: version, Logger: m.log,
 		HeartbeatTimeout: time.Duration(cfg.Recovery.HeartbeatTimeoutSecs) * time.Second,
 		SweepInterval:    time.Duration(cfg.Recovery.SweepIntervalSecs) * time.Second,
 		UnmatchedTimeout: time.Duration(cfg.Recovery.UnmatchedStepTimeoutSecs) * time.Second,
@@ -254,4 +269,53 @@ func (m *Main) Close() error {
 		errs = append(errs, m.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// Reload is what SIGHUP does: it reads the config file again, applies the
+// log level, refreshes every workspace (as POST …/refresh does) and names
+// the changed settings that need a restart. A config file that no longer
+// loads changes nothing. It returns those settings' keys.
+func (m *Main) Reload(ctx context.Context) []string {
+	m.log.Info("reloading (SIGHUP)")
+	var restart []string
+	if m.Config.Path != "" {
+		cfg, err := LoadServerConfig(m.Config.Path, m.env.environ)
+		if err != nil {
+			m.log.Error("config reload failed; the running configuration stays", "err", err)
+		} else {
+			if cfg.LogLevel != m.Config.LogLevel {
+				_ = m.level.UnmarshalText([]byte(cfg.LogLevel))
+				m.log.Info("log level changed", "log_level", cfg.LogLevel)
+				m.Config.LogLevel = cfg.LogLevel
+			}
+			if restart = changedKeys(m.Config, cfg); len(restart) > 0 {
+				m.log.Warn("changed settings take effect after a restart", "keys", strings.Join(restart, ", "))
+			}
+		}
+	}
+	for _, st := range m.Manager.List() {
+		res, err := m.Manager.Refresh(ctx, st.Name)
+		if err != nil {
+			m.log.Warn("workspace refresh failed", "workspace", st.Name, "err", err)
+			continue
+		}
+		m.log.Info("workspace refreshed", "workspace", st.Name, "revision", res.Revision, "changed", res.Changed)
+	}
+	return restart
+}
+
+// changedKeys lists the top-level config keys whose values differ.
+func changedKeys(a, b ServerConfig) []string {
+	var keys []string
+	va, vb, t := reflect.ValueOf(a), reflect.ValueOf(b), reflect.TypeOf(a)
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if key == "" || key == "-" {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			keys = append(keys, key)
+		}
+	}
+	return keys
 }

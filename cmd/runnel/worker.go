@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"runnel/httpd/client"
@@ -33,7 +34,7 @@ func runWorker(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(e.stderr, "info", "text")
+	log := newLogger(e.stderr, slog.LevelInfo, "text")
 	c := client.New(cfg.ServerURL, cfg.WorkerToken)
 	c.UserAgent = "runnel-worker/" + version
 	w := worker.New(worker.Options{
