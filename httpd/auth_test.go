@@ -304,6 +304,7 @@ func apiRoutes() []route {
 		{"GET", "/api/jobs/{job}/steps/hello/logs", nil, 200, 200},
 		{"GET", "/api/workers", nil, 200, 200},
 		{"GET", "/api/workers/{worker}", nil, 200, 200},
+		{"GET", "/api/backup", nil, 200, 200},
 		{"GET", "/api/users", nil, 200, 200},
 		{"GET", "/api/users/{user}", nil, 200, 404},
 		{"POST", "/api/users", map[string]any{"email": "new@example.com", "password": "new-password"}, 200, 404},
