@@ -36,6 +36,8 @@ type Options struct {
 	Environ []string
 	// KillGrace is the wait between SIGTERM and SIGKILL (default 10 s).
 	KillGrace time.Duration
+	// Retention is enforced after every recovery sweep (zero: keep all).
+	Retention Retention
 	// ShutdownGrace is how long running built-in steps may finish at Close
 	// before they are killed (default 30 s).
 	ShutdownGrace time.Duration

@@ -55,6 +55,8 @@ type ServerConfig struct {
 	LocalWorkerTags []string `yaml:"local_worker_tags"`
 	// Recovery tunes the recovery sweeper (SPEC §9.6).
 	Recovery RecoveryConfig `yaml:"recovery"`
+	// Retention deletes old jobs and workers on every sweep.
+	Retention RetentionConfig `yaml:"retention"`
 	// Auth turns authentication on when non-nil (SPEC §12).
 	Auth *AuthConfig `yaml:"auth"`
 	// TLS makes the server speak HTTPS when non-nil.
@@ -81,6 +83,16 @@ type LogStorageConfig struct {
 	// LocalDir is the log directory; "" means <DataDir>/logs (the loader
 	// always fills it in).
 	LocalDir string `yaml:"local_dir"`
+}
+
+// RetentionConfig is the retention policy the sweeper enforces.
+type RetentionConfig struct {
+	// JobsDays deletes finished jobs older than this many days (0 = keep).
+	JobsDays int `yaml:"jobs_days"`
+	// MaxJobsPerTask keeps this many newest finished jobs per task (0 = all).
+	MaxJobsPerTask int `yaml:"max_jobs_per_task"`
+	// WorkersDays deletes remote workers inactive this long (0 = keep).
+	WorkersDays int `yaml:"workers_days"`
 }
 
 // RecoveryConfig tunes the recovery sweeper; all values are seconds.
@@ -392,7 +404,7 @@ var (
 			"db":                   "db.url is not used: runnel keeps job data in data_dir",
 			"default_step_timeout": "'default_step_timeout' is not supported yet",
 			"default_job_timeout":  "'default_job_timeout' is not supported yet",
-			"retention":            "'retention' is not supported yet",
+			"retention.audit_days": "'retention.audit_days' is not supported yet (there is no audit log yet)",
 			"log_storage.s3":       "'log_storage.s3' is not supported yet",
 			"log_storage.archive":  "'log_storage.archive' is not supported yet",
 		},
@@ -422,6 +434,14 @@ func (c *ServerConfig) problems() []Problem {
 	}
 	if c.DataDir == "" {
 		ps.add("data_dir", "data_dir must not be empty")
+	}
+	for _, r := range []struct {
+		key string
+		v   int
+	}{{"retention.jobs_days", c.Retention.JobsDays}, {"retention.max_jobs_per_task", c.Retention.MaxJobsPerTask}, {"retention.workers_days", c.Retention.WorkersDays}} {
+		if r.v < 0 {
+			ps.add(r.key, "%s must not be negative (got %d; 0 keeps everything)", r.key, r.v)
+		}
 	}
 	if c.ShutdownGraceSecs < 1 || c.ShutdownGraceSecs > 3600 {
 		ps.add("shutdown_grace_secs", "shutdown_grace_secs must be between 1 and 3600 (got %d)", c.ShutdownGraceSecs)

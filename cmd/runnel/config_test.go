@@ -347,11 +347,11 @@ func TestConfigServerProblems(t *testing.T) {
 			}},
 		{"db rejected", "db:\n  url: postgres://x\n",
 			nil, []string{`F:1:1: db.url is not used: runnel keeps job data in data_dir`}},
-		{"later keys", "default_step_timeout: 10m\ndefault_job_timeout: 1h\nretention: {jobs_days: 30}\nlog_storage:\n  s3: {bucket: b}\n  archive: true\n",
+		{"later keys", "default_step_timeout: 10m\ndefault_job_timeout: 1h\nretention: {jobs_days: 30, audit_days: 9}\nlog_storage:\n  s3: {bucket: b}\n  archive: true\n",
 			nil, []string{
 				`F:1:1: 'default_step_timeout' is not supported yet`,
 				`F:2:1: 'default_job_timeout' is not supported yet`,
-				`F:3:1: 'retention' is not supported yet`,
+				`F:3:28: 'retention.audit_days' is not supported yet (there is no audit log yet)`,
 				`F:5:3: 'log_storage.s3' is not supported yet`,
 				`F:6:3: 'log_storage.archive' is not supported yet`,
 			}},
