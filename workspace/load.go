@@ -337,7 +337,7 @@ func (l *loader) loadDoc(d *yamlDoc) {
 		later, known := topKeys[e.key]
 		switch {
 		case !known:
-			l.errorAt(e.keyAt, "unknown field %q at the top level", e.key)
+			l.errorAt(e.keyAt, "unknown field %q at the top level%s", e.key, didYouMean(e.key, supportedKeys(topKeys, true)))
 			continue
 		case later:
 			l.errorAt(e.keyAt, "'%s' is not supported yet", e.key)

@@ -64,7 +64,7 @@ func (l *loader) namedAction(d *yamlDoc, e entry) {
 		var body []entry
 		for _, x := range es {
 			if _, known := actionKeyTypes[x.key]; !known {
-				l.errorAt(x.keyAt, "unknown field %q in %s", x.key, owner)
+				l.errorAt(x.keyAt, "unknown field %q in %s%s", x.key, owner, didYouMean(x.key, supportedKeys(actionKeyTypes, "later")))
 				continue
 			}
 			body = append(body, x)

@@ -75,6 +75,21 @@ var stepKeys = map[string]bool{
 	"when": true, "for_each": true, "sequential": true, "retry": true,
 }
 
+// hookKeys are the keys of a hook entry.
+var hookKeys = []string{"action", "input"}
+
+// stepFieldNames lists what a step may hold: its own supported keys and
+// the keys of an inline action.
+func stepFieldNames() []string {
+	out := supportedKeys(stepKeys, true)
+	for k, types := range actionKeyTypes {
+		if types != "later" && k != "name" && k != "description" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // reservedStepNames are template names a step may not take.
 var reservedStepNames = map[string]bool{"input": true, "secret": true, "hook": true, "each": true}
 
@@ -93,7 +108,7 @@ func (l *loader) task(d *yamlDoc, e entry) {
 		later, known := taskKeys[x.key]
 		switch {
 		case !known:
-			l.errorAt(x.keyAt, "unknown field %q in %s", x.key, owner)
+			l.errorAt(x.keyAt, "unknown field %q in %s%s", x.key, owner, didYouMean(x.key, supportedKeys(taskKeys, true)))
 			continue
 		case later:
 			l.errorAt(x.keyAt, "'%s' is not supported yet", x.key)
@@ -273,7 +288,7 @@ func (l *loader) step(d *yamlDoc, task string, e entry) *stepDef {
 			continue
 		}
 		if _, isAction := actionKeyTypes[x.key]; !isAction || x.key == "name" || x.key == "description" {
-			l.errorAt(x.keyAt, "unknown field %q in step '%s' of task '%s'", x.key, e.key, task)
+			l.errorAt(x.keyAt, "unknown field %q in step '%s' of task '%s'%s", x.key, e.key, task, didYouMean(x.key, stepFieldNames()))
 			continue
 		}
 		if x.key == "type" {
@@ -360,9 +375,9 @@ func (l *loader) hooks(d *yamlDoc, e entry, task string, dst *[]Hook) {
 				inputNode = x.val
 			default:
 				if task != "" {
-					l.errorAt(x.keyAt, "unknown field %q in %s[%d] of task '%s'", x.key, event, i, task)
+					l.errorAt(x.keyAt, "unknown field %q in %s[%d] of task '%s'%s", x.key, event, i, task, didYouMean(x.key, hookKeys))
 				} else {
-					l.errorAt(x.keyAt, "unknown field %q in %s", x.key, label)
+					l.errorAt(x.keyAt, "unknown field %q in %s%s", x.key, label, didYouMean(x.key, hookKeys))
 				}
 			}
 		}
