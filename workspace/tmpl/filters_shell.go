@@ -20,7 +20,7 @@ func init() {
 // filterShellQuote formats its input like an output tag (SPEC §4.2: a
 // string as is, numbers as JSON, true/false, objects and arrays as compact
 // JSON, null as nothing) and returns that text as a single-quoted POSIX sh
-// word: 'it'\''s' for it's, '' for null or the empty string. The shell
+// word: 'it'\”s' for it's, ” for null or the empty string. The shell
 // expands nothing inside single quotes, so the word arrives verbatim as one
 // argument. It takes no arguments; an undefined input stays an error.
 func filterShellQuote(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
@@ -38,7 +38,7 @@ func filterShellQuote(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 }
 
 // ShellQuote returns s as one single-quoted POSIX sh word; an embedded '
-// becomes '\'' (close the quote, an escaped quote, reopen).
+// becomes '\” (close the quote, an escaped quote, reopen).
 func ShellQuote(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
