@@ -19,10 +19,11 @@ func init() {
 
 // filterShellQuote formats its input like an output tag (SPEC §4.2: a
 // string as is, numbers as JSON, true/false, objects and arrays as compact
-// JSON, null as nothing) and returns that text as a single-quoted POSIX sh
-// word: 'it'\”s' for it's, ” for null or the empty string. The shell
-// expands nothing inside single quotes, so the word arrives verbatim as one
-// argument. It takes no arguments; an undefined input stays an error.
+// JSON, null as nothing) and returns that text as one single-quoted POSIX
+// sh word (see ShellQuote); null and the empty string give an empty quoted
+// word. The shell expands nothing inside single quotes, so the word arrives
+// verbatim as one argument. It takes no arguments; an undefined input stays
+// an error.
 func filterShellQuote(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
 	if in.IsError() {
 		return in
