@@ -38,8 +38,9 @@ func filterShellQuote(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 	return exec.AsValue(ShellQuote(text.String()))
 }
 
-// ShellQuote returns s as one single-quoted POSIX sh word; an embedded '
-// becomes '\” (close the quote, an escaped quote, reopen).
+// ShellQuote returns s as one single-quoted POSIX sh word. An embedded
+// single quote becomes the four characters quote, backslash, quote, quote
+// (close the quoted part, an escaped quote, reopen).
 func ShellQuote(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
