@@ -44,6 +44,8 @@ type stepDef struct {
 	// input is invalid.
 	inputKeys map[string]bool
 	deps      []depRef
+	// sites are the templates of the step input (load_scope.go).
+	sites []tmplSite
 }
 
 type depRef struct {
@@ -59,6 +61,10 @@ type hookDef struct {
 	action    string
 	actionAt  at
 	inputKeys map[string]bool
+	// task is the task of a task hook, "" for a workspace hook.
+	task string
+	// sites are the templates of the hook input (load_scope.go).
+	sites []tmplSite
 }
 
 // taskKeys are a task's keys; true = [later].
@@ -319,6 +325,9 @@ func (l *loader) step(d *yamlDoc, task string, e entry) *stepDef {
 		l.errorAt(e.keyAt, "%s has neither 'action' nor 'type'", owner)
 	}
 	sd.inputKeys = l.templateInput(d, inputNode, owner, func(v *tmpl.Value) { s.Input = v })
+	if sd.inputKeys != nil {
+		sd.sites = l.inputSites(d, inputNode)
+	}
 	return sd
 }
 
@@ -357,7 +366,7 @@ func (l *loader) hooks(d *yamlDoc, e entry, task string, dst *[]Hook) {
 	}
 	for i, it := range items {
 		label := fmt.Sprintf("%s %s[%d]", where, event, i)
-		hd := &hookDef{label: label, keyAt: d.at(it)}
+		hd := &hookDef{label: label, keyAt: d.at(it), task: task}
 		es, isMap := d.mappingEntries(it)
 		if !isMap {
 			d.errorf(it, "%s must be a mapping with 'action' and 'input'", label)
@@ -389,6 +398,9 @@ func (l *loader) hooks(d *yamlDoc, e entry, task string, dst *[]Hook) {
 		idx := len(*dst)
 		*dst = append(*dst, Hook{Action: hd.action})
 		hd.inputKeys = l.templateInput(d, inputNode, label, func(v *tmpl.Value) { (*dst)[idx].Input = v })
+		if hd.inputKeys != nil {
+			hd.sites = l.inputSites(d, inputNode)
+		}
 		if hasAction {
 			l.hookList = append(l.hookList, hd)
 		}
