@@ -9,8 +9,9 @@ import (
 // hint, or "" when none is close enough. Close means an edit distance
 // (insertions, deletions, substitutions and swaps of neighbours, case
 // ignored) of at most 1 for names up to 4 characters, 2 up to 8, else 3,
-// and less than the name's length. Ties go to the alphabetically first
-// candidate; name itself is never suggested.
+// and less than the name's length; failing that, the only candidate that
+// starts with a name of three or more characters. Ties go to the
+// alphabetically first candidate; name itself is never suggested.
 func Suggest(name string, candidates []string) string {
 	if name == "" {
 		return ""
@@ -33,6 +34,17 @@ func Suggest(name string, candidates []string) string {
 		d := editDistance(lower, strings.ToLower(c))
 		if d < bestDist && d < len([]rune(name)) {
 			best, bestDist = c, d
+		}
+	}
+	if best == "" && len(lower) >= 3 {
+		// A unique candidate the name begins: "task" → "task_name".
+		for _, c := range sorted {
+			if c != name && strings.HasPrefix(strings.ToLower(c), lower) {
+				if best != "" {
+					return ""
+				}
+				best = c
+			}
 		}
 	}
 	return best

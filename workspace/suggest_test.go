@@ -32,6 +32,9 @@ func TestSuggest(t *testing.T) {
 		{"outptu", []string{"output", "status", "error_message"}, "output"},
 		{"erro_message", []string{"output", "status", "error_message"}, "error_message"},
 		{"completly_unrelated", fields, ""},
+		{"task", []string{"task_name", "status"}, "task_name"}, // a unique prefix
+		{"desc", []string{"description", "descent"}, ""},       // prefix of two
+		{"de", []string{"description"}, ""},                    // too short for a prefix
 	} {
 		if got := workspace.Suggest(tc.name, tc.candidates); got != tc.want {
 			t.Errorf("Suggest(%q, %v) = %q, want %q", tc.name, tc.candidates, got, tc.want)
