@@ -572,7 +572,12 @@ func textPos(d *yamlDoc, n ast.Node, line, col int) (at, bool) {
 		}
 		return at{file: d.file, line: tk.Position.Line, col: tk.Position.Column + shift + col - 1}, true
 	case *ast.LiteralNode:
-		if v.Start == nil || v.Start.Position == nil || !strings.HasPrefix(v.Start.Value, "|") || v.Value == nil {
+		switch {
+		case v.Start == nil || v.Start.Position == nil || v.Value == nil:
+			return a, false
+		case v.Start.Value != "|" && v.Start.Value != "|-" && v.Start.Value != "|+":
+			// Folded text moves words between lines, and an explicit
+			// indentation indicator keeps spaces in the text.
 			return a, false
 		}
 		tk := v.Value.GetToken()

@@ -208,7 +208,7 @@ on_success:
 `,
 		errors: []string{
 			`9:28: task 'ci' on_error[0] input 'text': 'hook.task' is undefined: no hook field 'task' (did you mean "task_name"?)`,
-			`9:44: task 'ci' on_error[0] input 'text': 'input.x' is undefined: a hook input sees only hook`,
+			`9:43: task 'ci' on_error[0] input 'text': 'input.x' is undefined: a hook input sees only hook`,
 			`12:24: workspace on_success[0] input 'text': 's.output' is undefined: a hook input sees only hook`,
 		},
 	}, {
@@ -298,7 +298,10 @@ tasks:
       t: { type: script, script: s/missing.sh }
       u: { type: script, script: "s/x.sh --fast" }
       v: { type: script, source: s/x.sh }
+      w: { type: script, script: "echo {{ nope }}" }
 `,
+		// Warnings reach LoadOptions.Warn even when the load fails.
+		errors:   []string{`9:43: task 'ci' step 'w' script: 'nope' is undefined`},
 		warnings: []string{`5:34: task 'ci' step 's': 'script: s/x.sh' runs that text as an inline shell command, and 's/x.sh' is a file in the workspace (did you mean 'source: s/x.sh'?)`},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
