@@ -208,7 +208,7 @@ on_success:
 `,
 		errors: []string{
 			`9:28: task 'ci' on_error[0] input 'text': 'hook.task' is undefined: no hook field 'task' (did you mean "task_name"?)`,
-			`9:43: task 'ci' on_error[0] input 'text': 'input.x' is undefined: a hook input sees only hook`,
+			`9:44: task 'ci' on_error[0] input 'text': 'input.x' is undefined: a hook input sees only hook`,
 			`12:24: workspace on_success[0] input 'text': 's.output' is undefined: a hook input sees only hook`,
 		},
 	}, {
