@@ -17,7 +17,8 @@ package workspace
 // task declares inputs and no static caller (trigger, webhook, calling step
 // or hook) passes that key. References guarded by default or a test, names
 // the template binds itself and anything below a dynamic subscript are never
-// reported (tmpl.Ref). The file also warns when webhook text reaches a
+// reported (tmpl.Ref); a reference in a conditional branch is checked like
+// any other (it fails whenever the branch runs). The file also warns when webhook text reaches a
 // command unquoted (SPEC §7.2: input.body, headers and query are the
 // caller's).
 
@@ -320,8 +321,12 @@ func (sc *scopeCheck) stepRef(td *taskDef, sd *stepDef, label string, site *tmpl
 		}
 	default:
 		known := append([]string{"input", "secret"}, names...)
+		list := names
+		if len(list) > 8 {
+			list = append(slices.Clone(list[:8]), "…")
+		}
 		sc.errorAt(site, r, "%s: '%s' is undefined: a step input sees input, secret and the steps of its task (%s)%s",
-			label, r, strings.Join(names, ", "), didYouMean(root, known))
+			label, r, strings.Join(list, ", "), didYouMean(root, known))
 	}
 }
 
