@@ -394,17 +394,17 @@ func (sc *scopeCheck) action(def *actionDef) {
 
 // actionInput checks a reference input.<k> of an action template.
 func (sc *scopeCheck) actionInput(def *actionDef, uses []use, label, kind string, site *tmplSite, r tmpl.Ref) {
-	if len(r.Path) < 2 {
-		return
+	if len(r.Path) < 2 || !def.fieldsOK {
+		return // broken fields are reported already
 	}
 	k := r.Path[1]
 	// A field with a default is always there; a required one missing from
 	// a step or hook input is reported by checkRequired.
-	if def.fieldsOK && slices.ContainsFunc(def.a.Input, func(f Field) bool { return f.Name == k && (f.HasDefault || f.Required) }) {
+	if slices.ContainsFunc(def.a.Input, func(f Field) bool { return f.Name == k && (f.HasDefault || f.Required) }) {
 		return
 	}
 	if len(uses) == 0 {
-		if def.fieldsOK && len(def.a.Input) > 0 && !hasField(def.a.Input, k) {
+		if len(def.a.Input) > 0 && !hasField(def.a.Input, k) {
 			sc.errorAt(site, r, "%s: '%s' is undefined: action '%s' has no input '%s'%s", label, r, def.a.Name, k, didYouMean(k, fieldNames(def.a.Input)))
 		}
 		return
@@ -422,13 +422,10 @@ func (sc *scopeCheck) actionInput(def *actionDef, uses []use, label, kind string
 	switch {
 	case slices.ContainsFunc(missing, func(u use) bool { return u.task != nil && hasField(u.task.t.Input, k) }):
 		hint = fmt.Sprintf("; the task's input is not visible in an action's %s: pass it through the step's input: input: {%s: \"{{ input.%s }}\"}", kind, k, k)
-	case def.fieldsOK && hasField(def.a.Input, k):
+	case hasField(def.a.Input, k):
 		hint = fmt.Sprintf(" (give input field '%s' a default, or pass it everywhere)", k)
 	default:
-		var known []string
-		if def.fieldsOK {
-			known = fieldNames(def.a.Input)
-		}
+		known := fieldNames(def.a.Input)
 		for key := range missing[0].keys {
 			known = append(known, key)
 		}
