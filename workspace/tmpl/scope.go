@@ -81,7 +81,6 @@ func (t *Template) Refs() (refs []Ref, complete bool) {
 	}
 	w.nodes(root.Nodes)
 	for _, b := range root.Blocks {
-		w.locals["self"], w.locals["super"] = true, true
 		w.nodes(b.Nodes)
 	}
 	return w.result(), w.complete
