@@ -57,6 +57,7 @@ func TestRefs(t *testing.T) {
 		{`{% filter replace("a", input.i) %}x{% endfilter %}`, `input.i$`},
 		{`{% do input.j %}`, `input.j`},
 		{`{% raw %}{{ not.a.ref }}{% endraw %}`, ``},
+		{`{% block b %}{{ input.blk }}{{ self }}{% endblock %}`, `input.blk$`},
 		{`{% autoescape true %}{{ input.k }}{% endautoescape %}`, `input.k$`},
 		// Conditions, comparisons and tests are not printed.
 		{`{% if input.a == "x" and b.status %}{{ c.output }}{% elif d %}{% else %}{% endif %}`, `input.a b.status c.output$ d`},
