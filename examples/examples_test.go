@@ -32,6 +32,9 @@ func TestExamplesLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the examples do not load:\n%v", err)
 	}
+	for _, w := range s.Warnings {
+		t.Errorf("the examples load with a warning: %s", w)
+	}
 	var tasks, triggers []string
 	for name := range s.Tasks {
 		tasks = append(tasks, name)
@@ -58,7 +61,8 @@ func TestExamplesLoad(t *testing.T) {
 		t.Errorf("hello-world steps: %+v, %+v", hw.Steps[0], hw.Steps[1])
 	}
 	if greet := s.Actions["greet"]; greet == nil || greet.Type != "shell" || greet.Inline == nil ||
-		!strings.Contains(greet.Inline.Source(), `OUTPUT: {"greeting": "Hello {{ input.name }}"}`) {
+		!strings.Contains(greet.Inline.Source(), `printf 'OUTPUT: {"greeting": "Hello %s"}\n' "$NAME"`) ||
+		greet.Env["NAME"] == nil || greet.Env["NAME"].Source() != "{{ input.name }}" {
 		t.Errorf("greet action: %+v", greet)
 	}
 	if h := s.Triggers["hello"]; h.Type != "webhook" || h.WebhookName != "hello" || !h.Enabled {

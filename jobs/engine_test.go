@@ -260,8 +260,10 @@ tasks:
         script: "echo never"
         input: { msg: "{{ input.nosuch }}" }
       b:
+        # One level below what the load can check (input.obj exists).
         type: script
-        script: "echo {{ input.missing_var }}"
+        script: "echo {{ input.obj.missing_var }}"
+        input: { obj: {} }
       c: { type: script, script: "echo fine" }
 `))
 	j := h.Wait(h.Trigger("t", nil))

@@ -179,6 +179,7 @@ func TestHookOnSuccessContext(t *testing.T) {
           took: "{{ hook.duration_secs }}"
     on_error:
       - action: notify
+        input: { msg: "{{ hook.error_message }}" }
 `))
 	id := h.Trigger("ok", nil)
 	j := finished(t, h, id)

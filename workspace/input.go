@@ -258,7 +258,7 @@ func (l *loader) fields(d *yamlDoc, n ast.Node, owner string) ([]Field, bool) {
 		for _, fe := range fes {
 			later, known := fieldKeys[fe.key]
 			if !known {
-				l.errorAt(fe.keyAt, "unknown field %q in input '%s' of %s", fe.key, e.key, owner)
+				l.errorAt(fe.keyAt, "unknown field %q in input '%s' of %s%s", fe.key, e.key, owner, didYouMean(fe.key, supportedKeys(fieldKeys, true)))
 				ok = false
 				continue
 			}

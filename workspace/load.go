@@ -78,7 +78,9 @@ type LoadOptions struct {
 	Getenv func(name string) (string, bool)
 	// Warn, when set, receives problems that do not reject a revision in
 	// `runnel validate` (a secret's unset environment variable); when nil
-	// those are errors, as in the server.
+	// those are errors, as in the server. It also receives every warning
+	// (Snapshot.Warnings), sorted, at the end of the load, even when the
+	// load fails.
 	Warn func(Problem)
 	// Templates, when set, shares parsed templates across loads (the
 	// manager keeps one for all reloads); nil uses a cache per load.
@@ -99,9 +101,17 @@ func Load(dir string, opts LoadOptions) (*Snapshot, error) {
 	// Cross-file checks run even when files had problems, so every error
 	// surfaces at once; they skip whatever a reported problem broke.
 	l.check()
+	l.checkScopes()
+	warnings := sortProblems(l.warnings)
+	if l.opts.Warn != nil {
+		for _, w := range warnings {
+			l.opts.Warn(w)
+		}
+	}
 	if len(l.problems) > 0 {
 		return nil, &LoadError{Problems: sortProblems(l.problems)}
 	}
+	l.snap.Warnings = warnings
 	l.snap.LoadedAt = time.Now()
 	return l.snap, nil
 }
@@ -127,7 +137,12 @@ type loader struct {
 	dir      string
 	opts     LoadOptions
 	problems []Problem
+	// warnings never reject the revision (Snapshot.Warnings).
+	warnings []Problem
 	snap     *Snapshot
+	// secretsBroken: a secret had a problem, so the secrets tree is
+	// incomplete and references into it are not checked.
+	secretsBroken bool
 
 	actions  map[string]*actionDef
 	tasks    map[string]*taskDef
@@ -191,6 +206,9 @@ func newLoader(dir string, opts LoadOptions) *loader {
 
 // add records a problem.
 func (l *loader) add(p Problem) { l.problems = append(l.problems, p) }
+
+// warn records a warning.
+func (l *loader) warn(p Problem) { l.warnings = append(l.warnings, p) }
 
 // errorAt records a problem at a.
 func (l *loader) errorAt(a at, format string, args ...any) {
@@ -337,7 +355,7 @@ func (l *loader) loadDoc(d *yamlDoc) {
 		later, known := topKeys[e.key]
 		switch {
 		case !known:
-			l.errorAt(e.keyAt, "unknown field %q at the top level", e.key)
+			l.errorAt(e.keyAt, "unknown field %q at the top level%s", e.key, didYouMean(e.key, supportedKeys(topKeys, true)))
 			continue
 		case later:
 			l.errorAt(e.keyAt, "'%s' is not supported yet", e.key)

@@ -35,6 +35,9 @@ type actionDef struct {
 	fieldsOK bool
 	// taskAt is the position of a task action's `task` value.
 	taskAt at
+	// sites are the action's templates (cmd, inline script, env values)
+	// for the scope checks (load_scope.go).
+	sites []tmplSite
 }
 
 // actionKeyTypes lists, per action key, the types that accept it; "later"
@@ -64,7 +67,7 @@ func (l *loader) namedAction(d *yamlDoc, e entry) {
 		var body []entry
 		for _, x := range es {
 			if _, known := actionKeyTypes[x.key]; !known {
-				l.errorAt(x.keyAt, "unknown field %q in %s", x.key, owner)
+				l.errorAt(x.keyAt, "unknown field %q in %s%s", x.key, owner, didYouMean(x.key, supportedKeys(actionKeyTypes, "later")))
 				continue
 			}
 			body = append(body, x)
@@ -126,7 +129,7 @@ func (l *loader) action(d *yamlDoc, owner string, keyAt at, es []entry, inline b
 	case TypeShell:
 		l.exactlyOne(d, def, byKey, "cmd", "script")
 		if e, ok := byKey["cmd"]; ok {
-			l.actionTemplate(d, e, owner, "cmd", &a.Inline)
+			l.actionTemplate(d, def, e, "cmd", &a.Inline)
 		}
 		if e, ok := byKey["script"]; ok {
 			a.File = l.scriptFile(d, e, owner)
@@ -134,7 +137,8 @@ func (l *loader) action(d *yamlDoc, owner string, keyAt at, es []entry, inline b
 	case TypeScript:
 		l.exactlyOne(d, def, byKey, "script", "source")
 		if e, ok := byKey["script"]; ok {
-			l.actionTemplate(d, e, owner, "script", &a.Inline)
+			l.actionTemplate(d, def, e, "script", &a.Inline)
+			l.checkInlineScript(d, def, e)
 		}
 		if e, ok := byKey["source"]; ok {
 			a.File = l.scriptFile(d, e, owner)
@@ -165,7 +169,7 @@ func (l *loader) action(d *yamlDoc, owner string, keyAt at, es []entry, inline b
 				d.errorf(e.val, "%s has invalid runner '%s' (expected local)", owner, r)
 			}
 		case "env":
-			a.Env = l.env(d, e, owner)
+			a.Env = l.env(d, def, e)
 		case "tags":
 			a.Tags = l.stringList(d, e.val, owner+": 'tags'")
 		case "name":
@@ -196,7 +200,8 @@ func (l *loader) exactlyOne(d *yamlDoc, def *actionDef, byKey map[string]entry, 
 
 // actionTemplate parses an inline shell text (`cmd`, inline `script`)
 // into *dst.
-func (l *loader) actionTemplate(d *yamlDoc, e entry, owner, key string, dst **tmpl.Template) {
+func (l *loader) actionTemplate(d *yamlDoc, def *actionDef, e entry, key string, dst **tmpl.Template) {
+	owner := def.owner
 	src, ok := l.text(d, e.val, fmt.Sprintf("%s: '%s'", owner, key))
 	if !ok {
 		return
@@ -207,11 +212,37 @@ func (l *loader) actionTemplate(d *yamlDoc, e entry, owner, key string, dst **tm
 			return
 		}
 		*dst = t
+		def.sites = append(def.sites, tmplSite{d: d, node: e.val, t: t, label: key, command: true})
 	})
 }
 
+// checkInlineScript warns when the inline script of a `type: script`
+// action is one word naming a workspace file: that text runs as a command
+// (SPEC §3.2), where `source:` would run the file.
+func (l *loader) checkInlineScript(d *yamlDoc, def *actionDef, e entry) {
+	src, _ := d.scalarText(e.val)
+	word := strings.TrimSpace(src)
+	if word == "" || strings.ContainsAny(word, " \t\n\r'\"$;&|<>(){}`*?") {
+		return
+	}
+	clean := path.Clean(filepath.ToSlash(word))
+	fc, cached := l.files[clean]
+	if !cached {
+		fc = l.checkFile(word, clean)
+		l.files[clean] = fc
+	}
+	if fc.outside || fc.missing || fc.notFile {
+		return
+	}
+	a := d.at(e.val)
+	l.warn(Problem{File: a.file, Line: a.line, Col: a.col, Message: fmt.Sprintf(
+		"%s: 'script: %s' runs that text as an inline shell command, and '%s' is a file in the workspace (did you mean 'source: %s'?)",
+		def.owner, word, word, word)})
+}
+
 // env reads an action's env map of templates.
-func (l *loader) env(d *yamlDoc, e entry, owner string) map[string]*tmpl.Template {
+func (l *loader) env(d *yamlDoc, def *actionDef, e entry) map[string]*tmpl.Template {
+	owner := def.owner
 	es, isMap := d.mappingEntries(e.val)
 	if !isMap {
 		d.errorf(e.val, "%s: 'env' must be a mapping", owner)
@@ -233,6 +264,7 @@ func (l *loader) env(d *yamlDoc, e entry, owner string) map[string]*tmpl.Templat
 				return
 			}
 			out[x.key] = t
+			def.sites = append(def.sites, tmplSite{d: d, node: x.val, t: t, label: fmt.Sprintf("env '%s'", x.key)})
 		})
 	}
 	return out

@@ -214,6 +214,7 @@ func TestLoadDialects(t *testing.T) {
 		"scripts/lint.sh": "echo lint\n",
 		"link/current.sh": "echo via link\n",
 		".workflows/a.yml": `
+secrets: { s: value }
 actions:
   shell-cmd: { type: shell, cmd: make all, tags: [gpu], runner: local, name: Build, description: Builds }
   shell-file: { type: shell, script: bin/build.sh }
@@ -230,7 +231,7 @@ tasks:
     flow:
       a: { action: call }
       b: { action: shell-file, depends_on: [a] }
-      c: { action: script-inline, depends_on: [a] }
+      c: { action: script-inline, depends_on: [a], input: { x: 1 } }
       d: { action: script-file, depends_on: [b, c] }
       e: { action: truthy }
       f: { action: number }
@@ -260,7 +261,7 @@ tasks:
   leaf:
     input: { n: { type: integer, required: true } }
     flow:
-      only: { type: shell, cmd: "echo {{ input.n }}" }
+      only: { type: shell, cmd: "echo {{ input.n }}", input: { n: "{{ input.n }}" } }
   ci:
     flow:
       build:

@@ -16,6 +16,7 @@ func (l *loader) secrets(d *yamlDoc, e entry) {
 	es, isMap := d.mappingEntries(e.val)
 	if !isMap {
 		d.errorf(e.val, "'secrets' must be a mapping of names to values")
+		l.secretsBroken = true
 		return
 	}
 	for _, x := range es {
@@ -27,6 +28,8 @@ func (l *loader) secrets(d *yamlDoc, e entry) {
 		l.secretFiles[x.key] = d.file
 		if ok {
 			l.snap.Secrets[x.key] = v
+		} else {
+			l.secretsBroken = true
 		}
 	}
 }

@@ -44,6 +44,8 @@ type stepDef struct {
 	// input is invalid.
 	inputKeys map[string]bool
 	deps      []depRef
+	// sites are the templates of the step input (load_scope.go).
+	sites []tmplSite
 }
 
 type depRef struct {
@@ -59,6 +61,10 @@ type hookDef struct {
 	action    string
 	actionAt  at
 	inputKeys map[string]bool
+	// task is the task of a task hook, "" for a workspace hook.
+	task string
+	// sites are the templates of the hook input (load_scope.go).
+	sites []tmplSite
 }
 
 // taskKeys are a task's keys; true = [later].
@@ -73,6 +79,21 @@ var stepKeys = map[string]bool{
 	"action": false, "depends_on": false, "input": false, "continue_on_failure": false,
 	"timeout": false, "name": false, "description": false,
 	"when": true, "for_each": true, "sequential": true, "retry": true,
+}
+
+// hookKeys are the keys of a hook entry.
+var hookKeys = []string{"action", "input"}
+
+// stepFieldNames lists what a step may hold: its own supported keys and
+// the keys of an inline action.
+func stepFieldNames() []string {
+	out := supportedKeys(stepKeys, true)
+	for k, types := range actionKeyTypes {
+		if types != "later" && k != "name" && k != "description" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // reservedStepNames are template names a step may not take.
@@ -93,7 +114,7 @@ func (l *loader) task(d *yamlDoc, e entry) {
 		later, known := taskKeys[x.key]
 		switch {
 		case !known:
-			l.errorAt(x.keyAt, "unknown field %q in %s", x.key, owner)
+			l.errorAt(x.keyAt, "unknown field %q in %s%s", x.key, owner, didYouMean(x.key, supportedKeys(taskKeys, true)))
 			continue
 		case later:
 			l.errorAt(x.keyAt, "'%s' is not supported yet", x.key)
@@ -273,7 +294,7 @@ func (l *loader) step(d *yamlDoc, task string, e entry) *stepDef {
 			continue
 		}
 		if _, isAction := actionKeyTypes[x.key]; !isAction || x.key == "name" || x.key == "description" {
-			l.errorAt(x.keyAt, "unknown field %q in step '%s' of task '%s'", x.key, e.key, task)
+			l.errorAt(x.keyAt, "unknown field %q in step '%s' of task '%s'%s", x.key, e.key, task, didYouMean(x.key, stepFieldNames()))
 			continue
 		}
 		if x.key == "type" {
@@ -304,6 +325,9 @@ func (l *loader) step(d *yamlDoc, task string, e entry) *stepDef {
 		l.errorAt(e.keyAt, "%s has neither 'action' nor 'type'", owner)
 	}
 	sd.inputKeys = l.templateInput(d, inputNode, owner, func(v *tmpl.Value) { s.Input = v })
+	if sd.inputKeys != nil {
+		sd.sites = l.inputSites(d, inputNode)
+	}
 	return sd
 }
 
@@ -342,7 +366,7 @@ func (l *loader) hooks(d *yamlDoc, e entry, task string, dst *[]Hook) {
 	}
 	for i, it := range items {
 		label := fmt.Sprintf("%s %s[%d]", where, event, i)
-		hd := &hookDef{label: label, keyAt: d.at(it)}
+		hd := &hookDef{label: label, keyAt: d.at(it), task: task}
 		es, isMap := d.mappingEntries(it)
 		if !isMap {
 			d.errorf(it, "%s must be a mapping with 'action' and 'input'", label)
@@ -360,9 +384,9 @@ func (l *loader) hooks(d *yamlDoc, e entry, task string, dst *[]Hook) {
 				inputNode = x.val
 			default:
 				if task != "" {
-					l.errorAt(x.keyAt, "unknown field %q in %s[%d] of task '%s'", x.key, event, i, task)
+					l.errorAt(x.keyAt, "unknown field %q in %s[%d] of task '%s'%s", x.key, event, i, task, didYouMean(x.key, hookKeys))
 				} else {
-					l.errorAt(x.keyAt, "unknown field %q in %s", x.key, label)
+					l.errorAt(x.keyAt, "unknown field %q in %s%s", x.key, label, didYouMean(x.key, hookKeys))
 				}
 			}
 		}
@@ -374,6 +398,9 @@ func (l *loader) hooks(d *yamlDoc, e entry, task string, dst *[]Hook) {
 		idx := len(*dst)
 		*dst = append(*dst, Hook{Action: hd.action})
 		hd.inputKeys = l.templateInput(d, inputNode, label, func(v *tmpl.Value) { (*dst)[idx].Input = v })
+		if hd.inputKeys != nil {
+			hd.sites = l.inputSites(d, inputNode)
+		}
 		if hasAction {
 			l.hookList = append(l.hookList, hd)
 		}

@@ -65,7 +65,7 @@ func (l *loader) trigger(d *yamlDoc, e entry) {
 	byKey := make(map[string]entry, len(es))
 	for _, x := range es {
 		if _, known := triggerKeyTypes[x.key]; !known {
-			l.errorAt(x.keyAt, "unknown field %q in %s", x.key, owner)
+			l.errorAt(x.keyAt, "unknown field %q in %s%s", x.key, owner, didYouMean(x.key, supportedKeys(triggerKeyTypes, "later")))
 			continue
 		}
 		byKey[x.key] = x

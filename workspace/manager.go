@@ -664,6 +664,9 @@ func (m *Manager) load(ctx context.Context, w *wsState) (RefreshResult, error) {
 	m.log.Info("workspace loaded", "workspace", name, "revision", rev,
 		"tasks", len(snap.Tasks), "actions", countActions(snap), "triggers", len(snap.Triggers),
 		"duration", time.Since(start))
+	for _, p := range snap.Warnings {
+		m.log.Warn("workspace warning", "workspace", name, "revision", rev, "warning", p.String())
+	}
 	if err := m.prune(w); err != nil {
 		m.log.Warn("workspace prune failed", "workspace", name, "error", err)
 	}

@@ -954,3 +954,22 @@ func TestManagerGitPoll(t *testing.T) {
 		t.Errorf("status: serving %s, error revision %s; want %s, %s", st.Snapshot.Revision, st.ErrorRevision, rev2, rev3)
 	}
 }
+
+// TestManagerLogsLoadWarnings checks that a revision with warnings is served
+// and that each warning is logged with its position.
+func TestManagerLogsLoadWarnings(t *testing.T) {
+	src := t.TempDir()
+	writeTreeFiles(t, src, map[string]string{
+		"s/x.sh":             "echo x\n",
+		".workflows/ci.yaml": "tasks:\n  ci: { flow: { s: { type: script, script: s/x.sh } } }\n",
+	})
+	e := newEnv(t)
+	e.addFolder("default", src, true)
+	e.start(t)
+	e.waitSwap(t, "default", hasTask("ci"))
+	rec := e.waitLog(t, "workspace warning", "default")
+	want := ".workflows/ci.yaml:2:44: task 'ci' step 's': 'script: s/x.sh' runs that text as an inline shell command"
+	if w, _ := rec.attrs["warning"].(string); !strings.HasPrefix(w, want) || rec.level != slog.LevelWarn {
+		t.Errorf("warning log = %v %v, want level WARN and a warning starting %q", rec.level, rec.attrs, want)
+	}
+}

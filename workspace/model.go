@@ -46,6 +46,10 @@ type Snapshot struct {
 	Secrets map[string]any
 	// Hooks are the workspace-level hook lists (SPEC §8.1), in file order.
 	Hooks Hooks
+	// Warnings are problems that do not reject the revision (webhook text
+	// printed into a command unquoted, an inline script naming a file, a
+	// reference to an undeclared task input), sorted like LoadError's.
+	Warnings []Problem
 }
 
 // SecretValues returns every leaf string of Secrets (for masking).
