@@ -90,10 +90,13 @@ type scanner struct {
 	// quote is the open quoted scalar's quote character (0 if none); it
 	// may span lines.
 	quote byte
-	// scalarParent >= -1 while skipping a block scalar's lines: those
-	// indented deeper than it, and blank ones, are its content.
-	scalarParent int
+	// While inScalar, a block scalar's lines are skipped: blank ones, and
+	// those indented at least as deep as its first non-blank line
+	// (scalarIndent, -1 until seen), which must be deeper than the
+	// collection holding the scalar (scalarParent, -1 at the top).
 	inScalar     bool
+	scalarParent int
+	scalarIndent int
 
 	line      int // 1-based number of the current line
 	lineStart int // offset of the current line
@@ -107,8 +110,9 @@ func (s *scanner) run() error {
 	}
 	nodeStart := true
 	for s.lineStart = 0; s.lineStart < len(src); {
+		// Lines end at "\n", "\r\n" or a lone "\r", as in YAML.
 		end := s.lineStart
-		for end < len(src) && src[end] != '\n' {
+		for end < len(src) && src[end] != '\n' && src[end] != '\r' {
 			end++
 		}
 		s.line++
@@ -116,6 +120,9 @@ func (s *scanner) run() error {
 		nodeStart, err = s.scanLine(src[s.lineStart:end], nodeStart)
 		if err != nil {
 			return err
+		}
+		if end+1 < len(src) && src[end] == '\r' && src[end+1] == '\n' {
+			end++
 		}
 		s.lineStart = end + 1
 	}
@@ -138,7 +145,13 @@ func (s *scanner) scanLine(line []byte, nodeStart bool) (bool, error) {
 		}
 	}
 	if s.inScalar {
-		if blank || indent > s.scalarParent {
+		switch {
+		case blank:
+			return nodeStart, nil
+		case s.scalarIndent < 0 && indent > s.scalarParent:
+			s.scalarIndent = indent
+			return nodeStart, nil
+		case s.scalarIndent >= 0 && indent >= s.scalarIndent:
 			return nodeStart, nil
 		}
 		s.inScalar = false
@@ -206,7 +219,7 @@ func (s *scanner) scanLine(line []byte, nodeStart bool) (bool, error) {
 				continue
 			case s.flow == 0 && (c == '|' || c == '>'):
 				s.inScalar = true
-				s.scalarParent = -1
+				s.scalarParent, s.scalarIndent = -1, -1
 				if n := len(s.block); n > 0 {
 					s.scalarParent = s.block[n-1].col
 				}

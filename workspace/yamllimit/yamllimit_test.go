@@ -92,6 +92,10 @@ func TestCheckRejects(t *testing.T) {
 		{"after a block scalar", "a: |\n  " + strings.Repeat("[", 100) + "\nb: " + strings.Repeat("[", over), 3, 3 + over - 1},
 		{"after a closed quote", "a: \"[[[\"\nb: " + strings.Repeat("[", over), 2, 3 + over - 1},
 		{"flow inside a quoted key's value", `{"a":` + strings.Repeat("[", over), 1, 5 + over - 1},
+		{"after a top-level block scalar", "--- |\n  x\n\n" + strings.Repeat("[", over), 4, over},
+		{"after a block scalar's less indented line", "a: |\n    x\n  " + strings.Repeat("[", over), 3, 2 + over - 1},
+		{"after a block scalar ended by a lone CR", "a: |\r" + strings.Repeat("[", over), 2, over - 1},
+		{"indented keys over CR line breaks", strings.ReplaceAll(nestedKeys(over), "\n", "\r"), over, 2*over - 1},
 		{"column in characters", "é: " + strings.Repeat("[", over), 1, 3 + over - 1},
 	}
 	for _, tt := range tests {
