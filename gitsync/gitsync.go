@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 
 	"github.com/go-git/go-billy/v5/osfs"
@@ -17,7 +18,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
@@ -177,6 +177,11 @@ func (r *Repo) unlock() { <-r.sem }
 type remoteRef struct {
 	name   plumbing.ReferenceName // refs/heads/<ref> or refs/tags/<ref>
 	commit plumbing.Hash          // the commit, annotated tags peeled
+	// url is where to fetch it from: the configured URL, or for a local
+	// repository its common git directory, whose HEAD go-git can resolve
+	// (a linked worktree's detached HEAD, named by no branch, makes
+	// go-git's fetch fail with "reference not found").
+	url string
 }
 
 // listRef lists the remote's refs (no objects) and picks the branch named
@@ -191,9 +196,14 @@ func (r *Repo) listRef(ctx context.Context) (remoteRef, error) {
 	r.lists.Add(1)
 	var ref remoteRef
 	var err error
-	if ep, perr := transport.NewEndpoint(r.opts.URL); perr == nil && ep.Protocol == "file" {
+	ep, perr := transport.NewEndpoint(r.opts.URL)
+	local := perr == nil && ep.Protocol == "file"
+	if local {
 		ref, err = listLocal(ep, branch, tag)
-	} else {
+	}
+	if !local || errors.Is(err, transport.ErrRepositoryNotFound) {
+		// Not local, or a form the shortcut does not know: git-upload-pack
+		// decides (and words the error).
 		ref, err = r.listRemote(ctx, branch, tag)
 	}
 	if err != nil {
@@ -201,6 +211,9 @@ func (r *Repo) listRef(ctx context.Context) (remoteRef, error) {
 	}
 	if ref.name == "" {
 		return remoteRef{}, r.opError(ctx, op, fmt.Errorf("ref %q: %w", r.Ref(), ErrRefNotFound))
+	}
+	if ref.url == "" {
+		ref.url = r.opts.URL
 	}
 	return ref, nil
 }
@@ -245,17 +258,16 @@ func (r *Repo) listRemote(ctx context.Context, branch, tag plumbing.ReferenceNam
 // listLocal reads the two refs straight from a repository on this machine.
 // It answers what the file transport's ref advertisement would, in well
 // under a millisecond instead of the several spent starting
-// git-upload-pack, which keeps polls of local upstreams cheap.
+// git-upload-pack, which keeps polls of local upstreams cheap. The ref's
+// url is the repository's common git directory.
 func listLocal(ep *transport.Endpoint, branch, tag plumbing.ReferenceName) (remoteRef, error) {
-	st, err := server.DefaultLoader.Load(ep)
+	repo, common, err := openLocal(ep.Path)
 	if err != nil {
 		return remoteRef{}, err
 	}
-	if c, ok := st.(io.Closer); ok {
-		defer c.Close()
-	}
+	defer closeStorage(repo)
 	for _, name := range []plumbing.ReferenceName{branch, tag} {
-		ref, err := storer.ResolveReference(st, name)
+		ref, err := storer.ResolveReference(repo.Storer, name)
 		if errors.Is(err, plumbing.ErrReferenceNotFound) {
 			continue
 		}
@@ -264,13 +276,93 @@ func listLocal(ep *transport.Endpoint, branch, tag plumbing.ReferenceName) (remo
 		}
 		h := ref.Hash()
 		if name.IsTag() {
-			if h, err = peelIn(st, h); err != nil {
+			if h, err = peel(repo, h); err != nil {
 				return remoteRef{}, fmt.Errorf("read %s: %w", name, err)
 			}
 		}
-		return remoteRef{name: name, commit: h}, nil
+		return remoteRef{name: name, commit: h, url: common}, nil
 	}
 	return remoteRef{}, nil
+}
+
+// openLocal opens the repository at path the way git-upload-pack finds it
+// (git's enter_repo): path/.git (a directory, or a file naming the git
+// directory of a linked worktree, whose refs live in its common
+// directory), path itself (a bare repository or a git directory), then
+// path.git. It returns the repository and its common git directory. A path
+// that is none of these is transport.ErrRepositoryNotFound, never an empty
+// repository.
+func openLocal(path string) (*git.Repository, string, error) {
+	if path == "" {
+		return nil, "", transport.ErrRepositoryNotFound
+	}
+	for _, p := range []string{path, filepath.Clean(path) + ".git"} {
+		gitDir, ok, err := findGitDir(p)
+		if err != nil {
+			return nil, "", fmt.Errorf("open repository %s: %w", p, err)
+		}
+		if !ok {
+			continue
+		}
+		common := gitDir
+		if b, err := os.ReadFile(filepath.Join(gitDir, "commondir")); err == nil {
+			if common = strings.TrimSpace(string(b)); !filepath.IsAbs(common) {
+				common = filepath.Join(gitDir, common)
+			}
+		}
+		// gitDir holds no .git, so go-git opens it as a git directory
+		// (with the common directory's refs and objects).
+		repo, err := git.PlainOpenWithOptions(gitDir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+		if errors.Is(err, git.ErrRepositoryNotExists) {
+			continue
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("open repository %s: %w", p, err)
+		}
+		return repo, filepath.Clean(common), nil
+	}
+	return nil, "", transport.ErrRepositoryNotFound
+}
+
+// findGitDir returns the git directory of the repository at p: p/.git (a
+// directory, or what a "gitdir: " file names) or p itself when it holds a
+// HEAD file; ok is false when p is neither.
+func findGitDir(p string) (dir string, ok bool, err error) {
+	p, err = filepath.Abs(p)
+	if err != nil {
+		return "", false, err
+	}
+	dot := filepath.Join(p, git.GitDirName)
+	fi, err := os.Stat(dot)
+	switch {
+	case err == nil && fi.IsDir():
+		return dot, true, nil
+	case err == nil && fi.Mode().IsRegular():
+		b, err := os.ReadFile(dot)
+		if err != nil {
+			return "", false, err
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		target, found := strings.CutPrefix(strings.TrimSpace(line), "gitdir:")
+		if !found {
+			return "", false, fmt.Errorf("%s is not a gitdir file", dot)
+		}
+		if target = strings.TrimSpace(target); !filepath.IsAbs(target) {
+			target = filepath.Join(p, target)
+		}
+		return target, true, nil
+	}
+	if fi, err := os.Stat(filepath.Join(p, "HEAD")); err == nil && fi.Mode().IsRegular() {
+		return p, true, nil
+	}
+	return "", false, nil
+}
+
+// closeStorage releases the files an opened repository's storage holds.
+func closeStorage(repo *git.Repository) {
+	if c, ok := repo.Storer.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // syncLocked is Sync with the mutex held.
@@ -345,7 +437,7 @@ func (r *Repo) updateLocked(ctx context.Context, repo *git.Repository, want remo
 	r.fetches.Add(1)
 	err = repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: git.DefaultRemoteName,
-		RemoteURL:  r.opts.URL,
+		RemoteURL:  want.url,
 		RefSpecs:   []config.RefSpec{config.RefSpec("+" + want.name.String() + ":" + local.String())},
 		Tags:       git.NoTags,
 		Force:      true,
@@ -385,13 +477,8 @@ func reset(repo *git.Repository, commit plumbing.Hash) error {
 
 // peel follows annotated tags from h to the commit they name.
 func peel(repo *git.Repository, h plumbing.Hash) (plumbing.Hash, error) {
-	return peelIn(repo.Storer, h)
-}
-
-// peelIn is peel over an object storer.
-func peelIn(s storer.EncodedObjectStorer, h plumbing.Hash) (plumbing.Hash, error) {
 	for range 10 {
-		obj, err := object.GetObject(s, h)
+		obj, err := object.GetObject(repo.Storer, h)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
@@ -431,7 +518,7 @@ func (r *Repo) cloneLocked(ctx context.Context, want remoteRef) (rev string, err
 	}()
 	r.clones.Add(1)
 	repo, err := git.PlainCloneContext(ctx, tmp, false, &git.CloneOptions{
-		URL:           r.opts.URL,
+		URL:           want.url,
 		Auth:          auth,
 		ReferenceName: want.name,
 		SingleBranch:  true,

@@ -5,6 +5,7 @@ package workspace
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 
 	"runnel/workspace/tmpl"
+	"runnel/workspace/yamllimit"
 )
 
 // Problem is one load or validation error (or warning) with its position.
@@ -94,7 +96,28 @@ type LoadOptions struct {
 // listing all of them; warnings (LoadOptions.Warn) do not.
 func Load(dir string, opts LoadOptions) (*Snapshot, error) {
 	l := newLoader(dir, opts)
-	for _, d := range l.parseFiles(l.scan()) {
+	return l.load(l.scan())
+}
+
+// LoadFiles is Load over workflow files given in memory, keyed by their
+// workspace-relative path (".workflows/ci.yaml"), instead of the files
+// under dir/.workflows; dir is still the root that file references (script
+// paths) resolve against. It checks a definition without writing a tree,
+// and lets the fuzz target run without touching the disk per input.
+func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Snapshot, error) {
+	l := newLoader(dir, opts)
+	l.sources = files
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return l.load(names)
+}
+
+// load parses files (workspace-relative), loads and validates them.
+func (l *loader) load(files []string) (*Snapshot, error) {
+	for _, d := range l.parseFiles(files) {
 		l.loadDoc(d)
 	}
 	l.runTemplates()
@@ -143,6 +166,9 @@ type loader struct {
 	// secretsBroken: a secret had a problem, so the secrets tree is
 	// incomplete and references into it are not checked.
 	secretsBroken bool
+	// sources, when set, holds the workflow files (LoadFiles) instead of
+	// the disk.
+	sources map[string][]byte
 
 	actions  map[string]*actionDef
 	tasks    map[string]*taskDef
@@ -326,10 +352,19 @@ func (l *loader) parseFiles(files []string) []*yamlDoc {
 			report(Problem{File: rel, Message: "'*.sops.yaml' is not supported yet"})
 			return
 		}
-		src, err := os.ReadFile(filepath.Join(l.dir, filepath.FromSlash(rel)))
-		if err != nil {
-			report(Problem{File: rel, Message: fmt.Sprintf("cannot read: %v", err)})
-			return
+		src, ok := l.sources[rel]
+		if !ok {
+			var err error
+			src, err = yamllimit.ReadFile(filepath.Join(l.dir, filepath.FromSlash(rel)))
+			var le *yamllimit.Error
+			switch {
+			case errors.As(err, &le):
+				report(limitProblem(rel, le))
+				return
+			case err != nil:
+				report(Problem{File: rel, Message: fmt.Sprintf("cannot read: %v", err)})
+				return
+			}
 		}
 		docs[i] = parseYAML(rel, src, report)
 	})

@@ -3,6 +3,7 @@ package workspace_test
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"runnel/workspace"
+	"runnel/workspace/yamllimit"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite golden files under testdata/load")
@@ -91,5 +93,52 @@ func TestLoadGolden(t *testing.T) {
 				t.Errorf("problems differ (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestLoadLimits: files over the size or nesting limit are rejected with
+// their position before the YAML parser sees them (40,000 nested "[" ran
+// the server out of memory), and the problems of the other files still
+// show.
+func TestLoadLimits(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := map[string]string{
+		"deep.yaml":       strings.Repeat("[", 40_000) + "\n",
+		"deep-block.yaml": "tasks:\n  t:\n" + strings.Repeat("    - ", 1) + strings.Repeat("- ", 70) + "x\n",
+		"big.yaml":        strings.Repeat("# padding\n", yamllimit.MaxSize/10+1),
+		"ok.yaml":         "tasks:\n  t:\n    flow:\n      s:\n        type: shell\n        cmd: echo [[[[ ] ] ] ] \"[[[\" \n",
+		"bad.yaml":        "tasks: [\n",
+	}
+	if err := os.Mkdir(filepath.Join(dir, ".workflows"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, ".workflows", name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := formatLoadProblems(loadProblemsOf(t, dir, workspace.LoadOptions{}))
+	deep := "lists and mappings are nested more than 64 levels deep"
+	want := ".workflows/bad.yaml:1:8: sequence end token ']' not found\n" +
+		".workflows/big.yaml: the file is larger than 1048576 bytes (1 MiB); split it into several files\n" +
+		".workflows/deep-block.yaml:3:" + fmt.Sprint(7+2*61) + ": " + deep + "\n" +
+		".workflows/deep.yaml:1:65: " + deep + "\n"
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+
+	// The same from memory.
+	mem := map[string][]byte{}
+	for name, src := range files {
+		mem[".workflows/"+name] = []byte(src)
+	}
+	_, err := workspace.LoadFiles(dir, mem, workspace.LoadOptions{Getenv: loadTestEnv})
+	var le *workspace.LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("LoadFiles = %v, want a *LoadError", err)
+	}
+	if diff := cmp.Diff(want, formatLoadProblems(le.Problems)); diff != "" {
+		t.Errorf("LoadFiles problems (-want +got):\n%s", diff)
 	}
 }

@@ -310,10 +310,16 @@ func (m *Manager) Start(ctx context.Context) error {
 	return nil
 }
 
-// run makes every workspace's first load attempt in name order, then runs
-// the per-workspace loops.
+// run serves every workspace's last good revision of an earlier run, makes
+// every first load attempt in name order, then runs the per-workspace
+// loops.
 func (m *Manager) run(ctx context.Context) {
 	defer m.wg.Done()
+	for _, w := range m.states {
+		if ctx.Err() == nil {
+			m.restore(w)
+		}
+	}
 	for _, w := range m.states {
 		f, err := m.join(w)
 		if err != nil {
@@ -666,6 +672,9 @@ func (m *Manager) load(ctx context.Context, w *wsState) (RefreshResult, error) {
 		"duration", time.Since(start))
 	for _, p := range snap.Warnings {
 		m.log.Warn("workspace warning", "workspace", name, "revision", rev, "warning", p.String())
+	}
+	if err := m.saveLastGood(name, rev); err != nil {
+		m.log.Warn("workspace last good revision not recorded", "workspace", name, "error", err)
 	}
 	if err := m.prune(w); err != nil {
 		m.log.Warn("workspace prune failed", "workspace", name, "error", err)

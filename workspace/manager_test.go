@@ -742,8 +742,9 @@ func TestManagerRetention(t *testing.T) {
 			t.Fatalf("Tarball = %s, %v", rev, err)
 		}
 	}
-	// Kept: current r7, the last 3 (r6 r5 r4), r1 in use.
-	wantTrees := []string{"r1", "r4", "r5", "r6", "r7"}
+	// Kept: current r7, the last 3 (r6 r5 r4), r1 in use; next to them
+	// the record of the last good revision.
+	wantTrees := []string{workspace.LastGoodFile, "r1", "r4", "r5", "r6", "r7"}
 	if diff := cmp.Diff(wantTrees, listNames(t, filepath.Join(e.revsDir, "w"))); diff != "" {
 		t.Errorf("revision trees (-want +got):\n%s", diff)
 	}
@@ -774,7 +775,7 @@ func TestManagerRetention(t *testing.T) {
 	e.opts.Keep = 2
 	sw.cur.Store("r8")
 	e.start(t)
-	if diff := cmp.Diff([]string{"r5", "r7", "r8"}, listNames(t, filepath.Join(e.revsDir, "w"))); diff != "" {
+	if diff := cmp.Diff([]string{workspace.LastGoodFile, "r5", "r7", "r8"}, listNames(t, filepath.Join(e.revsDir, "w"))); diff != "" {
 		t.Errorf("revision trees after the restart (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"r5.tar.gz", "r7.tar.gz"}, listNames(t, filepath.Join(e.tarsDir, "w"))); diff != "" {
@@ -801,6 +802,7 @@ func TestManagerRetentionReadOnlyTrees(t *testing.T) {
 	got := listNames(t, filepath.Join(e.revsDir, "w"))
 	want := []string{revs[1], revs[2]}
 	slices.Sort(want)
+	want = append([]string{workspace.LastGoodFile}, want...)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("read-only revision trees after pruning (-want +got):\n%s", diff)
 	}

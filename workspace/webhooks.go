@@ -3,13 +3,14 @@ package workspace
 import (
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"runnel/workspace/yamllimit"
 )
 
 // webhookEntry is one row of the manager's webhook table.
@@ -78,8 +79,8 @@ func TriggerPosition(dir, name string) Problem {
 		if d.IsDir() || (ext != ".yaml" && ext != ".yml") {
 			return nil
 		}
-		data, err := os.ReadFile(p)
-		if err != nil {
+		data, err := yamllimit.ReadFile(p)
+		if err != nil || yamllimit.Check(data) != nil {
 			return nil
 		}
 		f, err := parser.ParseBytes(data, 0)

@@ -14,6 +14,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"runnel/workspace/yamllimit"
 )
 
 // maxYAMLNodes bounds the nodes visited per file, so alias chains ("billion
@@ -43,9 +45,17 @@ type yamlDoc struct {
 }
 
 // parseYAML parses src into a document, reporting the problems of the YAML
-// layer (syntax, duplicate keys, several documents, undefined aliases)
-// through report; it returns nil when the file cannot be used at all.
+// layer (size and nesting limits, syntax, duplicate keys, several
+// documents, undefined aliases) through report; it returns nil when the
+// file cannot be used at all.
 func parseYAML(file string, src []byte, report func(Problem)) (d *yamlDoc) {
+	// The parser's cost grows faster than linearly with nesting: check the
+	// limits on the bytes before it sees them.
+	var le *yamllimit.Error
+	if err := yamllimit.Check(src); errors.As(err, &le) {
+		report(limitProblem(file, le))
+		return nil
+	}
 	defer func() {
 		// The parser is third-party code fed with user input: a crash
 		// must reject the file, not the server.
@@ -74,6 +84,11 @@ func parseYAML(file string, src []byte, report func(Problem)) (d *yamlDoc) {
 		d.indexAliases(d.body, map[string]ast.Node{}, 0)
 	}
 	return d
+}
+
+// limitProblem is a file over a yamllimit limit.
+func limitProblem(file string, le *yamllimit.Error) Problem {
+	return Problem{File: file, Line: le.Line, Col: le.Col, Message: le.Message}
 }
 
 // yamlProblem turns a goccy error into a problem with its position.

@@ -19,6 +19,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"runnel/workspace/yamllimit"
 )
 
 // This file holds the two configuration files of the runnel binary
@@ -752,10 +754,13 @@ func cfgRead(path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
-	src, err := os.ReadFile(path)
+	src, err := yamllimit.ReadFile(path)
+	var le *yamllimit.Error
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("config file %s: no such file", path)
+	case errors.As(err, &le):
+		return nil, &ConfigError{Problems: []Problem{{File: path, Message: le.Message}}}
 	case err != nil:
 		return nil, fmt.Errorf("config file %s: %s", path, cfgStatReason(err))
 	}
@@ -960,6 +965,12 @@ func (n *cfgNode) clone() *cfgNode {
 
 // cfgParse parses a config file; nil means an empty document.
 func cfgParse(src []byte, file string) (*cfgNode, []Problem) {
+	// The same size and nesting limits as workflow files, checked before
+	// the parser sees the bytes.
+	var le *yamllimit.Error
+	if err := yamllimit.Check(src); errors.As(err, &le) {
+		return nil, []Problem{{File: file, Line: le.Line, Col: le.Col, Message: le.Message}}
+	}
 	f, err := parser.ParseBytes(src, 0)
 	if err != nil {
 		var ye yaml.Error
@@ -1257,6 +1268,13 @@ func cfgParseOverride(name, value string) (*cfgNode, *Problem) {
 	raw := &cfgNode{kind: cfgScalar, tag: cfgStr, text: value, src: src}
 	trimmed := strings.TrimSpace(value)
 	if trimmed == "" {
+		return raw, nil
+	}
+	if err := yamllimit.Check([]byte(value)); err != nil {
+		// Over the YAML limits: the parser never sees it.
+		if trimmed[0] == '[' || trimmed[0] == '{' {
+			return nil, &Problem{Env: name, Message: fmt.Sprintf("value is not a valid YAML flow list or mapping: %v", err)}
+		}
 		return raw, nil
 	}
 	f, err := parser.ParseBytes([]byte(value), 0)

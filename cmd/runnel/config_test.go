@@ -1006,6 +1006,8 @@ func FuzzConfigLoad(f *testing.F) {
 	}
 	f.Add([]byte("a: &x {b: *x}\n"))
 	f.Add([]byte("workspaces:\n  a: &w {type: git}\n  b: {<<: [*w, *w], url: x}\n"))
+	f.Add([]byte("local_worker_tags: " + strings.Repeat("[", 40_000)))
+	f.Add([]byte("workspaces:\n" + strings.Repeat("- ", 100) + "x\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		_, err := cfgLoadServer("server-config.yaml", src, []string{"RUNNEL__LOCAL_WORKERS=2"})
 		var ce *ConfigError

@@ -1,5 +1,6 @@
 // Package gittest makes real git upstreams for tests: a bare repository in
-// t.TempDir() plus helpers to commit, branch, tag and rewrite history with
+// t.TempDir() (or, with NewLayout, an ordinary repository or a linked
+// worktree, the other forms git accepts as a local remote) plus helpers to commit, branch, tag and rewrite history with
 // the git CLI, so tests exercise the same transport runnel uses.
 //
 // It must not be imported by non-test code, and it never reads the user's

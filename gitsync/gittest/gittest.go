@@ -35,19 +35,51 @@ func Symlink(target string) string { return symlinkPrefix + target }
 // after it is one second later, so hashes are reproducible run to run.
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Upstream is a bare repository in a test's temporary directory plus a
-// private work clone used to make commits. All methods push at once, so the
-// bare repository is always what a client sees. Methods are safe for
-// concurrent use (they serialise on a mutex) but are meant for the test
-// goroutine.
+// Layout is the shape of the repository an Upstream shows its clients.
+type Layout int
+
+const (
+	// Bare is a bare repository (upstream.git) fed by pushes from a private
+	// work clone: the usual server-side remote.
+	Bare Layout = iota
+	// NonBare is an ordinary repository made with `git init` (work/, its
+	// git directory work/.git): commits land in it directly.
+	NonBare
+	// LinkedWorktree is a linked worktree of a NonBare repository (made by
+	// `git worktree add --detach`; its .git is a file naming the git
+	// directory). It exists only from the first commit on.
+	LinkedWorktree
+)
+
+// String names the layout ("bare", "non-bare", "linked-worktree").
+func (l Layout) String() string {
+	switch l {
+	case Bare:
+		return "bare"
+	case NonBare:
+		return "non-bare"
+	case LinkedWorktree:
+		return "linked-worktree"
+	}
+	return fmt.Sprintf("Layout(%d)", int(l))
+}
+
+// Upstream is a repository in a test's temporary directory plus the work
+// clone used to make commits (for Bare, a private clone that pushes at
+// once; otherwise the repository itself). Path is always what a client
+// sees. Methods are safe for concurrent use (they serialise on a mutex) but
+// are meant for the test goroutine.
 type Upstream struct {
-	root string // t.TempDir(): bare/, work/, home/
-	bare string
-	work string
+	root   string // t.TempDir(): upstream.git/, work/, linked/, home/
+	layout Layout
+	gitDir string // the git directory holding the refs clients see
+	path   string // what Path returns
+	work   string
 
 	mu      sync.Mutex // guards the fields below and the work clone
 	commits int        // commits made so far; drives the commit dates
 	current string     // the work clone's checked-out branch, "" at first
+	linked  bool       // the linked worktree exists
 }
 
 // New creates an empty bare upstream (default branch main) and its work
@@ -55,29 +87,48 @@ type Upstream struct {
 // git commands run with a private HOME and no system or global config.
 func New(t testing.TB) *Upstream {
 	t.Helper()
+	return NewLayout(t, Bare)
+}
+
+// NewLayout is New for any layout (default branch main in each).
+func NewLayout(t testing.TB, layout Layout) *Upstream {
+	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Fatalf("gittest: the git CLI is required: %v", err)
 	}
 	root := t.TempDir()
-	u := &Upstream{
-		root: root,
-		bare: filepath.Join(root, "upstream.git"),
-		work: filepath.Join(root, "work"),
-	}
+	u := &Upstream{root: root, layout: layout, work: filepath.Join(root, "work")}
 	if err := os.Mkdir(filepath.Join(root, "home"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	u.run(t, root, "init", "-q", "--bare", u.bare)
 	u.run(t, root, "init", "-q", u.work)
-	u.git(t, "remote", "add", "origin", u.bare)
+	switch layout {
+	case Bare:
+		u.gitDir = filepath.Join(root, "upstream.git")
+		u.path = u.gitDir
+		u.run(t, root, "init", "-q", "--bare", u.gitDir)
+		u.git(t, "remote", "add", "origin", u.gitDir)
+	case NonBare:
+		u.gitDir = filepath.Join(u.work, ".git")
+		u.path = u.work
+	case LinkedWorktree:
+		u.gitDir = filepath.Join(u.work, ".git")
+		u.path = filepath.Join(root, "linked")
+	default:
+		t.Fatalf("gittest: unknown layout %v", layout)
+	}
 	return u
 }
 
-// URL is the file:// URL of the bare repository.
-func (u *Upstream) URL() string { return "file://" + filepath.ToSlash(u.bare) }
+// Layout returns the layout the upstream was made with.
+func (u *Upstream) Layout() Layout { return u.layout }
 
-// Path is the filesystem path of the bare repository (also a valid remote).
-func (u *Upstream) Path() string { return u.bare }
+// URL is the file:// URL of Path.
+func (u *Upstream) URL() string { return "file://" + filepath.ToSlash(u.path) }
+
+// Path is the filesystem path clients use as the remote: the bare
+// repository, the non-bare repository's work tree, or the linked worktree.
+func (u *Upstream) Path() string { return u.path }
 
 // Commit applies files on top of branch main (see Exec, Symlink, Delete),
 // commits with msg, pushes, and returns the 40-hex commit hash. The first
@@ -96,7 +147,9 @@ func (u *Upstream) CommitOn(t testing.TB, branch, msg string, files map[string]s
 	u.checkout(t, branch)
 	u.apply(t, files)
 	u.commit(t, msg)
-	u.git(t, "push", "-q", "origin", "HEAD:refs/heads/"+branch)
+	if u.layout == Bare {
+		u.git(t, "push", "-q", "origin", "HEAD:refs/heads/"+branch)
+	}
 	return u.git(t, "rev-parse", "HEAD")
 }
 
@@ -114,7 +167,9 @@ func (u *Upstream) ForcePush(t testing.TB, files map[string]string) string {
 	u.commit(t, "rewrite history")
 	u.git(t, "branch", "-M", "main")
 	u.current = "main"
-	u.git(t, "push", "-q", "-f", "origin", "HEAD:refs/heads/main")
+	if u.layout == Bare {
+		u.git(t, "push", "-q", "-f", "origin", "HEAD:refs/heads/main")
+	}
 	return u.git(t, "rev-parse", "HEAD")
 }
 
@@ -125,7 +180,7 @@ func (u *Upstream) Tag(t testing.TB, name, rev string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	hash := u.revParse(t, rev)
-	u.run(t, u.root, "--git-dir", u.bare, "update-ref", "refs/tags/"+name, hash)
+	u.run(t, u.root, "--git-dir", u.gitDir, "update-ref", "refs/tags/"+name, hash)
 }
 
 // AnnotatedTag points the annotated tag name (a tag object with message
@@ -137,7 +192,7 @@ func (u *Upstream) AnnotatedTag(t testing.TB, name, rev, msg string) {
 	defer u.mu.Unlock()
 	hash := u.revParse(t, rev)
 	u.commits++
-	u.run(t, u.root, "--git-dir", u.bare, "tag", "-f", "-a", "-m", msg, name, hash)
+	u.run(t, u.root, "--git-dir", u.gitDir, "tag", "-f", "-a", "-m", msg, name, hash)
 }
 
 // DeleteRef removes a branch or tag (a full name such as "refs/tags/v1").
@@ -145,7 +200,7 @@ func (u *Upstream) DeleteRef(t testing.TB, ref string) {
 	t.Helper()
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.run(t, u.root, "--git-dir", u.bare, "update-ref", "-d", ref)
+	u.run(t, u.root, "--git-dir", u.gitDir, "update-ref", "-d", ref)
 }
 
 // Head returns the commit that ref (a branch, a tag, or any revision) names
@@ -157,14 +212,14 @@ func (u *Upstream) Head(t testing.TB, ref string) string {
 	return u.revParse(t, ref)
 }
 
-// Git runs a git command against the bare upstream (GIT_DIR set) with the
+// Git runs a git command against the upstream's git directory (GIT_DIR set) with the
 // same isolated environment and returns its trimmed stdout; an escape hatch
 // for cases the other methods do not cover.
 func (u *Upstream) Git(t testing.TB, args ...string) string {
 	t.Helper()
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.run(t, u.root, append([]string{"--git-dir", u.bare}, args...)...)
+	return u.run(t, u.root, append([]string{"--git-dir", u.gitDir}, args...)...)
 }
 
 // TempDir is t.TempDir for trees that hold read-only directories, such as
@@ -187,10 +242,10 @@ func TempDir(t testing.TB) string {
 	return dir
 }
 
-// revParse resolves rev in the bare repository to a commit hash.
+// revParse resolves rev in the upstream to a commit hash.
 func (u *Upstream) revParse(t testing.TB, rev string) string {
 	t.Helper()
-	return u.run(t, u.root, "--git-dir", u.bare, "rev-parse", "--verify", "-q", rev+"^{commit}")
+	return u.run(t, u.root, "--git-dir", u.gitDir, "rev-parse", "--verify", "-q", rev+"^{commit}")
 }
 
 // checkout makes branch the work clone's current branch, creating it from
@@ -267,6 +322,10 @@ func (u *Upstream) commit(t testing.TB, msg string) {
 	u.git(t, "add", "-A", ".")
 	u.commits++
 	u.git(t, "commit", "-q", "--allow-empty", "--no-verify", "-m", msg)
+	if u.layout == LinkedWorktree && !u.linked {
+		u.linked = true
+		u.git(t, "worktree", "add", "-q", "--detach", u.path, "HEAD")
+	}
 }
 
 // git runs a git command in the work clone.
