@@ -242,8 +242,19 @@ func TestGitWorkspaceEndToEnd(t *testing.T) {
 		{"invalid", body, []string{"X-Hub-Signature-256", "sha256=" + strings.Repeat("0", 64)}, 401, `{"error":"Invalid or missing signature"}`},
 		{"wrong gitlab token", body, []string{"X-Gitlab-Token", "nope"}, 401, `{"error":"Invalid or missing signature"}`},
 		{"missing", body, nil, 401, `{"error":"Invalid or missing signature"}`},
+		{"bearer", body, []string{"Authorization", "Bearer push-secret"}, 202, `{"workspace":"ops","accepted":true}`},
+		{"bearer in lower case", body, []string{"Authorization", "bearer push-secret"}, 202, `{"workspace":"ops","accepted":true}`},
+		{"wrong bearer", body, []string{"Authorization", "Bearer nope"}, 401, `{"error":"Invalid or missing signature"}`},
 		{"other branch", `{"ref":"refs/heads/dev"}`, []string{"X-Gitlab-Token", "push-secret"}, 200, `{"workspace":"ops","accepted":false}`},
 		{"too large", strings.Repeat("x", 1<<20+1), []string{"X-Gitlab-Token", "push-secret"}, 413, `{"error":"Request body too large"}`},
+	}
+	for _, c := range []struct{ query, want string }{
+		{"?secret=push-secret", `{"workspace":"ops","accepted":true}`},
+		{"?secret=nope", `{"error":"Invalid or missing signature"}`},
+	} {
+		if st, data := s.do("POST", "/push/ops"+c.query, body); strings.TrimSpace(string(data)) != c.want {
+			t.Errorf("push %s: %d %s, want %s", c.query, st, data, c.want)
+		}
 	}
 	for _, c := range cases {
 		st, data := s.do("POST", "/push/ops", c.body, c.header...)
