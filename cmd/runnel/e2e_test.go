@@ -262,6 +262,21 @@ func TestGitWorkspaceEndToEnd(t *testing.T) {
 			t.Errorf("push %s: %d %s, want %d %s", c.name, st, data, c.status, c.want)
 		}
 	}
+	// The README's curl line for git servers that sign nothing, as written.
+	var pushLine string
+	for _, c := range readmeCommands(t, "Triggers, webhooks and hooks") {
+		if strings.Contains(c, "/push/") {
+			pushLine = strings.ReplaceAll(c, "localhost:8080", strings.TrimPrefix(s.url, "http://"))
+		}
+	}
+	if pushLine == "" {
+		t.Fatal("the README shows no curl line for /push/<workspace>")
+	}
+	curl := exec.Command("sh", "-c", pushLine)
+	curl.Env = []string{"PATH=" + os.Getenv("PATH"), "WEBHOOK_SECRET=push-secret"}
+	if out, err := curl.Output(); err != nil || strings.TrimSpace(string(out)) != `{"workspace":"ops","accepted":true}` {
+		t.Errorf("README push line %q: %v %s", pushLine, err, out)
+	}
 	// An accepted push starts a refresh in the background.
 	pushed := up.Commit(t, "via hook", map[string]string{"README": "x"})
 	if st, _ := s.do("POST", "/push/ops", body, "X-Gitlab-Token", "push-secret"); st != 202 {
