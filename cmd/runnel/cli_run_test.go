@@ -124,3 +124,20 @@ func TestCLIRelativeDir(t *testing.T) {
 		})
 	}
 }
+
+// TestServeRelativeFolderPath serves a folder workspace whose path is "."
+// (as a config built in code or an override may give it): the server
+// loads it from the working directory.
+func TestServeRelativeFolderPath(t *testing.T) {
+	ws := t.TempDir()
+	cliWriteFiles(t, ws, map[string]string{".workflows/a.yaml": "tasks:\n  a:\n    flow:\n      s: { type: shell, cmd: echo ok }\n"})
+	t.Chdir(ws)
+	cfg := DefaultServerConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Workspaces = map[string]WorkspaceConfig{"default": {Type: "folder", Path: "."}}
+	s := startMain(t, cfg)
+	eventually(t, "first load", func() bool { return s.workspace().Revision != nil || s.workspace().Error != "" })
+	if w := s.workspace(); w.Error != "" || w.TasksCount != 1 {
+		t.Fatalf("workspace with path '.': %+v", w)
+	}
+}
