@@ -92,10 +92,11 @@ func runTrigger(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "trigger", usageText("trigger TASK [--workspace W] [--input JSON | -i key=value ...] [-f | --wait]",
 		"Starts a job of TASK and prints its id. With -f the job's logs follow live",
 		"until it ends, with those of its child jobs ('step/child-step') and hook",
-		"jobs ('on_error/step') interleaved; with --wait the command waits silently. Either way the exit",
-		"code is the job's: 0 completed, 1 failed, 3 cancelled. 2 means the request",
-		"was refused (unknown task, bad input), 4 that the server could not be",
-		"reached or refused the credentials."),
+		"jobs ('on_error/step') interleaved; with --wait the command waits",
+		"silently. Either way the exit code is the job's: 0 completed, 1 failed, 3",
+		"cancelled. 2 means the request was refused (unknown task, bad input), 4",
+		"that the server could not be reached or refused the credentials. An -i",
+		"key the task does not declare is passed through with a warning."),
 		"runnel trigger hello-world -i name=Ada -f")
 	cf := addConnFlags(fs, true)
 	in := addInputFlags(fs)
