@@ -41,6 +41,18 @@ func (s *Server) hookTrigger(ps httprouter.Params) (*workspace.Snapshot, *worksp
 	return snap, tr, nil
 }
 
+// sharedSecret reports whether the request carries secret in plain
+// form, as ?secret= or Authorization: Bearer (scheme in any case),
+// compared in constant time. Both are checked so the time taken does not
+// tell which one was tried.
+func sharedSecret(r *http.Request, secret string) bool {
+	ok := equalSecret(r.URL.Query().Get("secret"), secret)
+	if tok, found := bearer(r.Header.Get("Authorization")); found {
+		ok = equalSecret(tok, secret) || ok
+	}
+	return ok
+}
+
 // checkHookSecret accepts one proof of the trigger's secret, compared in
 // constant time: ?secret=, Authorization: Bearer, or X-Hub-Signature-256
 // over body. A trigger without a secret needs none.
@@ -48,10 +60,7 @@ func checkHookSecret(r *http.Request, tr *workspace.Trigger, body []byte) error 
 	if tr.Secret == "" {
 		return nil
 	}
-	ok := equalSecret(r.URL.Query().Get("secret"), tr.Secret)
-	if bearer, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); found {
-		ok = equalSecret(bearer, tr.Secret) || ok
-	}
+	ok := sharedSecret(r, tr.Secret)
 	ok = validHMAC(r.Header.Get("X-Hub-Signature-256"), tr.Secret, body) || ok
 	if !ok {
 		return errorf(http.StatusUnauthorized, "Invalid or missing secret")

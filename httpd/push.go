@@ -58,7 +58,8 @@ type pushView struct {
 }
 
 // push serves POST /push/{ws} for git hosts (SPEC §6.4): a valid GitHub,
-// Gitea or GitLab proof starts a background refresh unless the push was for
+// Gitea or GitLab proof, or the plain secret as ?secret= or Bearer (for git
+// servers that sign nothing), starts a background refresh unless the push was for
 // another ref.
 func (s *Server) push(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	ws := ps.ByName("ws")
@@ -73,7 +74,8 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	secret := src.WebhookSecret
 	ok := validHMAC(r.Header.Get("X-Hub-Signature-256"), secret, body) ||
 		validHMAC(r.Header.Get("X-Gitea-Signature"), secret, body) ||
-		equalSecret(r.Header.Get("X-Gitlab-Token"), secret)
+		equalSecret(r.Header.Get("X-Gitlab-Token"), secret) ||
+		sharedSecret(r, secret) // git servers that sign nothing
 	if !ok {
 		return errorf(http.StatusUnauthorized, "Invalid or missing signature")
 	}

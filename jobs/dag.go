@@ -145,7 +145,7 @@ func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapsho
 	st.touchStep(s)
 	item := &queueItem{jobID: st.job.ID, step: s.Name, readyAt: now, created: st.job.CreatedAt, tags: s.Tags}
 	t.after(func() { e.queue.push(item) })
-	return nil
+	return e.noticeUnmatched(t, st.job.ID, s, now)
 }
 
 // withDefaults fills missing keys of a step input from action defaults.

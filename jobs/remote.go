@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -269,6 +270,42 @@ const (
 	cancelGrace        = 60 * time.Second
 	remoteTimeoutGrace = 30 * time.Second
 )
+
+// noticeUnmatched writes a _server line when a step that just became
+// ready needs tags no active worker has, naming the active workers and
+// their tags, so a job that seems stuck says why. It runs once per step,
+// at dispatch; the common case (the built-in worker covers the step) reads
+// nothing.
+func (e *Engine) noticeUnmatched(t *txn, jobID string, s *Step, now time.Time) error {
+	if e.opts.LocalWorkers > 0 && covers(e.opts.LocalTags, s.Tags) {
+		return nil
+	}
+	workers, err := t.allWorkers()
+	if err != nil {
+		return err
+	}
+	var active []string
+	for _, w := range workers {
+		tags := w.Tags
+		switch {
+		case w.ID == e.builtinID && e.opts.LocalWorkers > 0:
+			tags = e.opts.LocalTags
+		case w.Builtin || w.Status != WorkerActive:
+			continue
+		}
+		if covers(tags, s.Tags) {
+			return nil
+		}
+		active = append(active, fmt.Sprintf("%s [%s]", w.Name, strings.Join(tags, ", ")))
+	}
+	sort.Strings(active)
+	list := "none"
+	if len(active) > 0 {
+		list = strings.Join(active, ", ")
+	}
+	e.logEvent(t, jobID, now, "Step '%s' is waiting for a worker with tags [%s]; active workers: %s", s.Name, strings.Join(s.Tags, ", "), list)
+	return nil
+}
 
 // failUnmatched fails ready steps that waited longer than the unmatched
 // timeout while no active worker's tags covered them.

@@ -114,10 +114,15 @@ func (f *Folder) Fetch(ctx context.Context) (rev, dir string, err error) {
 	return f.copyLocked(ctx, root, entries)
 }
 
-// root resolves the folder path (it may be a symlink) and checks that it is
-// a directory.
+// root resolves the folder path (it may be a symlink) to an absolute path
+// and checks that it is a directory. Absolute, because the scan cuts each
+// file's relative path from what the walk reports, and a walk of "."
+// reports "a/b", not "./a/b".
 func (f *Folder) root() (string, error) {
 	root, err := filepath.EvalSymlinks(f.path)
+	if err == nil {
+		root, err = filepath.Abs(root)
+	}
 	if err == nil {
 		var fi os.FileInfo
 		if fi, err = os.Stat(root); err == nil && !fi.IsDir() {

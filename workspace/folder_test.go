@@ -359,3 +359,32 @@ func BenchmarkFolderRevisionCopy(b *testing.B) {
 		fetchFolder(b, workspace.NewFolder(src, revs))
 	}
 }
+
+// TestFolderFetchRelativePath fetches one tree through every form of a
+// relative path, from a real working directory, and gets the revision of
+// its absolute path each time (a root of "." once lost the first
+// characters of every file name).
+func TestFolderFetchRelativePath(t *testing.T) {
+	root := t.TempDir()
+	ws := filepath.Join(root, "x")
+	writeTreeFiles(t, ws, map[string]string{".workflows/a.yaml": "tasks: {}\n", "s/run.sh*": "echo\n"})
+	if err := os.MkdirAll(filepath.Join(root, "y"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := fetchFolder(t, workspace.NewFolder(ws, revisionsTempDir(t)))
+	tests := []struct{ cwd, path string }{
+		{"x", "."}, {"x", "./"}, {"y", "../x"}, {"y", "../x/"}, {".", "x"}, {".", "x/"}, {"x/s", ".."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cwd+"|"+tt.path, func(t *testing.T) {
+			t.Chdir(filepath.Join(root, tt.cwd))
+			rev, dir := fetchFolder(t, workspace.NewFolder(tt.path, revisionsTempDir(t)))
+			if rev != want {
+				t.Errorf("revision %s, want %s", rev, want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, ".workflows", "a.yaml")); err != nil {
+				t.Errorf("revision tree lacks .workflows/a.yaml: %v", err)
+			}
+		})
+	}
+}

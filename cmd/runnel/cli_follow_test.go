@@ -201,6 +201,7 @@ func TestCLILogsFollowSurvivesRestart(t *testing.T) {
 <time> first  | before restart 1
 <time> first  | before restart 2
 <time> first  | before restart 3
+<time> _server * Step 'second' is waiting for a worker with tags [shell, late]; active workers: builtin [shell]
 <time> _server * Step 'second' started on worker 'builtin' (<uuid>)
 <time> second  | after restart 1
 <time> second  | after restart 2
@@ -239,5 +240,34 @@ func TestCLITriggerFollowInterrupted(t *testing.T) {
 	}
 	if err := s.api.Cancel(t.Context(), id); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCLITriggerFollowRelated: `trigger -f` prints the logs of child jobs
+// ("step/child-step") and hook jobs ("on_error/step") with the job's own,
+// as `runnel run` does, and reports how the hooks ended.
+func TestCLITriggerFollowRelated(t *testing.T) {
+	examples, err := filepath.Abs(filepath.Join("..", "..", "examples", "workspace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cliStart(t, nil, func(c *ServerConfig) {
+		c.Workspaces = map[string]WorkspaceConfig{"default": {Type: "folder", Path: examples}}
+	})
+	environ := cliEnv(t, s.url)
+	norm := cliNormFor(t, s)
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"trigger-follow-children", []string{"trigger", "greet-twice", "-f"}, 0},
+		{"trigger-follow-hook", []string{"trigger", "always-fails", "-f"}, 1},
+	} {
+		r := cliRun(t, environ, "", tt.args...)
+		if r.code != tt.code {
+			t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", tt.name, r.code, tt.code, r.stdout, r.stderr)
+		}
+		cliGolden(t, tt.name, norm.apply(transcript(tt.args, r)))
 	}
 }

@@ -177,11 +177,14 @@ func shortRev(rev string) string {
 	return rev
 }
 
-// compactJSON renders a value on one line.
+// compactJSON renders a value on one line, without HTML escapes (a
+// terminal shows "4 -> 12", not "4 -\u003e 12").
 func compactJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }

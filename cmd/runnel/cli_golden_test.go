@@ -138,12 +138,12 @@ func TestCLIGolden(t *testing.T) {
 		{name: "logs-step", args: []string{"logs", "{fails}", "--step", "boom"}},
 		{name: "logs-step-server", args: []string{"logs", "{hello}", "--step", "_server"}},
 		{name: "logs-json", args: []string{"logs", "{hello}", "--json"}},
-		{name: "logs-follow-finished", args: []string{"logs", "-f", "{fails}"}},
-		{name: "logs-follow-step", args: []string{"logs", "-f", "{fails}", "--step", "cleanup"}},
+		{name: "logs-follow-finished", args: []string{"logs", "-f", "{fails}"}, code: 1},
+		{name: "logs-follow-step", args: []string{"logs", "-f", "{fails}", "--step", "cleanup"}, code: 1},
 		{name: "logs-step-missing", args: []string{"logs", "{hello}", "--step", "nope"}, code: 2},
 		{name: "logs-follow-step-missing", args: []string{"logs", "-f", "{hello}", "--step", "nope"}, code: 2},
 		{name: "logs-missing-job", args: []string{"logs", "01900000-0000-7000-8000-000000000000"}, code: 2},
-		{name: "status", args: []string{"status", "{fails}"}},
+		{name: "status", args: []string{"status", "{fails}"}, code: 1},
 		{name: "status-completed", args: []string{"status", "{bob}"}},
 		{name: "status-bad-id", args: []string{"status", "x"}, code: 2},
 		{name: "jobs", args: []string{"jobs"}},
@@ -161,6 +161,11 @@ func TestCLIGolden(t *testing.T) {
 		{name: "api-key-auth-off", args: []string{"api-key", "list"}, code: 2},
 		{name: "api-key-no-subcommand", args: []string{"api-key"}, code: 2},
 		{name: "logout-not-logged-in", args: []string{"logout"}},
+		{name: "jobs-typo-status", args: []string{"jobs", "--status", "runing"}, code: 2},
+		{name: "trigger-undeclared-input", args: []string{"trigger", "hello-world", "-i", "nmae=Ada", "-i", "bogus=1", "--wait"}},
+		{name: "trigger-arrow", args: []string{"trigger", "hello-world", "-i", "name=4 -> 12", "--wait"}, save: "arrow"},
+		{name: "status-arrow", args: []string{"status", "{arrow}"}},
+		{name: "status-arrow-json", args: []string{"status", "{arrow}", "--json"}},
 	}
 	saved := map[string]string{"closed": closed}
 	for _, st := range steps {

@@ -53,6 +53,8 @@ type getResult struct {
 	pos []string
 	// printed is set when --json printed the answer: nothing is left to do.
 	printed bool
+	// raw is the answer as the server sent it.
+	raw json.RawMessage
 }
 
 // run parses args and GETs path(ws, pos), decoding into out.
@@ -71,6 +73,7 @@ func (g *getCmd) run(ctx context.Context, e env, args []string, path func(ws str
 	if err != nil {
 		return r, err
 	}
+	r.raw = raw
 	r.printed, err = decodeOrPrint(e, *g.asJSON, raw, out)
 	return r, err
 }
@@ -173,6 +176,9 @@ func runTask(ctx context.Context, e env, args []string) error {
 		"runnel task hello-world", true, 1, 1, "task name")
 	var task client.Task
 	r, err := g.run(ctx, e, args, func(ws string, pos []string) string { return client.TaskPath(ws, pos[0]) }, &task)
+	if err != nil && len(r.pos) == 1 {
+		return taskNotFound(err, r.pos[0], r.ws)
+	}
 	if r.printed || err != nil {
 		return err
 	}
@@ -411,8 +417,7 @@ func runRefresh(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		raw, _ := json.Marshal(res)
-		return printJSON(e.stdout, raw)
+		return printJSON(e.stdout, json.RawMessage(compactJSON(res)))
 	}
 	change := "unchanged"
 	if res.Changed {

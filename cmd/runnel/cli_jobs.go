@@ -8,12 +8,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
 	"runnel/httpd/client"
 	"runnel/jobs/shell"
+	"runnel/logstore"
+	"runnel/workspace"
 )
 
 // inputFlags are --input JSON and repeated -i key=value.
@@ -86,10 +91,12 @@ func inputValue(v string) any {
 func runTrigger(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "trigger", usageText("trigger TASK [--workspace W] [--input JSON | -i key=value ...] [-f | --wait]",
 		"Starts a job of TASK and prints its id. With -f the job's logs follow live",
-		"until it ends; with --wait the command waits silently. Either way the exit",
-		"code is the job's: 0 completed, 1 failed, 3 cancelled. 2 means the request",
-		"was refused (unknown task, bad input), 4 that the server could not be",
-		"reached or refused the credentials."),
+		"until it ends, with those of its child jobs ('step/child-step') and hook",
+		"jobs ('on_error/step') interleaved; with --wait the command waits",
+		"silently. Either way the exit code is the job's: 0 completed, 1 failed, 3",
+		"cancelled. 2 means the request was refused (unknown task, bad input), 4",
+		"that the server could not be reached or refused the credentials. An -i",
+		"key the task does not declare is passed through with a warning."),
 		"runnel trigger hello-world -i name=Ada -f")
 	cf := addConnFlags(fs, true)
 	in := addInputFlags(fs)
@@ -116,9 +123,18 @@ func runTrigger(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(input) > 0 {
+		if task, err := a.client.Task(ctx, ws, pos[0]); err == nil {
+			declared := make([]string, 0, len(task.Input))
+			for name := range task.Input {
+				declared = append(declared, name)
+			}
+			warnUndeclared(e, pos[0], declared, input)
+		}
+	}
 	id, err := a.client.Execute(ctx, ws, pos[0], input)
 	if err != nil {
-		return err
+		return taskNotFound(err, pos[0], ws)
 	}
 	fmt.Fprintln(e.stdout, id)
 	switch {
@@ -128,7 +144,8 @@ func runTrigger(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		p := newLogPrinter(e, stepNames(j), *serverEvents, "", false)
-		if err := followLogs(ctx, e, a.client, id, p); err != nil {
+		hooks, err := followTree(ctx, e, a.client, id, p)
+		if err != nil {
 			if ctx.Err() != nil {
 				return &exitError{code: exitInterrupted, msg: fmt.Sprintf("interrupted; job %s keeps running ('runnel cancel %s' stops it)", id, id)}
 			}
@@ -138,6 +155,11 @@ func runTrigger(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		printOutcome(e.stderr, jobOutcome(j))
+		for _, h := range hooks {
+			if hj, err := waitJob(ctx, e, a.client, h.JobID); err == nil {
+				printHook(e.stderr, h.HookEvent, h.TaskName, h.JobID, hj.Status)
+			}
+		}
 		return exitWith(jobExitCode(j.Status))
 	case *wait:
 		j, err := waitJob(ctx, e, a.client, id)
@@ -147,6 +169,44 @@ func runTrigger(ctx context.Context, e env, args []string) error {
 		return exitWith(jobExitCode(j.Status))
 	}
 	return nil
+}
+
+// warnUndeclared warns on stderr about input keys a task that declares
+// inputs does not declare: they still pass through (the seed's
+// behaviour), but are most likely typos.
+func warnUndeclared(e env, task string, declared []string, input map[string]any) {
+	if len(declared) == 0 {
+		return
+	}
+	sort.Strings(declared)
+	for _, k := range sortedKeys(input) {
+		if slices.Contains(declared, k) {
+			continue
+		}
+		hint := ""
+		if s := workspace.Suggest(k, declared); s != "" {
+			hint = fmt.Sprintf(" (did you mean '%s'?)", s)
+		}
+		fmt.Fprintf(e.stderr, "warning: task '%s' declares no input '%s'%s; it is passed through anyway (declared: %s)\n",
+			task, k, hint, strings.Join(declared, ", "))
+	}
+}
+
+// taskNotFound names the task and workspace in the API's 404 "Task not
+// found"; other errors pass through.
+func taskNotFound(err error, task, ws string) error {
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Message == "Task not found" {
+		return &exitError{code: exitRequest, msg: fmt.Sprintf("error: Task '%s' not found in workspace '%s'", task, ws)}
+	}
+	return err
+}
+
+// printHook reports how a hook job ended: "hook on_error (notify): job
+// <id> completed", naming the hook's action (its job's task name is
+// "_hook:<action>").
+func printHook(w io.Writer, event, task, id, status string) {
+	fmt.Fprintf(w, "hook %s (%s): job %s %s\n", event, strings.TrimPrefix(task, "_hook:"), id, status)
 }
 
 // exitWith is nil for 0, else a silent exit with that code.
@@ -225,8 +285,9 @@ func runLogs(ctx context.Context, e env, args []string) error {
 		"(job created, step started/failed, job finished) are shown only with",
 		"--server-events or --step _server. With -f the log follows live over a",
 		"WebSocket until the job ends, resuming where it left off if the",
-		"connection drops. --json prints the raw JSONL lines (all of them, or",
-		"those of --step)."),
+		"connection drops, then prints how the job ended and exits like trigger -f:",
+		"0 completed, 1 failed, 3 cancelled. --json prints the raw JSONL lines (all",
+		"of them, or those of --step)."),
 		"runnel logs -f 0190c5d2-6c1e-7a4b-9f3e-2b8f1c0d4e5a")
 	cf := addConnFlags(fs, false)
 	follow := fs.Bool("follow", false, "follow the log until the job ends (same as -f)")
@@ -248,7 +309,14 @@ func runLogs(ctx context.Context, e env, args []string) error {
 		if err := checkStep(j, *step); err != nil {
 			return err
 		}
-		return followLogs(ctx, e, a.client, j.JobID, p)
+		if err := followLogs(ctx, e, a.client, j.JobID, p); err != nil {
+			return err
+		}
+		if j, err = waitJob(ctx, e, a.client, j.JobID); err != nil {
+			return err
+		}
+		printOutcome(e.stderr, jobOutcome(j))
+		return exitWith(jobExitCode(j.Status))
 	}
 	return printLogs(ctx, a.client, j.JobID, p)
 }
@@ -256,19 +324,43 @@ func runLogs(ctx context.Context, e env, args []string) error {
 func runStatus(ctx context.Context, e env, args []string) error {
 	g := newGetCmd(e, "status", usageText("status JOB [--json]",
 		"Shows a job (task, status, source, times, input, output) and a table of",
-		"its steps with status, duration, worker and the first line of any error."),
+		"its steps with status, duration, worker and the first line of any error",
+		"(or why a step still waits). Exit code by the job's state: 0 completed or",
+		"still running, 1 failed, 3 cancelled."),
 		"runnel status 0190c5d2-6c1e-7a4b-9f3e-2b8f1c0d4e5a", false, 1, 1, "job id")
 	var j client.Job
 	r, err := g.run(ctx, e, args, func(_ string, pos []string) string { return client.JobPath(pos[0]) }, &j)
-	if r.printed || err != nil {
+	if err != nil {
 		return err
 	}
-	a := r.api
+	if r.printed {
+		var st struct{ Status string }
+		if json.Unmarshal(r.raw, &st) == nil && client.Terminal(st.Status) {
+			return exitWith(jobExitCode(st.Status))
+		}
+		return nil
+	}
+	if err := printStatus(ctx, e, r.api, j); err != nil {
+		return err
+	}
+	if client.Terminal(j.Status) {
+		return exitWith(jobExitCode(j.Status))
+	}
+	return nil
+}
+
+// printStatus prints a job's header and its steps' table; a step still
+// waiting for a worker shows the server's notice about it.
+func printStatus(ctx context.Context, e env, a *apiConn, j client.Job) error {
 	names := map[string]string{}
 	if ws, err := a.client.Workers(ctx); err == nil {
 		for _, w := range ws {
 			names[w.WorkerID] = w.Name
 		}
+	}
+	var waiting map[string]string
+	if !client.Terminal(j.Status) {
+		waiting = workerNotices(ctx, a.client, j.JobID)
 	}
 	now := time.Now()
 	t := newTable(e.stdout)
@@ -314,9 +406,39 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		if note == "" && s.SkipReason != "" {
 			note = "skipped: " + firstLine(s.SkipReason)
 		}
+		if note == "" && s.StartedAt.IsZero() {
+			note = waiting[s.StepName]
+		}
 		row(t, s.StepName, s.Status, span(s.StartedAt, s.CompletedAt, now), worker, note)
 	}
 	return t.Flush()
+}
+
+// workerNotices maps the steps of a running job that the server said are
+// waiting for a worker (a _server notice) to that notice, shortened to
+// "waiting for a worker with tags […]; active workers: …". Errors leave
+// it empty: the notice is a hint.
+func workerNotices(ctx context.Context, api *client.Client, id string) map[string]string {
+	page, err := api.StepLogs(ctx, id, logstore.ServerStep, 0)
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, raw := range strings.SplitAfter(page.Logs, "\n") {
+		l, err := logstore.ParseLine([]byte(raw))
+		if err != nil {
+			continue
+		}
+		rest, ok := strings.CutPrefix(l.Text, "Step '")
+		if !ok {
+			continue
+		}
+		step, notice, ok := strings.Cut(rest, "' is waiting for a worker")
+		if ok {
+			out[step] = "waiting for a worker" + notice
+		}
+	}
+	return out
 }
 
 // source is who started a job: the source type, with the trigger, webhook
@@ -336,6 +458,9 @@ func orEmpty(m map[string]any) map[string]any {
 	}
 	return m
 }
+
+// jobStatuses are the statuses `jobs --status` accepts (SPEC §5.1).
+var jobStatuses = []string{client.JobPending, client.JobRunning, client.JobCompleted, client.JobFailed, client.JobCancelled, client.JobSkipped}
 
 func runJobs(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "jobs", usageText("jobs [--workspace W] [--task T] [--status S] [--limit N] [--json]",
@@ -358,6 +483,13 @@ func runJobs(ctx context.Context, e env, args []string) error {
 	}
 	if *limit < 1 || *limit > 1000 {
 		return &usageError{msg: "--limit must be between 1 and 1000"}
+	}
+	if *status != "" && !slices.Contains(jobStatuses, *status) {
+		msg := fmt.Sprintf("Invalid status '%s' (one of %s)", *status, strings.Join(jobStatuses, ", "))
+		if s := workspace.Suggest(*status, jobStatuses); s != "" {
+			msg += fmt.Sprintf("; did you mean '%s'?", s)
+		}
+		return &exitError{code: exitRequest, msg: "error: " + msg}
 	}
 	a, err := cf.open(e)
 	if err != nil {

@@ -183,3 +183,97 @@ func checkStep(j client.Job, step string) error {
 	}
 	return &exitError{code: exitRequest, msg: fmt.Sprintf("error: job %s has no step %q", j.JobID, step)}
 }
+
+// followTree is followLogs for a job and every job it leads to, as
+// `runnel run` prints them: child jobs of its `type: task` steps (step
+// names shown as "<step>/<child step>") and hook jobs ("on_error/<step>"),
+// interleaved live, until all of them have ended. Related jobs are found
+// by polling: a followed job's steps name their child jobs, and hook jobs
+// exist once the job that fires them has ended (they are created in the
+// transaction that ends it). It returns the hook jobs it followed.
+func followTree(ctx context.Context, e env, api *client.Client, root string, p *logPrinter) ([]client.JobItem, error) {
+	type followed struct {
+		prefix string
+		done   bool // ended and searched for related jobs
+	}
+	jobs := map[string]*followed{}
+	var order []string
+	var hooks []client.JobItem
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	start := func(id, prefix string) {
+		jobs[id] = &followed{prefix: prefix}
+		order = append(order, id)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := api.Follow(ctx, id, client.FollowOptions{
+				OnRetry: func(err error, wait time.Duration) {
+					if wait > 0 {
+						fmt.Fprintf(e.stderr, "runnel: log stream interrupted (%v); retrying in %s\n", err, wait)
+					}
+				},
+			}, func(chunk []byte, _ int64) error { return p.chunkOf(prefix, chunk) })
+			if err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		}()
+	}
+	start(root, "")
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pending := false
+		for _, id := range order {
+			f := jobs[id]
+			if f.done {
+				continue
+			}
+			j, err := api.Job(ctx, id)
+			if err != nil {
+				return hooks, err
+			}
+			for _, s := range j.Steps {
+				if s.ChildJobID != "" && jobs[s.ChildJobID] == nil {
+					start(s.ChildJobID, f.prefix+s.StepName+"/")
+				}
+			}
+			if !client.Terminal(j.Status) {
+				pending = true
+				continue
+			}
+			list, err := api.Jobs(ctx, client.JobFilter{SourceType: "hook", Limit: 1000})
+			if err != nil {
+				return hooks, err
+			}
+			for _, h := range list {
+				if h.SourceID == id && jobs[h.JobID] == nil {
+					start(h.JobID, f.prefix+h.HookEvent+"/")
+					hooks = append(hooks, h)
+				}
+			}
+			f.done = true
+			pending = true // the jobs just found are searched next round
+		}
+		if !pending {
+			break
+		}
+		select {
+		case <-tick.C:
+		case err := <-errc:
+			return hooks, err
+		case <-ctx.Done():
+			return hooks, ctx.Err()
+		}
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return hooks, err
+	default:
+		return hooks, nil
+	}
+}

@@ -159,12 +159,19 @@ func allTags(snap *workspace.Snapshot) []string {
 // run triggers the task, prints its log (and those of its child and hook
 // jobs) as they grow, and waits for them; Ctrl-C (ctx) cancels the job.
 func (r *localRun) run(ctx context.Context, task string, input map[string]any, serverEvents bool) error {
+	if t := r.snap.Tasks[task]; t != nil {
+		declared := make([]string, 0, len(t.Input))
+		for _, f := range t.Input {
+			declared = append(declared, f.Name)
+		}
+		warnUndeclared(r.e, task, declared, input)
+	}
 	j, err := r.engine.Trigger(ctx, jobs.TriggerRequest{Workspace: localWorkspace, Task: task, Input: input,
 		SourceType: jobs.SourceAPI})
 	var ie *jobs.InputError
 	switch {
 	case errors.Is(err, jobs.ErrTaskNotFound):
-		return &exitError{code: exitRequest, msg: fmt.Sprintf("error: task %q not found in %s", task, r.dir)}
+		return &exitError{code: exitRequest, msg: fmt.Sprintf("error: Task '%s' not found in folder %s", task, r.dir)}
 	case errors.As(err, &ie):
 		return &exitError{code: exitRequest, msg: "error: " + ie.Error()}
 	case err != nil:
@@ -326,7 +333,7 @@ func (r *localRun) waitHooks(ctx context.Context, id string) {
 		if err != nil {
 			continue
 		}
-		fmt.Fprintf(r.e.stderr, "hook %s (%s): job %s %s\n", h.HookEvent, h.Task, h.ID, done.Status)
+		printHook(r.e.stderr, h.HookEvent, h.Task, h.ID, done.Status)
 	}
 }
 

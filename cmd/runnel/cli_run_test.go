@@ -79,3 +79,65 @@ func TestCLIRunInterrupt(t *testing.T) {
 		t.Errorf("temporary directory left behind: %v %v", left, err)
 	}
 }
+
+// TestCLIRelativeDir runs `run` and `validate` with every form of a
+// relative folder, from a real working directory: the folder scan once
+// cut relative paths from a root of "." by its length, so `runnel run a`
+// inside a workspace found no .workflows/.
+func TestCLIRelativeDir(t *testing.T) {
+	root := t.TempDir()
+	cliWriteFiles(t, filepath.Join(root, "x"), map[string]string{".workflows/a.yaml": "tasks:\n  a:\n    flow:\n      s: { type: shell, cmd: echo relative-ok }\n"})
+	if err := os.MkdirAll(filepath.Join(root, "y"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		cwd string // relative to root
+		dir string // "" = no --dir / no argument
+	}{
+		{"x", ""},
+		{"x", "."},
+		{"x", "./"},
+		{"y", "../x"},
+		{"y", "../x/"},
+		{".", "x"},
+		{".", "x/"},
+		{".", "./x"},
+		{"x/.workflows", ".."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cwd+"|"+tt.dir, func(t *testing.T) {
+			t.Chdir(filepath.Join(root, tt.cwd))
+			environ := cliEnv(t, "http://127.0.0.1:1")
+			runArgs, valArgs := []string{"run", "a"}, []string{"validate"}
+			if tt.dir != "" {
+				runArgs = append(runArgs, "--dir", tt.dir)
+				valArgs = append(valArgs, tt.dir)
+			}
+			r := cliRun(t, environ, "", runArgs...)
+			if r.code != 0 || !strings.Contains(r.stdout, "relative-ok") {
+				t.Errorf("runnel %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(runArgs, " "), r.code, r.stdout, r.stderr)
+			}
+			r = cliRun(t, environ, "", valArgs...)
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "ok: 1 tasks") {
+				t.Errorf("runnel %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(valArgs, " "), r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+// TestServeRelativeFolderPath serves a folder workspace whose path is "."
+// (as a config built in code or an override may give it): the server
+// loads it from the working directory.
+func TestServeRelativeFolderPath(t *testing.T) {
+	ws := t.TempDir()
+	cliWriteFiles(t, ws, map[string]string{".workflows/a.yaml": "tasks:\n  a:\n    flow:\n      s: { type: shell, cmd: echo ok }\n"})
+	t.Chdir(ws)
+	cfg := DefaultServerConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Workspaces = map[string]WorkspaceConfig{"default": {Type: "folder", Path: "."}}
+	s := startMain(t, cfg)
+	eventually(t, "first load", func() bool { return s.workspace().Revision != nil || s.workspace().Error != "" })
+	if w := s.workspace(); w.Error != "" || w.TasksCount != 1 {
+		t.Fatalf("workspace with path '.': %+v", w)
+	}
+}

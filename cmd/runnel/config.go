@@ -21,6 +21,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"runnel/workspace/yamllimit"
+	"runnel/workspace"
 )
 
 // This file holds the two configuration files of the runnel binary
@@ -1424,7 +1425,11 @@ func (d *cfgDecoder) value(n *cfgNode, v reflect.Value, key string) {
 			}
 			f, ok := cfgField(v, e.key)
 			if !ok {
-				d.fail(e.keySrc, k, "unknown key %q", k)
+				if hint := workspace.Suggest(e.key, cfgKeys(v)); hint != "" {
+					d.fail(e.keySrc, k, "unknown key %q (did you mean %q?)", k, cfgJoin(key, hint))
+				} else {
+					d.fail(e.keySrc, k, "unknown key %q", k)
+				}
 				continue
 			}
 			d.value(e.val, f, k)
@@ -1523,6 +1528,18 @@ func cfgField(v reflect.Value, name string) (reflect.Value, bool) {
 		}
 	}
 	return reflect.Value{}, false
+}
+
+// cfgKeys are the YAML keys of struct v's fields.
+func cfgKeys(v reflect.Value) []string {
+	t := v.Type()
+	var keys []string
+	for i := range t.NumField() {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag != "" && tag != "-" {
+			keys = append(keys, tag)
+		}
+	}
+	return keys
 }
 
 // cfgExpand replaces each ${NAME} in s with that environment variable; an

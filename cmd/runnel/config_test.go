@@ -386,12 +386,12 @@ func TestConfigKeysAndTypes(t *testing.T) {
 		yaml string
 		want []string
 	}{
-		{"top level", "listne: x\n", []string{`F:1:1: unknown key "listne"`}},
-		{"nested", "recovery:\n  heartbeat_timout_secs: 30\n", []string{`F:2:3: unknown key "recovery.heartbeat_timout_secs"`}},
+		{"top level", "listne: x\n", []string{`F:1:1: unknown key "listne" (did you mean "listen"?)`}},
+		{"nested", "recovery:\n  heartbeat_timout_secs: 30\n", []string{`F:2:3: unknown key "recovery.heartbeat_timout_secs" (did you mean "recovery.heartbeat_timeout_secs"?)`}},
 		{"in a workspace", "workspaces:\n  ops:\n    type: git\n    url: https://h/r.git\n    auth:\n      type: token\n      tokn: x\n",
-			[]string{`F:5:5: workspaces.ops.auth.token is required for token auth`, `F:7:7: unknown key "workspaces.ops.auth.tokn"`}},
+			[]string{`F:5:5: workspaces.ops.auth.token is required for token auth`, `F:7:7: unknown key "workspaces.ops.auth.tokn" (did you mean "workspaces.ops.auth.token"?)`}},
 		{"in a provider", "auth:\n  jwt_secret: " + cfgSecret + "\n  refresh_secret: " + cfgSecret + "\n  providers:\n    local:\n      provider_type: internal\n      client_idd: x\n",
-			[]string{`F:7:7: unknown key "auth.providers.local.client_idd"`}},
+			[]string{`F:7:7: unknown key "auth.providers.local.client_idd" (did you mean "auth.providers.local.client_id"?)`}},
 		{"in a flow mapping", "recovery: {sweep_interval_secs: 5, sweep_intervl: 3}\n", []string{`F:1:36: unknown key "recovery.sweep_intervl"`}},
 		{"several", "a: 1\nrecovery: {b: 2}\nlog_storage:\n  c: 3\n", []string{
 			`F:1:1: unknown key "a"`, `F:2:12: unknown key "recovery.b"`, `F:4:3: unknown key "log_storage.c"`,
@@ -585,7 +585,7 @@ func TestConfigEnvOverrideProblems(t *testing.T) {
 		want []string
 	}{
 		{"unknown key", "", []string{"RUNNEL__RECOVERY__HEARTBEAT_TIMOUT_SECS=5"},
-			[]string{`RUNNEL__RECOVERY__HEARTBEAT_TIMOUT_SECS: unknown key "recovery.heartbeat_timout_secs"`}},
+			[]string{`RUNNEL__RECOVERY__HEARTBEAT_TIMOUT_SECS: unknown key "recovery.heartbeat_timout_secs" (did you mean "recovery.heartbeat_timeout_secs"?)`}},
 		{"type error", "", []string{"RUNNEL__LOCAL_WORKERS=many"},
 			[]string{`RUNNEL__LOCAL_WORKERS: local_workers must be an integer`}},
 		{"validation", "local_workers: 2\n", []string{"RUNNEL__LOCAL_WORKERS=500"},
@@ -860,7 +860,7 @@ func TestConfigWorker(t *testing.T) {
 			`F:4:1: 'docker' is not supported yet`,
 			`F:5:1: 'kubernetes' is not supported yet`,
 		}, nil},
-		{"unknown key", base + "max_concurent: 3\n", nil, []string{`F:3:1: unknown key "max_concurent"`}, nil},
+		{"unknown key", base + "max_concurent: 3\n", nil, []string{`F:3:1: unknown key "max_concurent" (did you mean "max_concurrent"?)`}, nil},
 		{"server keys are unknown", base + "listen: x\n", nil, []string{`F:3:1: unknown key "listen"`}, nil},
 	}
 	for _, tt := range tests {

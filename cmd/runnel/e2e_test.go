@@ -243,14 +243,40 @@ func TestGitWorkspaceEndToEnd(t *testing.T) {
 		{"invalid", body, []string{"X-Hub-Signature-256", "sha256=" + strings.Repeat("0", 64)}, 401, `{"error":"Invalid or missing signature"}`},
 		{"wrong gitlab token", body, []string{"X-Gitlab-Token", "nope"}, 401, `{"error":"Invalid or missing signature"}`},
 		{"missing", body, nil, 401, `{"error":"Invalid or missing signature"}`},
+		{"bearer", body, []string{"Authorization", "Bearer push-secret"}, 202, `{"workspace":"ops","accepted":true}`},
+		{"bearer in lower case", body, []string{"Authorization", "bearer push-secret"}, 202, `{"workspace":"ops","accepted":true}`},
+		{"wrong bearer", body, []string{"Authorization", "Bearer nope"}, 401, `{"error":"Invalid or missing signature"}`},
 		{"other branch", `{"ref":"refs/heads/dev"}`, []string{"X-Gitlab-Token", "push-secret"}, 200, `{"workspace":"ops","accepted":false}`},
 		{"too large", strings.Repeat("x", 1<<20+1), []string{"X-Gitlab-Token", "push-secret"}, 413, `{"error":"Request body too large"}`},
+	}
+	for _, c := range []struct{ query, want string }{
+		{"?secret=push-secret", `{"workspace":"ops","accepted":true}`},
+		{"?secret=nope", `{"error":"Invalid or missing signature"}`},
+	} {
+		if st, data := s.do("POST", "/push/ops"+c.query, body); strings.TrimSpace(string(data)) != c.want {
+			t.Errorf("push %s: %d %s, want %s", c.query, st, data, c.want)
+		}
 	}
 	for _, c := range cases {
 		st, data := s.do("POST", "/push/ops", c.body, c.header...)
 		if st != c.status || strings.TrimSpace(string(data)) != c.want {
 			t.Errorf("push %s: %d %s, want %d %s", c.name, st, data, c.status, c.want)
 		}
+	}
+	// The README's curl line for git servers that sign nothing, as written.
+	var pushLine string
+	for _, c := range readmeCommands(t, "Triggers, webhooks and hooks") {
+		if strings.Contains(c, "/push/") {
+			pushLine = strings.ReplaceAll(c, "localhost:8080", strings.TrimPrefix(s.url, "http://"))
+		}
+	}
+	if pushLine == "" {
+		t.Fatal("the README shows no curl line for /push/<workspace>")
+	}
+	curl := exec.Command("sh", "-c", pushLine)
+	curl.Env = []string{"PATH=" + os.Getenv("PATH"), "WEBHOOK_SECRET=push-secret"}
+	if out, err := curl.Output(); err != nil || strings.TrimSpace(string(out)) != `{"workspace":"ops","accepted":true}` {
+		t.Errorf("README push line %q: %v %s", pushLine, err, out)
 	}
 	// An accepted push starts a refresh in the background.
 	pushed := up.Commit(t, "via hook", map[string]string{"README": "x"})

@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -86,8 +88,17 @@ type exitError struct {
 func (e *exitError) Error() string { return e.msg }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
+	environ, args, err := globalFlags(environ, args)
+	if err != nil {
+		fmt.Fprintf(stderr, "runnel: %s (see 'runnel help')\n", err)
+		return 2
+	}
 	e := env{stdin: stdin, stdout: stdout, stderr: stderr, environ: environ}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		printHelp(stderr)
+		return 2
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			return run(ctx, []string{args[1], "-h"}, stdin, stdout, stderr, environ)
 		}
@@ -124,11 +135,44 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func printHelp(w io.Writer) {
-	fmt.Fprintf(w, "runnel %s — a self-hosted job server\n\nUsage: runnel <command> [flags]\n\nCommands:\n", version)
+	fmt.Fprintf(w, "runnel %s — a self-hosted job server\n\nUsage: runnel [--server URL] [--token T] [--workspace W] <command> [flags]\n\nCommands:\n", version)
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'runnel <command> -h' for a command's flags and an example.")
+	fmt.Fprintln(w, "\nThe flags before the command apply to every client command (like RUNNEL_URL,")
+	fmt.Fprintln(w, "RUNNEL_TOKEN and RUNNEL_WORKSPACE); a command's own flags win over them.")
+	fmt.Fprintln(w, "Run 'runnel <command> -h' for a command's flags and an example.")
+}
+
+// globalEnv maps the flags accepted before the command to the variables
+// they set for it.
+var globalEnv = map[string]string{"server": "RUNNEL_URL", "token": "RUNNEL_TOKEN", "workspace": "RUNNEL_WORKSPACE"}
+
+// globalFlags takes --server, --token and --workspace (also -x and
+// --x=value) placed before the command off args and returns environ with
+// the variables they stand for set, so every client command sees them as
+// its defaults. -h and --help are left for the caller.
+func globalFlags(environ, args []string) ([]string, []string, error) {
+	var set []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" && args[0] != "-help" {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		v, ok := globalEnv[name]
+		if !ok {
+			return nil, nil, fmt.Errorf("unknown flag %q before the command (global flags: --server, --token, --workspace)", args[0])
+		}
+		args = args[1:]
+		if !hasValue {
+			if len(args) == 0 {
+				return nil, nil, fmt.Errorf("flag --%s needs a value", name)
+			}
+			value, args = args[0], args[1:]
+		}
+		set = append(set, v+"="+value)
+	}
+	if len(set) == 0 {
+		return environ, args, nil
+	}
+	return append(slices.Clip(environ), set...), args, nil
 }
 
 // newFlags returns a flag set that prints usage with an example to the

@@ -25,8 +25,10 @@ import (
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "serve", "serve [--config FILE]\n\nRuns the API server, the scheduler and the built-in workers. Without a config\nfile it serves the bundled example workspace as 'default' on 127.0.0.1:8080.", "runnel serve --config server-config.yaml")
+	fs := newFlags(e, "serve", "serve [--config FILE] [--listen ADDR] [--data-dir DIR]\n\nRuns the API server, the scheduler and the built-in workers. Without a config\nfile it serves the bundled example workspace as 'default' on 127.0.0.1:8080.\n--listen and --data-dir override the config file and RUNNEL__ variables.", "runnel serve --config server-config.yaml --listen 127.0.0.1:9090")
 	configFlag := fs.String("config", "", "server config file (default $RUNNEL_CONFIG, else ./server-config.yaml if present)")
+	listen := fs.String("listen", "", "API address host:port (overrides the config's listen)")
+	dataDir := fs.String("data-dir", "", "data directory (overrides the config's data_dir)")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
@@ -36,6 +38,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	path := ConfigPath(*configFlag, e.environ, "server-config.yaml")
 	cfg, err := LoadServerConfig(path, e.environ)
 	if err != nil {
+		return err
+	}
+	if err := cfg.override(*listen, *dataDir); err != nil {
 		return err
 	}
 	m := NewMain(cfg, e)
@@ -55,6 +60,27 @@ func runServe(ctx context.Context, e env, args []string) error {
 			return m.Close()
 		}
 	}
+}
+
+// override applies serve's --listen and --data-dir ("" = keep): a
+// relative data directory is taken from the working directory, and logs
+// that lived under the old data directory move with it. The result is
+// validated again.
+func (c *ServerConfig) override(listen, dataDir string) error {
+	if listen != "" {
+		c.Listen = listen
+	}
+	if dataDir != "" {
+		abs, err := filepath.Abs(dataDir)
+		if err != nil {
+			return &usageError{msg: fmt.Sprintf("--data-dir: %v", err)}
+		}
+		if c.LogStorage.LocalDir == filepath.Join(c.DataDir, "logs") {
+			c.LogStorage.LocalDir = filepath.Join(abs, "logs")
+		}
+		c.DataDir = abs
+	}
+	return c.Validate()
 }
 
 // Main is a running `runnel serve`: it owns every component and closes

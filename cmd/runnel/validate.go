@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"runnel/workspace"
@@ -20,6 +21,11 @@ func runValidate(ctx context.Context, e env, args []string) error {
 	dir := "."
 	if fs.NArg() == 1 {
 		dir = fs.Arg(0)
+	}
+	if fi, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return &usageError{msg: fmt.Sprintf("folder %s does not exist", dir)}
+	} else if err == nil && !fi.IsDir() {
+		return &usageError{msg: fmt.Sprintf("%s is not a folder", dir)}
 	}
 	opts := workspace.LoadOptions{
 		Getenv: e.lookup,
