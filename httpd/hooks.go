@@ -41,22 +41,32 @@ func (s *Server) hookTrigger(ps httprouter.Params) (*workspace.Snapshot, *worksp
 	return snap, tr, nil
 }
 
-// checkHookSecret accepts one proof of the trigger's secret, compared in
-// constant time: ?secret=, Authorization: Bearer, or X-Hub-Signature-256
-// over body. A trigger without a secret needs none.
-func checkHookSecret(r *http.Request, tr *workspace.Trigger, body []byte) error {
-	if tr.Secret == "" {
-		return nil
+// hookBody reads the body of a webhook request once the trigger's secret
+// is proven, refusing before the body is read whatever can be refused
+// then: ?secret= or Authorization: Bearer (scheme case-insensitive) is
+// checked first and, if it matches, the body is read; otherwise only an
+// X-Hub-Signature-256 HMAC can still prove the secret, and it needs the
+// body. Without a valid secret and without a signature the answer is 401
+// at once, so a client cannot hold the connection by dripping a body.
+// Comparisons are constant-time; a trigger without a secret needs none.
+func hookBody(w http.ResponseWriter, r *http.Request, tr *workspace.Trigger) ([]byte, error) {
+	errSecret := errorf(http.StatusUnauthorized, "Invalid or missing secret")
+	ok := tr.Secret == "" || equalSecret(r.URL.Query().Get("secret"), tr.Secret)
+	if tok, found := bearer(r.Header.Get("Authorization")); found {
+		ok = equalSecret(tok, tr.Secret) || ok
 	}
-	ok := equalSecret(r.URL.Query().Get("secret"), tr.Secret)
-	if bearer, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); found {
-		ok = equalSecret(bearer, tr.Secret) || ok
+	sig := r.Header.Get("X-Hub-Signature-256")
+	if !ok && sig == "" {
+		return nil, errSecret
 	}
-	ok = validHMAC(r.Header.Get("X-Hub-Signature-256"), tr.Secret, body) || ok
-	if !ok {
-		return errorf(http.StatusUnauthorized, "Invalid or missing secret")
+	body, err := readBody(w, r, maxBody)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if !ok && !validHMAC(sig, tr.Secret, body) {
+		return nil, errSecret
+	}
+	return body, nil
 }
 
 // hookInput builds a webhook job's input: body, headers, method and query,
@@ -127,11 +137,8 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r, maxBody)
+	body, err := hookBody(w, r, tr)
 	if err != nil {
-		return err
-	}
-	if err := checkHookSecret(r, tr, body); err != nil {
 		return err
 	}
 	j, err := s.opts.Engine.Trigger(r.Context(), jobs.TriggerRequest{
@@ -170,11 +177,7 @@ func (s *Server) webhookJob(w http.ResponseWriter, r *http.Request, ps httproute
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r, maxBody)
-	if err != nil {
-		return err
-	}
-	if err := checkHookSecret(r, tr, body); err != nil {
+	if _, err := hookBody(w, r, tr); err != nil {
 		return err
 	}
 	u, err := uuid.Parse(ps.ByName("job_id"))

@@ -66,16 +66,21 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	if err != nil || src.Kind != workspace.KindGit || src.WebhookSecret == "" {
 		return errorf(http.StatusNotFound, "Push webhook not configured")
 	}
+	// A GitLab token is checked before the body is read; a request with
+	// no valid token and no signature is refused without reading it.
+	secret := src.WebhookSecret
+	errSig := errorf(http.StatusUnauthorized, "Invalid or missing signature")
+	ok := equalSecret(r.Header.Get("X-Gitlab-Token"), secret)
+	hubSig, giteaSig := r.Header.Get("X-Hub-Signature-256"), r.Header.Get("X-Gitea-Signature")
+	if !ok && hubSig == "" && giteaSig == "" {
+		return errSig
+	}
 	body, err := readBody(w, r, maxBody)
 	if err != nil {
 		return err
 	}
-	secret := src.WebhookSecret
-	ok := validHMAC(r.Header.Get("X-Hub-Signature-256"), secret, body) ||
-		validHMAC(r.Header.Get("X-Gitea-Signature"), secret, body) ||
-		equalSecret(r.Header.Get("X-Gitlab-Token"), secret)
-	if !ok {
-		return errorf(http.StatusUnauthorized, "Invalid or missing signature")
+	if !ok && !validHMAC(hubSig, secret, body) && !validHMAC(giteaSig, secret, body) {
+		return errSig
 	}
 	var payload struct {
 		Ref string `json:"ref"`
