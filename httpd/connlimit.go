@@ -118,11 +118,10 @@ type limitedConn struct {
 	onReserve bool // guarded by l.mu
 }
 
-// Close closes the connection and frees its slot once.
+// Close frees the connection's slot (once) and closes it.
 func (c *limitedConn) Close() error {
-	err := c.Conn.Close()
 	c.once.Do(func() { c.l.release(c) })
-	return err
+	return c.Conn.Close()
 }
 
 type connKey struct{}

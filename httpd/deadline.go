@@ -12,6 +12,9 @@ import (
 // the whole request body.
 const DefaultBodyTimeout = 60 * time.Second
 
+// errBodyTimeout answers a request whose body did not arrive in time.
+var errBodyTimeout = errorf(http.StatusRequestTimeout, "Request body not received in time")
+
 // bodyDeadline gives a request with a body Options.BodyTimeout to send it
 // (through http.ResponseController, per request). The deadline is lifted
 // when the body has been read to its end, so what follows — a worker's
@@ -26,7 +29,12 @@ func (s *Server) bodyDeadline(next http.Handler) http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			rc := http.NewResponseController(w)
 			if err := rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout)); err == nil {
-				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+				// Put the server's own body back afterwards: net/http looks
+				// at its type to close, rather than drain, a connection
+				// whose large body was left unread.
+				orig := r.Body
+				r.Body = &deadlineBody{ReadCloser: orig, rc: rc}
+				defer func() { r.Body = orig }()
 			}
 		}
 		next.ServeHTTP(w, r)

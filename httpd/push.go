@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "Request body too large")
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, errBodyTimeout
 	}
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "Invalid request body: %s", err)

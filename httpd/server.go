@@ -88,8 +88,10 @@ type Options struct {
 	MaxConnections     int
 	ReserveConnections int
 	// BodyTimeout is how long a client has to send a request body after
-	// its headers (default DefaultBodyTimeout).
-	BodyTimeout time.Duration
+	// its headers (default DefaultBodyTimeout); HeaderTimeout how long to
+	// send the headers (default 10 s).
+	BodyTimeout   time.Duration
+	HeaderTimeout time.Duration
 }
 
 // Server serves the HTTP API.
@@ -116,8 +118,8 @@ const (
 	// maxHeaderBytes bounds a request's header block (bearer tokens and
 	// signatures are small).
 	maxHeaderBytes = 64 << 10
-	// readHeaderTimeout is how long a client has to send its headers.
-	readHeaderTimeout = 10 * time.Second
+	// defaultHeaderTimeout is how long a client has to send its headers.
+	defaultHeaderTimeout = 10 * time.Second
 )
 
 // New builds the server and its routes; it does no I/O.
@@ -136,6 +138,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.BodyTimeout <= 0 {
 		opts.BodyTimeout = DefaultBodyTimeout
+	}
+	if opts.HeaderTimeout <= 0 {
+		opts.HeaderTimeout = defaultHeaderTimeout
 	}
 	hosts, err := newHostPolicy(opts.Listen, opts.BaseURL, opts.AllowedHosts)
 	if err != nil {
@@ -224,7 +229,7 @@ func (s *Server) Serve(ln net.Listener, certFile, keyFile string) error {
 	ln = newConnLimiter(ln, s.opts.MaxConnections, s.opts.ReserveConnections)
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: s.opts.HeaderTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       120 * time.Second,
 		ConnContext:       connContext,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -320,6 +321,8 @@ func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, limit int64)
 		switch {
 		case errors.As(err, &tooBig):
 			return errorf(http.StatusRequestEntityTooLarge, "Request body too large")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return errBodyTimeout
 		case errors.Is(err, io.EOF):
 			return nil
 		}
