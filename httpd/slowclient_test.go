@@ -126,14 +126,16 @@ func TestDrippingClients(t *testing.T) {
 	})
 	const drippers = 300
 	start := time.Now()
-	var wg sync.WaitGroup
+	var wg, sent sync.WaitGroup
 	errs := make(chan error, drippers)
 	for i := range drippers {
 		wg.Add(1)
+		sent.Add(1)
 		go func() {
 			defer wg.Done()
 			c, err := net.Dial("tcp", s.Addr)
 			if err != nil {
+				sent.Done()
 				errs <- err
 				return
 			}
@@ -146,6 +148,7 @@ func TestDrippingClients(t *testing.T) {
 				// Headers that never end.
 				_, err = fmt.Fprintf(c, "GET /api/workspaces HTTP/1.1\r\nHost: %s\r\nX-Slow: ", s.Addr)
 			}
+			sent.Done()
 			if err != nil {
 				errs <- nil // refused while busy: nothing held
 				return
@@ -156,8 +159,9 @@ func TestDrippingClients(t *testing.T) {
 		}()
 	}
 
-	// A normal client runs a task to its end; workers and health checks
-	// answer.
+	// Once every dripper is connected and has started, a normal client
+	// runs a task to its end; workers and health checks answer.
+	sent.Wait()
 	s.Client.Timeout = 30 * time.Second
 	job := s.Execute("hello", nil)
 	t.Logf("execute answered %s after the drippers started", time.Since(start).Round(time.Millisecond))
