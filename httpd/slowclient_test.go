@@ -323,4 +323,17 @@ func TestBodyTimeout(t *testing.T) {
 	if d := time.Since(began); d < 3*time.Second {
 		t.Errorf("the long-poll ended after %s, before its wait", d)
 	}
+
+	// A sync webhook with a body waits its timeout_secs (1 s), well past a
+	// body deadline of 300 ms.
+	hs := newHookServer(t, func(c *httpdtest.Config) { c.HTTP.BodyTimeout = 300 * time.Millisecond })
+	began = time.Now()
+	var got map[string]any
+	if st := hs.JSON("POST", "/hooks/sync-slow", `{"x": 1}`, &got, "Content-Type", "application/json"); st != 202 || got["status"] != "running" {
+		t.Errorf("sync webhook: %d %v", st, got)
+	}
+	if d := time.Since(began); d < time.Second {
+		t.Errorf("the sync webhook answered after %s, before its timeout_secs", d)
+	}
+	hs.JSON("POST", "/api/jobs/"+got["job_id"].(string)+"/cancel", nil, nil)
 }
