@@ -59,6 +59,82 @@ func newServer(t *testing.T) *httpdtest.Server {
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
+// TestServerStepLogs: _server lifecycle lines are stdout and shown only
+// with ?all=true; the step route answers problem events (stderr) alone, so
+// a successful job's _server log is empty (SPEC §10.1, §10.3).
+func TestServerStepLogs(t *testing.T) {
+	s := newServer(t)
+	ok := s.Execute("hello-world", map[string]any{"name": "Ada"})
+	s.WaitJob(ok)
+	failed := s.Execute("fail", nil)
+	s.WaitJob(failed)
+
+	type logLine struct{ Stream, Step, Line string }
+	read := func(path string) []logLine {
+		t.Helper()
+		var page struct {
+			Logs string `json:"logs"`
+		}
+		if st := s.JSON("GET", path, nil, &page); st != 200 {
+			t.Fatalf("GET %s: %d", path, st)
+		}
+		var out []logLine
+		for _, raw := range strings.Split(strings.TrimSuffix(page.Logs, "\n"), "\n") {
+			if raw == "" {
+				continue
+			}
+			var l logLine
+			if err := json.Unmarshal([]byte(raw), &l); err != nil {
+				t.Fatalf("GET %s: line %q: %v", path, raw, err)
+			}
+			l.Line = regexp.MustCompile(`revision [0-9a-f]{64}`).ReplaceAllString(l.Line, "revision <rev>")
+			l.Line = regexp.MustCompile(`[0-9a-f-]{36}|[0-9.]+m?s$`).ReplaceAllString(l.Line, "<x>")
+			out = append(out, l)
+		}
+		return out
+	}
+	srv := func(stream, line string) logLine { return logLine{stream, "_server", line} }
+	cases := []struct {
+		name, path string
+		want       []logLine
+	}{
+		{"success, problems only", "/api/jobs/" + ok + "/steps/_server/logs", nil},
+		{"success, all", "/api/jobs/" + ok + "/steps/_server/logs?all=true", []logLine{
+			srv("stdout", "Job created: task 'hello-world', revision <rev>, source api"),
+			srv("stdout", "Step 'say-hello' started on worker 'builtin' (<x>)"),
+			srv("stdout", "Job completed in <x>"),
+		}},
+		{"failure, problems only", "/api/jobs/" + failed + "/steps/_server/logs", []logLine{
+			srv("stderr", "Step 'boom' failed: Exit code: 2"),
+		}},
+		{"failure, all", "/api/jobs/" + failed + "/steps/_server/logs?all=true", []logLine{
+			srv("stdout", "Job created: task 'fail', revision <rev>, source api"),
+			srv("stdout", "Step 'boom' started on worker 'builtin' (<x>)"),
+			srv("stderr", "Step 'boom' failed: Exit code: 2"),
+			srv("stdout", "Job failed in <x>"),
+		}},
+		{"other steps ignore all", "/api/jobs/" + ok + "/steps/say-hello/logs?all=true", []logLine{
+			{"stdout", "say-hello", "Hello Ada"},
+			{"stdout", "say-hello", `OUTPUT: {"greeting": "Hello Ada"}`},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if d := cmp.Diff(c.want, read(c.path)); d != "" {
+				t.Errorf("%s (-want +got):\n%s", c.path, d)
+			}
+		})
+	}
+	// The combined log keeps every _server line.
+	var all struct {
+		Logs string `json:"logs"`
+	}
+	s.JSON("GET", "/api/jobs/"+ok+"/logs", nil, &all)
+	if n := strings.Count(all.Logs, `"stream":"stdout","step":"_server"`); n != 3 {
+		t.Errorf("combined log has %d _server stdout lines, want 3:\n%s", n, all.Logs)
+	}
+}
+
 func TestWorkspacesTasksTriggers(t *testing.T) {
 	s := newServer(t)
 	var ws []map[string]any
@@ -131,6 +207,10 @@ func TestErrors(t *testing.T) {
 		{"POST", "/api/workspaces/default/tasks/nope/execute", nil, 404, "Task not found"},
 		{"POST", "/api/workspaces/nope/tasks/x/execute", nil, 404, "Workspace 'nope' not found"},
 		{"POST", "/api/workspaces/default/tasks/hello-world/execute", `{"input": 5}`, 400, "Invalid request body: input must be an object"},
+		{"POST", "/api/workspaces/default/tasks/hello-world/execute", `{"input": 1e400}`, 400, "Invalid request body: input must be an object"},
+		{"POST", "/api/workspaces/default/tasks/hello-world/execute", `{"input": []}`, 400, "Invalid request body: input must be an object"},
+		{"POST", "/api/workspaces/default/tasks/hello-world/execute", `{"input": {"w": 1e400}}`, 400, "Invalid request body: number 1e400 is out of range"},
+		{"POST", "/api/workspaces/default/tasks/hello-world/execute", `{"input": {"a": {"b": [1, -2E+999]}}}`, 400, "Invalid request body: number -2E+999 is out of range"},
 		{"POST", "/api/workspaces/default/tasks/hello-world/execute", `{"input": `, 400, "Invalid request body: unexpected EOF"},
 		{"POST", "/api/workspaces/default/tasks/hello-world/execute", `{"input": {"name": 5}}`, 400, "Input validation failed: field 'name' must be a string"},
 		{"POST", "/api/workspaces/default/tasks/hello-world/execute", `{"input": {"x": "` + strings.Repeat("a", 1<<20) + `"}}`, 413, "Request body too large"},
@@ -244,7 +324,7 @@ func TestJobLifecycleAPI(t *testing.T) {
 	if again.Logs != "" || again.NextOffset != logs.NextOffset {
 		t.Errorf("logs from the end: %+v", again)
 	}
-	s.JSON("GET", "/api/jobs/"+id+"/steps/_server/logs", nil, &logs)
+	s.JSON("GET", "/api/jobs/"+id+"/steps/_server/logs?all=true", nil, &logs)
 	if !strings.Contains(logs.Logs, "Job created") || strings.Contains(logs.Logs, `"step":"say-hello"`) {
 		t.Errorf("server step logs: %s", logs.Logs)
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -98,7 +97,7 @@ type authEnv struct {
 	dbPath string
 	store  *jobs.Store
 	engine *jobs.Engine
-	srv    *httptest.Server
+	srv    *httpdtest.Server
 	clock  *testClock
 	logs   *syncBuffer
 	// adminID is the id of the admin created at start (auth on).
@@ -134,7 +133,7 @@ func startAuthServer(t *testing.T, opts ...func(*envConfig)) *authEnv {
 			cfg.options(&c.HTTP)
 		}
 	})
-	e.dbPath, e.store, e.engine, e.srv = filepath.Join(s.DataDir, "runnel.db"), s.Store, s.Engine, s.TS
+	e.dbPath, e.store, e.engine, e.srv = filepath.Join(s.DataDir, "runnel.db"), s.Store, s.Engine, s
 	if cfg.auth {
 		hash, err := auth.HashPassword(adminPassword)
 		if err != nil {
@@ -198,7 +197,7 @@ func (e *authEnv) do(t *testing.T, method, path, token string, body any, header 
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := e.srv.Client().Do(req)
+	resp, err := e.srv.Client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

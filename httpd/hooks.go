@@ -53,19 +53,29 @@ func sharedSecret(r *http.Request, secret string) bool {
 	return ok
 }
 
-// checkHookSecret accepts one proof of the trigger's secret, compared in
-// constant time: ?secret=, Authorization: Bearer, or X-Hub-Signature-256
-// over body. A trigger without a secret needs none.
-func checkHookSecret(r *http.Request, tr *workspace.Trigger, body []byte) error {
-	if tr.Secret == "" {
-		return nil
+// hookBody reads the body of a webhook request once the trigger's secret
+// is proven, refusing before the body is read whatever can be refused
+// then: ?secret= or Authorization: Bearer (scheme case-insensitive) is
+// checked first and, if it matches, the body is read; otherwise only an
+// X-Hub-Signature-256 HMAC can still prove the secret, and it needs the
+// body. Without a valid secret and without a signature the answer is 401
+// at once, so a client cannot hold the connection by dripping a body.
+// Comparisons are constant-time; a trigger without a secret needs none.
+func hookBody(w http.ResponseWriter, r *http.Request, tr *workspace.Trigger) ([]byte, error) {
+	errSecret := errorf(http.StatusUnauthorized, "Invalid or missing secret")
+	ok := tr.Secret == "" || sharedSecret(r, tr.Secret)
+	sig := r.Header.Get("X-Hub-Signature-256")
+	if !ok && sig == "" {
+		return nil, errSecret
 	}
-	ok := sharedSecret(r, tr.Secret)
-	ok = validHMAC(r.Header.Get("X-Hub-Signature-256"), tr.Secret, body) || ok
-	if !ok {
-		return errorf(http.StatusUnauthorized, "Invalid or missing secret")
+	body, err := readBody(w, r, maxBody)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if !ok && !validHMAC(sig, tr.Secret, body) {
+		return nil, errSecret
+	}
+	return body, nil
 }
 
 // hookInput builds a webhook job's input: body, headers, method and query,
@@ -136,11 +146,8 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r, maxBody)
+	body, err := hookBody(w, r, tr)
 	if err != nil {
-		return err
-	}
-	if err := checkHookSecret(r, tr, body); err != nil {
 		return err
 	}
 	j, err := s.opts.Engine.Trigger(r.Context(), jobs.TriggerRequest{
@@ -179,11 +186,7 @@ func (s *Server) webhookJob(w http.ResponseWriter, r *http.Request, ps httproute
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r, maxBody)
-	if err != nil {
-		return err
-	}
-	if err := checkHookSecret(r, tr, body); err != nil {
+	if _, err := hookBody(w, r, tr); err != nil {
 		return err
 	}
 	u, err := uuid.Parse(ps.ByName("job_id"))

@@ -92,7 +92,13 @@ func (s *Server) stepLogs(w http.ResponseWriter, r *http.Request, ps httprouter.
 	if err != nil {
 		return err
 	}
-	data, next, err := s.opts.Logs.ReadStep(j.ID, step, off, maxLogRead)
+	// Seed clients show any _server line as a warning: unless ?all=true,
+	// _server answers only the problem events (stream stderr, SPEC §10.3).
+	stream := ""
+	if step == logstore.ServerStep && r.URL.Query().Get("all") != "true" {
+		stream = logstore.Stderr
+	}
+	data, next, err := s.opts.Logs.ReadStepStream(j.ID, step, stream, off, maxLogRead)
 	if err != nil {
 		return offsetError(err)
 	}

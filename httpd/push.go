@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "Request body too large")
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, errBodyTimeout
 	}
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "Invalid request body: %s", err)
@@ -67,17 +71,23 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	if err != nil || src.Kind != workspace.KindGit || src.WebhookSecret == "" {
 		return errorf(http.StatusNotFound, "Push webhook not configured")
 	}
+	// A GitLab token or the plain secret (?secret=, Bearer: git servers
+	// that sign nothing) is checked before the body is read; a request
+	// with neither and no signature is refused without reading it.
+	secret := src.WebhookSecret
+	errSig := errorf(http.StatusUnauthorized, "Invalid or missing signature")
+	ok := equalSecret(r.Header.Get("X-Gitlab-Token"), secret)
+	ok = sharedSecret(r, secret) || ok
+	hubSig, giteaSig := r.Header.Get("X-Hub-Signature-256"), r.Header.Get("X-Gitea-Signature")
+	if !ok && hubSig == "" && giteaSig == "" {
+		return errSig
+	}
 	body, err := readBody(w, r, maxBody)
 	if err != nil {
 		return err
 	}
-	secret := src.WebhookSecret
-	ok := validHMAC(r.Header.Get("X-Hub-Signature-256"), secret, body) ||
-		validHMAC(r.Header.Get("X-Gitea-Signature"), secret, body) ||
-		equalSecret(r.Header.Get("X-Gitlab-Token"), secret) ||
-		sharedSecret(r, secret) // git servers that sign nothing
-	if !ok {
-		return errorf(http.StatusUnauthorized, "Invalid or missing signature")
+	if !ok && !validHMAC(hubSig, secret, body) && !validHMAC(giteaSig, secret, body) {
+		return errSig
 	}
 	var payload struct {
 		Ref string `json:"ref"`

@@ -80,6 +80,25 @@ type Options struct {
 	// WorkerToken is the bearer token of remote workers (worker_token);
 	// "" disables every /worker route (404 "Remote workers are disabled").
 	WorkerToken string
+	// Listen is the configured listen address (host:port): with
+	// authentication off, its host is an allowed Host (see AllowedHosts);
+	// an unspecified host (0.0.0.0, ::) allows every IP address.
+	Listen string
+	// AllowedHosts are further Host names (or ".domain" for a domain and
+	// its subdomains) that /api, /push and /worker answer with
+	// authentication off; localhost, loopback addresses and the BaseURL
+	// host always are. Others get 403 (DNS rebinding).
+	AllowedHosts []string
+	// MaxConnections caps open connections to ordinary routes (default
+	// DefaultMaxConnections); ReserveConnections more (default
+	// DefaultReserveConnections) are kept for /worker/* and /healthz.
+	MaxConnections     int
+	ReserveConnections int
+	// BodyTimeout is how long a client has to send a request body after
+	// its headers (default DefaultBodyTimeout); HeaderTimeout how long to
+	// send the headers (default 10 s).
+	BodyTimeout   time.Duration
+	HeaderTimeout time.Duration
 }
 
 // Server serves the HTTP API.
@@ -89,6 +108,7 @@ type Server struct {
 	router *httprouter.Router
 	cop    *http.CrossOriginProtection
 	auth   *authState // nil when auth is off
+	hosts  *hostPolicy
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -98,8 +118,16 @@ type Server struct {
 	quitOnce sync.Once
 }
 
-// maxBody is the largest accepted request body.
-const maxBody = 1 << 20
+// Request limits.
+const (
+	// maxBody is the largest accepted request body.
+	maxBody = 1 << 20
+	// maxHeaderBytes bounds a request's header block (bearer tokens and
+	// signatures are small).
+	maxHeaderBytes = 64 << 10
+	// defaultHeaderTimeout is how long a client has to send its headers.
+	defaultHeaderTimeout = 10 * time.Second
+)
 
 // New builds the server and its routes; it does no I/O.
 func New(opts Options) (*Server, error) {
@@ -112,7 +140,23 @@ func New(opts Options) (*Server, error) {
 	if opts.StreamWriteWait <= 0 {
 		opts.StreamWriteWait = 10 * time.Second
 	}
-	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), quit: make(chan struct{})}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.ReserveConnections <= 0 {
+		opts.ReserveConnections = DefaultReserveConnections
+	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
+	}
+	if opts.HeaderTimeout <= 0 {
+		opts.HeaderTimeout = defaultHeaderTimeout
+	}
+	hosts, err := newHostPolicy(opts.Listen, opts.BaseURL, opts.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), hosts: hosts, quit: make(chan struct{})}
 	if err := s.initAuth(); err != nil {
 		return nil, err
 	}
@@ -172,27 +216,34 @@ func (s *Server) routes() {
 	s.workerRoutes(r)
 }
 
-// Handler returns the root handler: cross-origin protection on /api,
-// /push and /worker, then the router.
+// Handler returns the root handler: the connection cap's admission (under
+// Serve), the body deadline, the Host check and cross-origin protection on
+// /api, /push and /worker, then the router.
 func (s *Server) Handler() http.Handler {
 	protected := s.cop.Handler(s.authenticate(s.router))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/push/") || strings.HasPrefix(p, "/worker/") {
+	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if protectedPath(r.URL.Path) {
 			protected.ServeHTTP(w, r)
 			return
 		}
 		s.router.ServeHTTP(w, r)
 	})
+	return s.limitConnections(s.bodyDeadline(s.checkHost(route)))
 }
 
 // Serve serves on ln until Shutdown; with certFile/keyFile set it serves
-// HTTPS. It returns nil after a clean shutdown.
+// HTTPS. At most MaxConnections+ReserveConnections connections are open at
+// once (connLimiter). It returns nil after a clean shutdown.
 func (s *Server) Serve(ln net.Listener, certFile, keyFile string) error {
+	// No ReadTimeout or WriteTimeout: they would cut long-polls, waits and
+	// WebSockets. Bodies get a per-request deadline (bodyDeadline).
+	ln = newConnLimiter(ln, s.opts.MaxConnections, s.opts.ReserveConnections)
 	srv := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.opts.HeaderTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       120 * time.Second,
+		ConnContext:       connContext,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	if certFile != "" {

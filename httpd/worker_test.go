@@ -304,11 +304,21 @@ func TestWorkerClaimLongPoll(t *testing.T) {
 		t.Fatal("the long-poll did not answer when the step became ready")
 	}
 
-	// A long-poll ends with "no work" when the server shuts down.
+	// A long-poll ends with "no work" when the server shuts down. Shut
+	// down once the claim is held (its heartbeat is recorded): a request
+	// arriving after Shutdown would find the listener closed.
+	before, _, err := s.Engine.Worker(id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		_, out := wdo(t, s, "POST", "/worker/jobs/claim", map[string]any{"worker_id": id, "wait_secs": 25})
 		got <- out
 	}()
+	waitFor(t, "the claim's heartbeat", func() bool {
+		w, _, err := s.Engine.Worker(id)
+		return err == nil && w.LastHeartbeat.After(before.LastHeartbeat)
+	})
 	go s.HTTP.Shutdown(t.Context())
 	select {
 	case c := <-got:

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -273,8 +275,12 @@ func (s *Server) executeTask(w http.ResponseWriter, r *http.Request, ps httprout
 	}
 	input := map[string]any{}
 	if len(req.Input) > 0 && string(req.Input) != "null" {
-		if err := json.Unmarshal(req.Input, &input); err != nil || input == nil {
+		if req.Input[0] != '{' {
 			return errorf(http.StatusBadRequest, "Invalid request body: input must be an object")
+		}
+		// An object can still fail to decode: a number beyond float64.
+		if err := json.Unmarshal(req.Input, &input); err != nil {
+			return errorf(http.StatusBadRequest, "Invalid request body: %s", jsonDetail(err))
 		}
 	}
 	ws := ps.ByName("ws")
@@ -315,6 +321,8 @@ func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, limit int64)
 		switch {
 		case errors.As(err, &tooBig):
 			return errorf(http.StatusRequestEntityTooLarge, "Request body too large")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return errBodyTimeout
 		case errors.Is(err, io.EOF):
 			return nil
 		}
@@ -330,6 +338,13 @@ func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, limit int64)
 func jsonDetail(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
+		if num, ok := strings.CutPrefix(te.Value, "number "); ok && te.Type.Kind() == reflect.Float64 {
+			// Only a number beyond float64's range fails to decode as one.
+			if te.Field != "" {
+				return te.Field + ": number " + num + " is out of range"
+			}
+			return "number " + num + " is out of range"
+		}
 		if te.Field != "" {
 			return te.Field + " must be " + jsonKind(te.Type.Kind().String())
 		}

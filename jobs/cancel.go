@@ -32,7 +32,7 @@ func (e *Engine) cancelJob(t *txn, id, by string, now time.Time) error {
 	j.Status = JobCancelled
 	j.EndReason = by
 	st.touch()
-	e.logEvent(t, id, now, "Job cancelled %s", cancelledBy(by))
+	e.logProblem(t, id, now, "Job cancelled %s", cancelledBy(by))
 	if err := e.stopSteps(t, st, now, StepCancelled, "Job cancelled", "parent job "+id, errCancelled); err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (e *Engine) timeoutJob(id string) {
 		j.Output = nil
 		j.EndReason = "timeout"
 		st.touch()
-		e.logEvent(t, id, now, "[timeout] Job timed out after %s", d)
+		e.logProblem(t, id, now, "[timeout] Job timed out after %s", d)
 		if err := e.stopSteps(t, st, now, StepSkipped, "Job timed out after "+d, "parent job "+id, errTimeout); err != nil {
 			return err
 		}

@@ -117,7 +117,7 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 		if err := t.noteWorkerJob(w.id, st.job.ID); err != nil {
 			return err
 		}
-		e.logEvent(t, st.job.ID, now, "Step '%s' started on worker '%s' (%s)", s.Name, w.name, w.id)
+		e.logLifecycle(t, st.job.ID, now, "Step '%s' started on worker '%s' (%s)", s.Name, w.name, w.id)
 		a = &Assignment{
 			JobID: st.job.ID, Workspace: st.job.Workspace, Task: st.job.Task, Step: s.Name,
 			Action: s.Action, ActionType: s.ActionType, Revision: st.job.Revision,
@@ -212,7 +212,7 @@ func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res
 			st.touchStep(s)
 		default:
 			if res.TimedOut {
-				e.logEvent(t, jobID, now, "%s", stepTimeoutMessage(s.Name, s.Timeout))
+				e.logProblem(t, jobID, now, "%s", stepTimeoutMessage(s.Name, s.Timeout))
 			}
 			e.failStep(t, st, s, now, res.Error)
 		}

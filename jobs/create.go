@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"time"
 
@@ -23,8 +22,8 @@ type TriggerRequest struct {
 	// SourceType defaults to "api"; SourceID is "" for none.
 	SourceType string
 	SourceID   string
-	// Lines are extra _server lines written after "Job created" (e.g. the
-	// scheduler's catch-up note).
+	// Lines are extra _server lifecycle lines (stream stdout) written
+	// after "Job created" (e.g. the scheduler's catch-up note).
 	Lines []string
 	// Check, when set, runs inside the creating transaction and may refuse
 	// the job (e.g. a concurrency policy); it sees the active job ids of the
@@ -75,7 +74,7 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 				}
 			}
 			if skip && len(active) > 0 {
-				spec.lines = append(slices.Clip(req.Lines), fmt.Sprintf("[scheduler] Skipped: job %s is still active", active[0].ID))
+				spec.problems = append(spec.problems, fmt.Sprintf("[scheduler] Skipped: job %s is still active", active[0].ID))
 			}
 			spec.skip = skip
 		}
@@ -144,7 +143,10 @@ type jobSpec struct {
 	parentStep string
 	noHooks    bool
 	skip       bool
-	lines      []string
+	// lines are extra lifecycle lines, problems extra problem lines, both
+	// written after "Job created".
+	lines    []string
+	problems []string
 }
 
 // newJobID returns a UUIDv7 and its creation time (the UUID's milliseconds,
@@ -201,9 +203,12 @@ func (e *Engine) createJob(t *txn, snap *workspace.Snapshot, spec jobSpec, now t
 	if j.SourceID != "" {
 		source += " " + j.SourceID
 	}
-	e.logEvent(t, id, now, "Job created: task '%s', revision %s, source %s", j.Task, j.Revision, source)
+	e.logLifecycle(t, id, now, "Job created: task '%s', revision %s, source %s", j.Task, j.Revision, source)
 	for _, l := range spec.lines {
-		e.logEvent(t, id, now, "%s", l)
+		e.logLifecycle(t, id, now, "%s", l)
+	}
+	for _, l := range spec.problems {
+		e.logProblem(t, id, now, "%s", l)
 	}
 	if spec.skip {
 		t.after(func() { e.finishLog(id) })

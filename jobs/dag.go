@@ -35,7 +35,7 @@ func (e *Engine) advance(t *txn, st *jobState, snap *workspace.Snapshot, now tim
 				s.FailureSkip = true
 				s.CompletedAt = now
 				st.touchStep(s)
-				e.logEvent(t, st.job.ID, now, "Step '%s' skipped: %s", s.Name, reason)
+				e.logProblem(t, st.job.ID, now, "Step '%s' skipped: %s", s.Name, reason)
 			}
 			changed = true
 		}
@@ -120,7 +120,7 @@ func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapsho
 			v, err := fs.Input.Render(stepContext(st, snap))
 			if err != nil {
 				msg := templateError("step input", err)
-				e.logEvent(t, st.job.ID, now, "[template] Step '%s': %s", s.Name, msg)
+				e.logProblem(t, st.job.ID, now, "[template] Step '%s': %s", s.Name, msg)
 				e.failStep(t, st, s, now, msg)
 				return nil
 			}
@@ -136,7 +136,7 @@ func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapsho
 	}
 	if _, err := renderAction(a, stepInput(s), snap); err != nil {
 		msg := err.Error()
-		e.logEvent(t, st.job.ID, now, "[template] Step '%s': %s", s.Name, msg)
+		e.logProblem(t, st.job.ID, now, "[template] Step '%s': %s", s.Name, msg)
 		e.failStep(t, st, s, now, msg)
 		return nil
 	}
@@ -200,7 +200,7 @@ func (e *Engine) failStep(t *txn, st *jobState, s *Step, now time.Time, msg stri
 	s.ErrorMessage = msg
 	s.CompletedAt = now
 	st.touchStep(s)
-	e.logEvent(t, st.job.ID, now, "Step '%s' failed: %s", s.Name, firstLine(msg))
+	e.logProblem(t, st.job.ID, now, "Step '%s' failed: %s", s.Name, firstLine(msg))
 }
 
 func firstLine(s string) string {
@@ -251,7 +251,7 @@ func (e *Engine) startChild(t *txn, st *jobState, s *Step, a *workspace.Action, 
 	s.ChildJobID = child.job.ID
 	st.touchStep(s)
 	markRunning(st, now)
-	e.logEvent(t, st.job.ID, now, "Step '%s' started child job %s", s.Name, child.job.ID)
+	e.logLifecycle(t, st.job.ID, now, "Step '%s' started child job %s", s.Name, child.job.ID)
 	return e.advance(t, child, snap, now)
 }
 
@@ -321,7 +321,7 @@ func (e *Engine) endJob(t *txn, st *jobState, now time.Time) {
 		j.CompletedAt = now
 	}
 	st.touch()
-	e.logEvent(t, j.ID, now, "Job %s in %s", j.Status, shell.FormatDuration(now.Sub(j.CreatedAt)))
+	e.logLifecycle(t, j.ID, now, "Job %s in %s", j.Status, shell.FormatDuration(now.Sub(j.CreatedAt)))
 	id := j.ID
 	t.after(func() { e.notifyTerminal(id) })
 }

@@ -290,14 +290,23 @@ func (e *Engine) Wait(ctx context.Context, id string) (*Job, error) {
 	return e.Get(id)
 }
 
-// logger returns a function writing server events of a job.
-func serverLine(now time.Time, text string) logstore.Line {
-	return logstore.Line{TS: now, Stream: logstore.Stderr, Step: logstore.ServerStep, Text: text}
+// logLifecycle queues a _server lifecycle line (created, started,
+// finished, catch-up; stream stdout) for the job, written after commit.
+// Seed clients show every stderr _server line as a warning, so anything
+// that is not a problem goes here (SPEC §10.1).
+func (e *Engine) logLifecycle(t *txn, jobID string, now time.Time, format string, args ...any) {
+	e.logServer(t, jobID, logstore.Stdout, now, format, args...)
 }
 
-// logEvent queues a _server line for the job, written after commit.
-func (e *Engine) logEvent(t *txn, jobID string, now time.Time, format string, args ...any) {
-	line := serverLine(now, fmt.Sprintf(format, args...))
+// logProblem queues a _server problem line (failures, skips, render
+// errors, timeouts, cancels, recovery, hooks; stream stderr) for the job,
+// written after commit. GET …/steps/_server/logs returns only these.
+func (e *Engine) logProblem(t *txn, jobID string, now time.Time, format string, args ...any) {
+	e.logServer(t, jobID, logstore.Stderr, now, format, args...)
+}
+
+func (e *Engine) logServer(t *txn, jobID, stream string, now time.Time, format string, args ...any) {
+	line := logstore.Line{TS: now, Stream: stream, Step: logstore.ServerStep, Text: fmt.Sprintf(format, args...)}
 	t.after(func() {
 		if err := e.logs.Append(jobID, line); err != nil {
 			e.log.Error("write job log", "job", jobID, "err", err)

@@ -114,7 +114,7 @@ func (e *Engine) fireHooks(t *txn, st *jobState, snap *workspace.Snapshot, now t
 	hctx := map[string]any{"hook": hookContext(st, event), "secret": secrets(snap)}
 	for i, h := range list {
 		fail := func(err error) {
-			e.logEvent(t, st.job.ID, now, "[hooks] Failed to fire hook %s[%d] for action '%s': %s", event, i, h.Action, err)
+			e.logProblem(t, st.job.ID, now, "[hooks] Failed to fire hook %s[%d] for action '%s': %s", event, i, h.Action, err)
 		}
 		in := map[string]any{}
 		if h.Input != nil {
@@ -180,7 +180,7 @@ func (e *Engine) reportHookFailure(t *txn, st *jobState, now time.Time) {
 		}
 	}
 	orig := st.job.SourceID
-	e.logEvent(t, orig, now, "[hooks] Hook '%s' failed: %s", st.job.Task, msg)
+	e.logProblem(t, orig, now, "[hooks] Hook '%s' failed: %s", st.job.Task, msg)
 	// The original job's log was finished already: close it again.
 	t.after(func() { e.finishLog(orig) })
 }

@@ -51,13 +51,13 @@ func (e *Engine) recoverJob(t *txn, st *jobState, now time.Time) error {
 		case j.Status == JobFailed && j.EndReason == "timeout":
 			e.failStep(t, st, s, now, "Job timed out after "+shell.FormatDuration(j.Timeout))
 		default:
-			e.logEvent(t, j.ID, now, "[recovery] server restarted while step '%s' was running", s.Name)
+			e.logProblem(t, j.ID, now, "[recovery] server restarted while step '%s' was running", s.Name)
 			e.failStep(t, st, s, now, "server restarted while step was running")
 		}
 	}
 	snap, err := e.snapshot(j)
 	if err != nil {
-		e.logEvent(t, j.ID, now, "[recovery] %s", err)
+		e.logProblem(t, j.ID, now, "[recovery] %s", err)
 		for _, s := range st.steps {
 			if s.Status == StepReady {
 				e.failStep(t, st, s, now, "Failed to render action: "+err.Error())

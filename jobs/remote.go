@@ -222,10 +222,10 @@ func (e *Engine) Sweep(now time.Time) error {
 				j := st.job
 				switch {
 				case dead[s.WorkerID]:
-					e.logEvent(t, id, now, "[recovery] Worker %s unresponsive (heartbeat timeout), failing step '%s'", s.WorkerID, s.Name)
+					e.logProblem(t, id, now, "[recovery] Worker %s unresponsive (heartbeat timeout), failing step '%s'", s.WorkerID, s.Name)
 					e.failStep(t, st, s, now, fmt.Sprintf("Worker heartbeat timeout (worker %s unresponsive)", s.WorkerID))
 				case !s.Acked && since(s.StartedAt) > hb:
-					e.logEvent(t, id, now, "[recovery] Claim of step '%s' by worker %s was never started; requeued", s.Name, s.WorkerID)
+					e.logProblem(t, id, now, "[recovery] Claim of step '%s' by worker %s was never started; requeued", s.Name, s.WorkerID)
 					s.Status, s.WorkerID, s.StartedAt, s.ReadyAt = StepReady, "", time.Time{}, now
 					st.touchStep(s)
 					requeue = append(requeue, &queueItem{jobID: id, step: s.Name, readyAt: now, created: j.CreatedAt, tags: s.Tags})
@@ -303,7 +303,7 @@ func (e *Engine) noticeUnmatched(t *txn, jobID string, s *Step, now time.Time) e
 	if len(active) > 0 {
 		list = strings.Join(active, ", ")
 	}
-	e.logEvent(t, jobID, now, "Step '%s' is waiting for a worker with tags [%s]; active workers: %s", s.Name, strings.Join(s.Tags, ", "), list)
+	e.logProblem(t, jobID, now, "Step '%s' is waiting for a worker with tags [%s]; active workers: %s", s.Name, strings.Join(s.Tags, ", "), list)
 	return nil
 }
 
@@ -345,7 +345,7 @@ func (e *Engine) failUnmatched(t *txn, now time.Time, since func(time.Time) time
 			continue
 		}
 		e.queue.remove(it.jobID, it.step)
-		e.logEvent(t, it.jobID, now, "[recovery] Step '%s' has been ready for %ds with no matching worker, failing", s.Name, int(limit.Seconds()))
+		e.logProblem(t, it.jobID, now, "[recovery] Step '%s' has been ready for %ds with no matching worker, failing", s.Name, int(limit.Seconds()))
 		e.failStep(t, st, s, now, fmt.Sprintf("No active worker with tags [%s] to run this step", strings.Join(s.Tags, ", ")))
 		snap, err := e.snapshot(st.job)
 		if err != nil {

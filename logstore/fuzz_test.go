@@ -66,11 +66,14 @@ func FuzzRead(f *testing.F) {
 		}
 		defer s.Close()
 		complete := content[:bytes.LastIndexByte(content, '\n')+1]
-		var wantStep []byte
+		var wantStep, wantStderr []byte
 		for rest := complete; len(rest) > 0; {
 			i := bytes.IndexByte(rest, '\n')
 			if l, err := logstore.ParseLine(rest[:i]); err == nil && l.Step == "s" {
 				wantStep = append(wantStep, rest[:i+1]...)
+				if l.Stream == logstore.Stderr {
+					wantStderr = append(wantStderr, rest[:i+1]...)
+				}
 			}
 			rest = rest[i+1:]
 		}
@@ -85,6 +88,9 @@ func FuzzRead(f *testing.F) {
 		}{
 			{"Read", func(off int64, m int) ([]byte, int64, error) { return s.Read("j", off, m) }, complete},
 			{"ReadStep", func(off int64, m int) ([]byte, int64, error) { return s.ReadStep("j", "s", off, m) }, wantStep},
+			{"ReadStepStream", func(off int64, m int) ([]byte, int64, error) {
+				return s.ReadStepStream("j", "s", logstore.Stderr, off, m)
+			}, wantStderr},
 		} {
 			var got []byte
 			var off int64

@@ -17,7 +17,8 @@ const (
 	Stderr = "stderr"
 )
 
-// ServerStep is the step name of server events ("_server", stream stderr).
+// ServerStep is the step name of server events: lifecycle events on stream
+// stdout, problems on stream stderr (SPEC §10.1).
 const ServerStep = "_server"
 
 // Defaults for the zero values of Options.

@@ -259,9 +259,11 @@ func daysIn(m, y int) int {
 }
 
 // lineMatcher selects the lines of one step, agreeing exactly with
-// ParseLine: a line matches iff ParseLine accepts it and its Step is step.
+// ParseLine: a line matches iff ParseLine accepts it, its Step is step and,
+// when stream is set, its Stream is stream.
 type lineMatcher struct {
-	step string
+	step   string
+	stream string // "" matches any stream
 }
 
 func (m lineMatcher) match(b []byte) bool {
@@ -273,10 +275,13 @@ func (m lineMatcher) match(b []byte) bool {
 		} else if unquote(f.step) != m.step {
 			return false
 		}
+		if m.stream != "" && unquote(f.stream) != m.stream {
+			return false
+		}
 		if _, ok := parseTS(f.ts); ok {
 			return true
 		}
 	}
 	l, err := parseLineJSON(b)
-	return err == nil && l.Step == m.step
+	return err == nil && l.Step == m.step && (m.stream == "" || l.Stream == m.stream)
 }

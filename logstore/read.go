@@ -164,6 +164,13 @@ func readLines(f *os.File, offset, size int64, limit int) ([]byte, error) {
 // least one line if one exists), each '\n'-terminated. next is the file
 // offset after the last line examined, so paging by next covers the file.
 func (s *Store) ReadStep(jobID, step string, offset int64, max int) (data []byte, next int64, err error) {
+	return s.ReadStepStream(jobID, step, "", offset, max)
+}
+
+// ReadStepStream is ReadStep further filtered to one stream (Stdout or
+// Stderr; "" means both): the REST API reads the _server problem events
+// (stream stderr) this way.
+func (s *Store) ReadStepStream(jobID, step, stream string, offset int64, max int) (data []byte, next int64, err error) {
 	f, size, err := s.openRead(jobID, offset)
 	if err != nil || f == nil {
 		return nil, offset, err
@@ -172,7 +179,7 @@ func (s *Store) ReadStep(jobID, step string, offset int64, max int) (data []byte
 	if max <= 0 {
 		max = DefaultReadMax
 	}
-	m := lineMatcher{step: step}
+	m := lineMatcher{step: step, stream: stream}
 	buf := make([]byte, min(stepBlock, size-offset))
 	pos := offset // file offset of buf[0]
 	for pos < size {

@@ -80,7 +80,8 @@ func TestReadStep(t *testing.T) {
 	mustAppend(t, s, "j",
 		out("build", "b1"),
 		out("test", "t1"),
-		logstore.Line{TS: ts0, Stream: logstore.Stderr, Step: logstore.ServerStep, Text: "Step 'build' started"},
+		logstore.Line{TS: ts0, Stream: logstore.Stdout, Step: logstore.ServerStep, Text: "Step 'build' started"},
+		logstore.Line{TS: ts0, Stream: logstore.Stderr, Step: logstore.ServerStep, Text: "Step 'build' failed"},
 		out("build", "b2 \"quoted\"\t"),
 		out("build-2", "not build"),
 		out("wéird \"step\"", "w1"),
@@ -100,6 +101,8 @@ func TestReadStep(t *testing.T) {
 		`{"ts":"2026-02-10T12:00:00.123Z","stream":"stdout","step":"build"}`,
 		``,
 		`{"ts":"2026-02-10T12:00:00.123Z","stream":"stdout","step":"build","line":"b3"}`,
+		`{"ts":"2026-02-10T12:00:00.123Z","stream":"std\u0065rr","step":"_server","line":"escaped stream"}`,
+		`{"line":"reordered problem","step":"_server","stream":"stderr","ts":"2026-02-10T12:00:00Z"}`,
 	}, "\n") + "\n"
 	if _, err := f.WriteString(odd); err != nil {
 		t.Fatal(err)
@@ -110,19 +113,27 @@ func TestReadStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		step string
-		want []string
+		step, stream string
+		want         []string
 	}{
-		{"build", []string{"build|b1", "build|b2 \"quoted\"\t", "build|reordered", "build|escaped step", "build|b3"}},
-		{"test", []string{"test|t1", "test|dup"}},
-		{logstore.ServerStep, []string{"_server|Step 'build' started"}},
-		{"wéird \"step\"", []string{"wéird \"step\"|w1"}},
-		{"nope", nil},
+		{"build", "", []string{"build|b1", "build|b2 \"quoted\"\t", "build|reordered", "build|escaped step", "build|b3"}},
+		{"build", logstore.Stderr, nil},
+		{"test", "", []string{"test|t1", "test|dup"}},
+		{logstore.ServerStep, "", []string{"_server|Step 'build' started", "_server|Step 'build' failed", "_server|escaped stream", "_server|reordered problem"}},
+		{logstore.ServerStep, logstore.Stderr, []string{"_server|Step 'build' failed", "_server|escaped stream", "_server|reordered problem"}},
+		{logstore.ServerStep, logstore.Stdout, []string{"_server|Step 'build' started"}},
+		{"wéird \"step\"", "", []string{"wéird \"step\"|w1"}},
+		{"nope", "", nil},
 	}
 	for _, tc := range tests {
-		t.Run(tc.step, func(t *testing.T) {
+		t.Run(tc.step+"/"+tc.stream, func(t *testing.T) {
 			for _, max := range []int{1, 200, 0} {
-				got, _ := pageAll(t, func(off int64, m int) ([]byte, int64, error) { return s.ReadStep("j", tc.step, off, m) }, max, size)
+				got, _ := pageAll(t, func(off int64, m int) ([]byte, int64, error) {
+					if tc.stream == "" {
+						return s.ReadStep("j", tc.step, off, m)
+					}
+					return s.ReadStepStream("j", tc.step, tc.stream, off, m)
+				}, max, size)
 				if diff := cmp.Diff(tc.want, texts(t, got)); diff != "" {
 					t.Errorf("max %d (-want +got):\n%s", max, diff)
 				}

@@ -20,8 +20,9 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 
-	"runnel/workspace/yamllimit"
+	"runnel/httpd"
 	"runnel/workspace"
+	"runnel/workspace/yamllimit"
 )
 
 // This file holds the two configuration files of the runnel binary
@@ -44,6 +45,14 @@ import (
 type ServerConfig struct {
 	// Listen is the host:port the API binds before serving.
 	Listen string `yaml:"listen"`
+	// AllowedHosts are Host names (or ".domain" for a domain and its
+	// subdomains) served with auth off besides localhost, loopback
+	// addresses, the listen host and auth.base_url's host (DNS rebinding).
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// MaxConnections caps open connections to ordinary routes; a reserve
+	// of httpd.DefaultReserveConnections more is kept for /worker and
+	// /healthz. ≥ 1.
+	MaxConnections int `yaml:"max_connections"`
 	// DataDir holds the store, logs, clones and revisions (SPEC §2.4).
 	DataDir string `yaml:"data_dir"`
 	// LogStorage says where job logs are written.
@@ -211,6 +220,7 @@ type WorkerConfig struct {
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
 		Listen:            "127.0.0.1:8080",
+		MaxConnections:    httpd.DefaultMaxConnections,
 		DataDir:           "./runnel-data",
 		LocalWorkers:      4,
 		ShutdownGraceSecs: 30,
@@ -448,6 +458,15 @@ func (c *ServerConfig) problems() []Problem {
 	}
 	if c.ShutdownGraceSecs < 1 || c.ShutdownGraceSecs > 3600 {
 		ps.add("shutdown_grace_secs", "shutdown_grace_secs must be between 1 and 3600 (got %d)", c.ShutdownGraceSecs)
+	}
+	if c.MaxConnections < 1 {
+		ps.add("max_connections", "max_connections must be at least 1 (got %d)", c.MaxConnections)
+	}
+	for i, h := range c.AllowedHosts {
+		if !cfgValidHost(h) {
+			key := fmt.Sprintf("allowed_hosts[%d]", i)
+			ps.add(key, "%s %q must be a host name or IP address without scheme, port or path (e.g. runnel.lan, 192.168.1.5 or .example.com for a domain and its subdomains)", key, h)
+		}
 	}
 	if c.LocalWorkers < 0 || c.LocalWorkers > 256 {
 		ps.add("local_workers", "local_workers must be between 0 and 256 (got %d)", c.LocalWorkers)
@@ -1597,4 +1616,22 @@ func cfgParsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, err
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// cfgValidHost reports whether h is an allowed_hosts entry: a host name,
+// an IP address (IPv6 with or without brackets), or ".domain".
+func cfgValidHost(h string) bool {
+	h = strings.TrimPrefix(h, ".")
+	if h == "" {
+		return false
+	}
+	if _, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")); err == nil {
+		return true
+	}
+	for _, r := range h {
+		if !(r == '-' || r == '.' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }

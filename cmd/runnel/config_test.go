@@ -63,6 +63,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	want := ServerConfig{
 		Listen:            "127.0.0.1:8080",
+		MaxConnections:    1024,
 		DataDir:           filepath.Join(dir, "runnel-data"),
 		LogStorage:        LogStorageConfig{LocalDir: filepath.Join(dir, "runnel-data", "logs")},
 		LocalWorkers:      4,
@@ -113,9 +114,11 @@ func TestConfigFullExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := ServerConfig{
-		Listen:     "0.0.0.0:9090",
-		DataDir:    filepath.Join(dir, "data"),
-		LogStorage: LogStorageConfig{LocalDir: "/var/log/runnel"},
+		Listen:         "0.0.0.0:9090",
+		AllowedHosts:   []string{"runnel.lan", "192.168.1.5", ".corp.example.com"},
+		MaxConnections: 200,
+		DataDir:        filepath.Join(dir, "data"),
+		LogStorage:     LogStorageConfig{LocalDir: "/var/log/runnel"},
 		Workspaces: map[string]WorkspaceConfig{
 			"docs": {Type: "folder", Path: filepath.Join(filepath.Dir(dir), "workspace")},
 			"ops": {Type: "git", URL: "https://git.example.com/ops.git", Ref: "release", PollIntervalSecs: 30,
@@ -885,6 +888,7 @@ func TestConfigValidateInCode(t *testing.T) {
 		`listen "" must be host:port with a port from 0 to 65535 (e.g. 127.0.0.1:8080)`,
 		`data_dir must not be empty`,
 		`shutdown_grace_secs must be between 1 and 3600 (got 0)`,
+		`max_connections must be at least 1 (got 0)`,
 		`recovery.heartbeat_timeout_secs must be at least 4 (got 0)`,
 		`recovery.sweep_interval_secs must be at least 1 (got 0)`,
 		`log_level "" must be one of debug, info, warn, error`,

@@ -363,10 +363,11 @@ func (c *Client) Logs(ctx context.Context, id string, offset int64) (LogPage, er
 	return get[LogPage](ctx, c, JobPath(id)+"/logs?offset="+strconv.FormatInt(offset, 10))
 }
 
-// StepLogs reads the lines of one step ("_server" for server events) from
-// a byte offset of the job's log; page by NextOffset until it stops moving.
+// StepLogs reads the lines of one step ("_server" for all server events,
+// lifecycle and problems: it asks with all=true) from a byte offset of the
+// job's log; page by NextOffset until it stops moving.
 func (c *Client) StepLogs(ctx context.Context, id, step string, offset int64) (LogPage, error) {
-	p := JobPath(id) + "/steps/" + url.PathEscape(step) + "/logs?offset=" + strconv.FormatInt(offset, 10)
+	p := JobPath(id) + "/steps/" + url.PathEscape(step) + "/logs?all=true&offset=" + strconv.FormatInt(offset, 10)
 	return get[LogPage](ctx, c, p)
 }
 

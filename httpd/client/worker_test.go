@@ -192,7 +192,7 @@ func TestWorkerLoopRunsSteps(t *testing.T) {
 		t.Errorf("revision not cached: %v", err)
 	}
 	var srv map[string]any
-	s.JSON("GET", "/api/jobs/"+job+"/steps/_server/logs", nil, &srv)
+	s.JSON("GET", "/api/jobs/"+job+"/steps/_server/logs?all=true", nil, &srv)
 	if !strings.Contains(fmt.Sprint(srv), fmt.Sprintf("Step 'show' started on worker 'loop' (%s)", s.w.ID())) {
 		t.Errorf("server log: %v", srv)
 	}

@@ -10,8 +10,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runnel/jobs/jobstest"
@@ -49,8 +49,11 @@ type Server struct {
 	Logs         *logstore.Store
 	Engine       *jobs.Engine
 	HTTP         *httpd.Server
-	TS           *httptest.Server
-	Client       *http.Client
+	// Addr is the bound 127.0.0.1:port; URL is http://Addr.
+	Addr   string
+	Client *http.Client
+
+	serveDone chan error
 }
 
 // New starts the stack with the workspace files (relative path → content;
@@ -114,8 +117,18 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Serve with the server's own Serve (connection cap, deadlines), as
+	// `runnel serve` does, on a port bound first.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Addr = ln.Addr().String()
 	ho := cfg.HTTP
 	ho.Workspaces, ho.Engine, ho.Store, ho.Logs = s.Manager, eng, s.Store, s.Logs
+	if ho.Listen == "" {
+		ho.Listen = s.Addr
+	}
 	if ho.Users == nil {
 		ho.Users = s.Store
 	}
@@ -124,12 +137,14 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	}
 	srv, err := httpd.New(ho)
 	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	s.HTTP = srv
-	s.TS = httptest.NewServer(srv.Handler())
-	s.URL = s.TS.URL
-	s.Client = s.TS.Client()
+	s.serveDone = make(chan error, 1)
+	go func() { s.serveDone <- srv.Serve(ln, "", "") }()
+	s.URL = "http://" + s.Addr
+	s.Client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(s.Close)
 	return s
 }
@@ -154,9 +169,15 @@ func (s *Server) Write(files map[string]string) {
 
 // Close stops everything (idempotent).
 func (s *Server) Close() {
-	if s.TS != nil {
-		s.TS.Close()
-		s.TS = nil
+	if s.HTTP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.HTTP.Shutdown(ctx)
+		cancel()
+		if err := <-s.serveDone; err != nil {
+			s.T.Errorf("serve: %v", err)
+		}
+		s.Client.CloseIdleConnections()
+		s.HTTP = nil
 	}
 	if s.Engine != nil {
 		s.Engine.Close()
