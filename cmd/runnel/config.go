@@ -78,6 +78,10 @@ type LogStorageConfig struct {
 	// LocalDir is the log directory; "" means <DataDir>/logs (the loader
 	// always fills it in).
 	LocalDir string `yaml:"local_dir"`
+	// MaxOpenFiles bounds the job log files open at once, however many
+	// jobs are queued or running; ≥ 1. The least recently written one is
+	// closed when another job writes.
+	MaxOpenFiles int `yaml:"max_open_files"`
 }
 
 // RecoveryConfig tunes the recovery sweeper; all values are seconds.
@@ -194,6 +198,7 @@ func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
 		Listen:          "127.0.0.1:8080",
 		DataDir:         "./runnel-data",
+		LogStorage:      LogStorageConfig{MaxOpenFiles: 128},
 		LocalWorkers:    4,
 		LocalWorkerTags: []string{"shell"},
 		Recovery: RecoveryConfig{
@@ -418,6 +423,9 @@ func (c *ServerConfig) problems() []Problem {
 	}
 	if c.DataDir == "" {
 		ps.add("data_dir", "data_dir must not be empty")
+	}
+	if v := c.LogStorage.MaxOpenFiles; v < 1 {
+		ps.add("log_storage.max_open_files", "log_storage.max_open_files must be at least 1 (got %d)", v)
 	}
 	if c.LocalWorkers < 0 || c.LocalWorkers > 256 {
 		ps.add("local_workers", "local_workers must be between 0 and 256 (got %d)", c.LocalWorkers)

@@ -64,7 +64,7 @@ func TestConfigDefaults(t *testing.T) {
 	want := ServerConfig{
 		Listen:          "127.0.0.1:8080",
 		DataDir:         filepath.Join(dir, "runnel-data"),
-		LogStorage:      LogStorageConfig{LocalDir: filepath.Join(dir, "runnel-data", "logs")},
+		LogStorage:      LogStorageConfig{LocalDir: filepath.Join(dir, "runnel-data", "logs"), MaxOpenFiles: 128},
 		LocalWorkers:    4,
 		LocalWorkerTags: []string{"shell"},
 		Recovery:        RecoveryConfig{HeartbeatTimeoutSecs: 120, SweepIntervalSecs: 60, UnmatchedStepTimeoutSecs: 300},
@@ -114,7 +114,7 @@ func TestConfigFullExample(t *testing.T) {
 	want := ServerConfig{
 		Listen:     "0.0.0.0:9090",
 		DataDir:    filepath.Join(dir, "data"),
-		LogStorage: LogStorageConfig{LocalDir: "/var/log/runnel"},
+		LogStorage: LogStorageConfig{LocalDir: "/var/log/runnel", MaxOpenFiles: 64},
 		Workspaces: map[string]WorkspaceConfig{
 			"docs": {Type: "folder", Path: filepath.Join(filepath.Dir(dir), "workspace")},
 			"ops": {Type: "git", URL: "https://git.example.com/ops.git", Ref: "release", PollIntervalSecs: 30,
@@ -209,6 +209,8 @@ func TestConfigServerProblems(t *testing.T) {
 			nil, []string{`F:1:16: local_workers must be between 0 and 256 (got 300)`}},
 		{"local_workers negative", "local_workers: -1\n",
 			nil, []string{`F:1:16: local_workers must be between 0 and 256 (got -1)`}},
+		{"max_open_files zero", "log_storage:\n  max_open_files: 0\n",
+			nil, []string{`F:2:19: log_storage.max_open_files must be at least 1 (got 0)`}},
 		{"no tags with slots", "local_worker_tags: []\n",
 			nil, []string{`F:1:20: local_worker_tags must not be empty when local_workers > 0`}},
 		{"no tags without slots", "local_workers: 0\nlocal_worker_tags: []\n", nil, nil},
@@ -882,6 +884,7 @@ func TestConfigValidateInCode(t *testing.T) {
 	want := []string{
 		`listen "" must be host:port with a port from 0 to 65535 (e.g. 127.0.0.1:8080)`,
 		`data_dir must not be empty`,
+		`log_storage.max_open_files must be at least 1 (got 0)`,
 		`recovery.heartbeat_timeout_secs must be at least 4 (got 0)`,
 		`recovery.sweep_interval_secs must be at least 1 (got 0)`,
 		`log_level "" must be one of debug, info, warn, error`,

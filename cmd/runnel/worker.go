@@ -34,6 +34,7 @@ func runWorker(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	log := newLogger(e.stderr, "info", "text")
+	raiseFileLimit(log, minFileLimit)
 	c := client.New(cfg.ServerURL, cfg.WorkerToken)
 	c.UserAgent = "runnel-worker/" + version
 	w := worker.New(worker.Options{
