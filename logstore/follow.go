@@ -45,8 +45,10 @@ type chunk struct {
 // Follow subscribes to the job's live appends and then reads the backfill
 // from offset; with offset < 0 it starts at the current end (no backfill).
 // offset must be 0 or a line start within the file (else ErrInvalidOffset).
-// For a job Finished in this process (and not written since), the follower
-// ends at the current end. Close the follower when done with it.
+// For one of the last Options.RecentFinished jobs Finished in this process
+// (and not written since), the follower ends at the current end; for a job
+// finished earlier, the caller who knows it is terminal calls EndAtCurrent.
+// Close the follower when done with it.
 func (s *Store) Follow(jobID string, offset int64) (*Follower, error) {
 	if err := checkJobID(jobID); err != nil {
 		return nil, err
