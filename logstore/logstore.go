@@ -208,7 +208,7 @@ func (s *Store) Close() error {
 	var errs []error
 	for _, j := range jobs {
 		j.mu.Lock()
-		if j.file == nil && j.synced < j.size {
+		if j.live && j.file == nil && j.synced < j.size {
 			// Evicted with lines not yet fsynced; no slot is taken any more.
 			errs = append(errs, syncPath(j.path))
 		}
