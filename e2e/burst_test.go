@@ -14,7 +14,8 @@ import (
 )
 
 // TestBurstUnderLowFileLimit fires a burst of one-step jobs at a server
-// running under `ulimit -n 256` through 16 client connections: every job
+// running under `ulimit -n 256` (8 built-in worker slots, whose step pipes
+// need descriptors too) through 16 client connections: every job
 // completes and every job's log holds its step output and its `Job
 // created` and `Job completed` lines (issue 10 item 4: each queued job used
 // to hold its log file open, and the burst failed jobs and lost lines).
@@ -32,7 +33,7 @@ tasks:
       say:
         type: shell
         cmd: echo "hello $RUNNEL_JOB_ID"
-`}, serverConfig{LocalWorkers: 4, FileLimit: fileLimit, LogLevel: "info", HeartbeatTimeout: 120, Sweep: 60})
+`}, serverConfig{LocalWorkers: 8, FileLimit: fileLimit, LogLevel: "info", HeartbeatTimeout: 120, Sweep: 60})
 	pid := s.cmd.Process.Pid
 	if got := openFileLimits(t, pid); got != [2]string{"256", "256"} {
 		t.Fatalf("server runs with open file limits %q, want 256 256", got)
