@@ -77,8 +77,15 @@ type proc struct {
 
 func startProc(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
+	return startCmd(t, name, exec.Command(bin, args...), env)
+}
+
+// startCmd starts cmd (the runnel binary, maybe through a wrapper that
+// execs it) with the test's environment plus env.
+func startCmd(t testing.TB, name string, cmd *exec.Cmd, env []string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
+	p.cmd = cmd
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -163,17 +170,23 @@ type serverConfig struct {
 	NoToken      bool
 	// HeartbeatTimeout and Sweep are seconds (defaults 4 and 1 here).
 	HeartbeatTimeout, Sweep int
+	// FileLimit, if set, is the soft and hard open-file limit (ulimit -n)
+	// the server runs under.
+	FileLimit int
+	// LogLevel is the server's log_level (default debug).
+	LogLevel string
 }
 
 // server is a running `runnel serve`.
 type server struct {
 	*proc
-	t       testing.TB
-	url     string
-	cfgPath string
-	wsDir   string
-	api     *client.Client
-	wk      *client.Client
+	t         testing.TB
+	url       string
+	cfgPath   string
+	fileLimit int
+	wsDir     string
+	api       *client.Client
+	wk        *client.Client
 }
 
 // startServer writes the workspace files into a folder workspace and
@@ -181,13 +194,16 @@ type server struct {
 func startServer(t testing.TB, files map[string]string, sc serverConfig) *server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &server{t: t, wsDir: filepath.Join(dir, "ws"), cfgPath: filepath.Join(dir, "server-config.yaml")}
+	s := &server{t: t, wsDir: filepath.Join(dir, "ws"), cfgPath: filepath.Join(dir, "server-config.yaml"), fileLimit: sc.FileLimit}
 	s.write(files)
 	if sc.HeartbeatTimeout == 0 {
 		sc.HeartbeatTimeout = 4
 	}
 	if sc.Sweep == 0 {
 		sc.Sweep = 1
+	}
+	if sc.LogLevel == "" {
+		sc.LogLevel = "debug"
 	}
 	tags := "[shell]"
 	if len(sc.LocalTags) > 0 {
@@ -204,8 +220,8 @@ local_worker_tags: %s
 recovery:
   heartbeat_timeout_secs: %d
   sweep_interval_secs: %d
-log_level: debug
-`, port, sc.LocalWorkers, tags, sc.HeartbeatTimeout, sc.Sweep)
+log_level: %s
+`, port, sc.LocalWorkers, tags, sc.HeartbeatTimeout, sc.Sweep, sc.LogLevel)
 		if !sc.NoToken {
 			cfg += "worker_token: " + token + "\n"
 		}
@@ -228,7 +244,14 @@ log_level: debug
 // loaded; false if it exited first.
 func (s *server) launch() bool {
 	s.t.Helper()
-	s.proc = startProc(s.t, "runnel serve", nil, "serve", "--config", s.cfgPath)
+	args := []string{"serve", "--config", s.cfgPath}
+	cmd := exec.Command(bin, args...)
+	if s.fileLimit > 0 {
+		// ulimit -n sets the soft and the hard limit: runnel cannot raise it.
+		script := fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, s.fileLimit)
+		cmd = exec.Command("sh", append([]string{"-c", script, bin}, args...)...)
+	}
+	s.proc = startCmd(s.t, "runnel serve", cmd, nil)
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		if s.exited() {

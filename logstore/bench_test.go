@@ -286,3 +286,25 @@ func BenchmarkFollow(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkAppendManyJobs appends one line at a time to 256 live jobs in
+// turn: with MaxOpen ≥ 256 every file stays open; with MaxOpen 8 every
+// append first closes another job's file and reopens its own. Reported as
+// appends/s.
+func BenchmarkAppendManyJobs(b *testing.B) {
+	const jobs = 256
+	for _, maxOpen := range []int{jobs, 8} {
+		b.Run("max_open="+strconv.Itoa(maxOpen), func(b *testing.B) {
+			s := open(b, logstore.Options{MaxOpen: maxOpen})
+			line := benchLines(1)
+			i := 0
+			for b.Loop() {
+				if err := s.Append("job"+strconv.Itoa(i%jobs), line...); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+		})
+	}
+}

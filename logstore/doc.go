@@ -10,8 +10,12 @@
 // lock inside Append; it masks, cuts and caps lines, writes a batch with one
 // write call and hands the same bytes to the job's followers, whose queues
 // are bounded (an overflowing follower ends with *SlowReaderError and its
-// resume offset). Readers open the file themselves and return only complete
-// lines, so they never wait for the writer. A follower subscribes under the
+// resume offset). At most Options.MaxOpen writer files are open at once: a
+// job's file is opened when written and the least recently written one is
+// closed for another job's slot, the job staying live (see openfiles.go).
+// Readers open the file themselves and return only complete lines, so they
+// never wait for the writer; a follower closes its file once its backfill
+// is delivered. A follower subscribes under the
 // writer's lock at the file's end E, then reads the backfill [offset, E)
 // from the file and the live chunks from E on: nothing lost or repeated.
 package logstore

@@ -19,12 +19,12 @@ const backfillChunk = 1 << 20
 // from any goroutine.
 type Follower struct {
 	s      *Store
-	job    *jobLog // subscribed entry; nil if the job was finished at Follow
-	file   *os.File
+	job    *jobLog       // subscribed entry; nil if the job was finished at Follow
 	limit  int           // FollowBuffer
 	notify chan struct{} // capacity 1: something changed
 
 	mu       sync.Mutex // guards the fields below; taken after job.mu, never before
+	file     *os.File   // backfill source; closed once the backfill is delivered
 	pos      int64      // offset after the last byte returned by Next
 	end      int64      // backfill end: the job's end when subscribing
 	tail     int64      // end of the last live chunk taken (end before the first)
@@ -45,14 +45,17 @@ type chunk struct {
 // Follow subscribes to the job's live appends and then reads the backfill
 // from offset; with offset < 0 it starts at the current end (no backfill).
 // offset must be 0 or a line start within the file (else ErrInvalidOffset).
-// For a job Finished in this process (and not written since), the follower
-// ends at the current end. Close the follower when done with it.
+// For one of the last Options.RecentFinished jobs Finished in this process
+// (and not written since), the follower ends at the current end; for a job
+// finished earlier, the caller who knows it is terminal calls EndAtCurrent.
+// Close the follower when done with it.
 func (s *Store) Follow(jobID string, offset int64) (*Follower, error) {
 	if err := checkJobID(jobID); err != nil {
 		return nil, err
 	}
 	f := &Follower{s: s, limit: s.opts.FollowBuffer, notify: make(chan struct{}, 1)}
 	path := s.path(jobID)
+	var file *os.File // f.file once published under f.mu
 	var end int64
 	for {
 		s.mu.Lock()
@@ -61,11 +64,11 @@ func (s *Store) Follow(jobID string, offset int64) (*Follower, error) {
 			return nil, ErrClosed
 		}
 		s.followers[f] = struct{}{}
-		if _, ok := s.finished[jobID]; ok {
+		if s.finished.has(jobID) {
 			s.mu.Unlock()
 			f.ended = true
 			var err error
-			if f.file, end, err = openFollow(path); err != nil {
+			if file, end, err = openFollow(path); err != nil {
 				f.Close()
 				return nil, err
 			}
@@ -86,8 +89,8 @@ func (s *Store) Follow(jobID string, offset int64) (*Follower, error) {
 		// Under j.mu no Append runs: the file ends at a line end, the end
 		// of what the backfill covers and the start of the first live chunk.
 		var err error
-		f.file, end, err = openFollow(path)
-		if err == nil && j.file != nil {
+		file, end, err = openFollow(path)
+		if err == nil && j.live {
 			end = j.size
 		}
 		if err != nil {
@@ -104,18 +107,30 @@ func (s *Store) Follow(jobID string, offset int64) (*Follower, error) {
 	if offset < 0 {
 		offset = end
 	}
-	if f.file == nil {
+	var err error
+	if file == nil {
 		if offset != 0 {
-			f.Close()
-			return nil, ErrInvalidOffset
+			err = ErrInvalidOffset
 		}
-	} else if err := checkOffset(f.file, offset, end); err != nil {
-		f.Close()
-		return nil, err
+	} else {
+		err = checkOffset(file, offset, end)
 	}
 	f.mu.Lock()
 	f.pos, f.end = offset, end
+	if err == nil && !f.released {
+		f.file, file = file, nil
+	}
 	f.mu.Unlock()
+	if file != nil {
+		file.Close()
+		if err == nil {
+			err = ErrClosed // released by the Store's Close meanwhile
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -137,10 +152,10 @@ func openFollow(path string) (*os.File, int64, error) {
 	return f, end, nil
 }
 
-// dropIfIdleLocked forgets an entry that has neither a writer nor
-// followers (j.mu held).
+// dropIfIdleLocked forgets an entry that is neither live nor followed
+// (j.mu held).
 func (j *jobLog) dropIfIdleLocked(s *Store) {
-	if j.file == nil && len(j.subs) == 0 && !j.dead {
+	if !j.live && len(j.subs) == 0 && !j.dead {
 		s.dropLocked(j, false)
 	}
 }
@@ -222,6 +237,15 @@ func (f *Follower) Next(ctx context.Context) (data []byte, next int64, err error
 		}
 		f.mu.Lock()
 		pos := f.pos
+		if pos >= f.end && f.file != nil {
+			// Backfill done: live data comes from the queue, so the
+			// file handle is not kept for the follower's lifetime.
+			file := f.file
+			f.file = nil
+			f.mu.Unlock()
+			file.Close()
+			continue
+		}
 		switch {
 		case f.err != nil:
 			err := f.err
@@ -232,9 +256,9 @@ func (f *Follower) Next(ctx context.Context) (data []byte, next int64, err error
 			f.release()
 			return nil, pos, &SlowReaderError{Offset: pos}
 		case pos < f.end:
-			end := f.end
+			end, file := f.end, f.file
 			f.mu.Unlock()
-			data, err := f.backfill(pos, end)
+			data, err := backfill(file, pos, end)
 			f.mu.Lock()
 			if err == nil && f.err != nil {
 				err = f.err // closed while reading
@@ -274,17 +298,20 @@ func (f *Follower) Next(ctx context.Context) (data []byte, next int64, err error
 	}
 }
 
-// backfill reads the complete lines of [pos, end) from the file, at most
+// backfill reads the complete lines of [pos, end) from file, at most
 // backfillChunk bytes unless the first line is longer.
-func (f *Follower) backfill(pos, end int64) ([]byte, error) {
-	data, err := readLines(f.file, pos, end, backfillChunk)
+func backfill(file *os.File, pos, end int64) ([]byte, error) {
+	if file == nil {
+		return nil, ErrClosed // released meanwhile
+	}
+	data, err := readLines(file, pos, end, backfillChunk)
 	if err != nil {
-		return nil, fmt.Errorf("follow log %q: %w", f.file.Name(), err)
+		return nil, fmt.Errorf("follow log %q: %w", file.Name(), err)
 	}
 	if len(data) == 0 {
 		// [pos, end) is whole lines written before Follow; reading none
 		// means the file was cut or removed under us.
-		return nil, fmt.Errorf("follow log %q: file shrank below offset %d", f.file.Name(), end)
+		return nil, fmt.Errorf("follow log %q: file shrank below offset %d", file.Name(), end)
 	}
 	return data, nil
 }
@@ -326,12 +353,14 @@ func (f *Follower) release() {
 	f.mu.Lock()
 	done := f.released
 	f.released = true
+	file := f.file
+	f.file = nil
 	f.mu.Unlock()
 	if done {
 		return
 	}
-	if f.file != nil {
-		f.file.Close()
+	if file != nil {
+		file.Close()
 	}
 	f.s.mu.Lock()
 	delete(f.s.followers, f)

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,6 +30,11 @@ const (
 	// DefaultReadMax is the read size used when Read or ReadStep get
 	// max ≤ 0 (the REST limit, SPEC §10.3).
 	DefaultReadMax = 16 << 20
+	// DefaultMaxOpen is the default bound on writer files open at once.
+	DefaultMaxOpen = 128
+	// DefaultRecentFinished is the default number of finished jobs a Store
+	// remembers for Follow.
+	DefaultRecentFinished = 4096
 )
 
 // Line is one log line. Encoded as
@@ -85,6 +91,18 @@ type Options struct {
 	// FollowBuffer bounds a follower's queue of live data, in bytes (default
 	// 4 MiB).
 	FollowBuffer int
+	// MaxOpen bounds the writer files open at once (default 128), however
+	// many jobs are live: a job's file is opened when it is written and
+	// the least recently written one is closed (without fsync; Sync and
+	// Finish still make its lines durable) when another needs the slot.
+	// Followers and readers open their own files, outside this bound.
+	MaxOpen int
+	// RecentFinished is how many finished jobs the Store remembers (default
+	// 4096), oldest forgotten first: a Follow of one of them ends at the
+	// current end by itself. A job finished earlier (or before this process
+	// started) is followed like a live one and its caller ends the follower
+	// with EndAtCurrent.
+	RecentFinished int
 }
 
 // Store owns the log files: one writer per job, any number of readers.
@@ -92,10 +110,13 @@ type Store struct {
 	opts Options
 
 	mu        sync.Mutex // guards the fields below; never held while taking a jobLog's mu
+	slotFreed sync.Cond  // on mu: open went down or lru grew (see acquireSlot)
 	closed    bool
-	jobs      map[string]*jobLog     // jobs with an open writer or subscribed followers
-	finished  map[string]struct{}    // jobs Finished in this process and not written since
+	jobs      map[string]*jobLog     // live jobs (written, not finished) and followed ones
+	finished  recentSet              // jobs Finished in this process and not written since
 	followers map[*Follower]struct{} // every open Follower, for Close
+	open      int                    // writer files open or being opened; ≤ MaxOpen
+	lru       list.List              // *jobLog with an evictable open file, most recently used first
 }
 
 // jobLog is one job's writer and live subscribers. The goroutine holding mu
@@ -104,14 +125,26 @@ type jobLog struct {
 	id   string
 	path string
 
-	mu    sync.Mutex
-	dead  bool     // removed from Store.jobs by Finish/Remove/Close: look the job up again
-	file  *os.File // the writer; nil until the first Append
-	size  int64    // end of the last line written; valid when file != nil
-	enc   encoder
-	buf   []byte                // batch buffer, reused between Appends
-	steps map[string]*stepCount // bytes written per step since the writer opened
-	subs  map[*Follower]struct{}
+	mu   sync.Mutex
+	dead bool // removed from Store.jobs by Finish/Remove/Close: look the job up again
+	// live is set from the writer's first open to Finish/Remove/Close;
+	// size, synced, enc and steps are valid while it is, also while the
+	// file itself is closed to free its slot.
+	live   bool
+	file   *os.File // the writer; nil when not live or evicted
+	size   int64    // end of the last line written
+	synced int64    // size at the last fsync: dirty while synced < size
+	enc    encoder
+	buf    []byte                // batch buffer, reused between Appends
+	steps  map[string]*stepCount // bytes written per step since the writer opened
+	subs   map[*Follower]struct{}
+	// pins counts fsyncs of file running outside mu (Sync); a pinned file
+	// is not in Store.lru, and one closed while pinned (unpinSlot set)
+	// keeps its slot until the last fsync returns: the descriptor itself
+	// stays open until then.
+	pins      int
+	unpinSlot bool
+	elem      *list.Element // in Store.lru while file is open; guarded by Store.mu
 }
 
 // stepCount tracks one step against MaxStepBytes.
@@ -137,15 +170,23 @@ func Open(opts Options) (*Store, error) {
 	if opts.FollowBuffer <= 0 {
 		opts.FollowBuffer = DefaultFollowBuffer
 	}
+	if opts.MaxOpen <= 0 {
+		opts.MaxOpen = DefaultMaxOpen
+	}
+	if opts.RecentFinished <= 0 {
+		opts.RecentFinished = DefaultRecentFinished
+	}
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open log store: %w", err)
 	}
-	return &Store{
+	s := &Store{
 		opts:      opts,
 		jobs:      make(map[string]*jobLog),
-		finished:  make(map[string]struct{}),
+		finished:  newRecentSet(opts.RecentFinished),
 		followers: make(map[*Follower]struct{}),
-	}, nil
+	}
+	s.slotFreed.L = &s.mu
+	return s, nil
 }
 
 // Close syncs and closes every open writer and ends every follower (their
@@ -161,12 +202,18 @@ func (s *Store) Close() error {
 	jobs := s.jobs
 	followers := s.followers
 	s.jobs, s.followers = map[string]*jobLog{}, map[*Follower]struct{}{}
+	s.finished = newRecentSet(1)
+	s.slotFreed.Broadcast() // waiting writers return ErrClosed
 	s.mu.Unlock()
 
 	var errs []error
 	for _, j := range jobs {
 		j.mu.Lock()
-		errs = append(errs, j.closeWriterLocked(true))
+		if j.live && j.file == nil && j.synced < j.size {
+			// Evicted with lines not yet fsynced; no slot is taken any more.
+			errs = append(errs, syncPath(j.path))
+		}
+		errs = append(errs, s.closeWriterLocked(j, true))
 		j.subs = nil
 		j.dead = true
 		j.mu.Unlock()
@@ -204,7 +251,10 @@ func (s *Store) lockJob(jobID string, write bool) (*jobLog, error) {
 			s.jobs[jobID] = j
 		}
 		if write {
-			delete(s.finished, jobID)
+			s.finished.remove(jobID)
+			if j.elem != nil {
+				s.lru.MoveToFront(j.elem)
+			}
 		}
 		s.mu.Unlock()
 		j.mu.Lock()
@@ -245,7 +295,7 @@ func (s *Store) dropLocked(j *jobLog, finish bool) {
 		delete(s.jobs, j.id)
 	}
 	if finish && !s.closed {
-		s.finished[j.id] = struct{}{}
+		s.finished.add(j.id)
 	}
 	s.mu.Unlock()
 }
@@ -263,16 +313,11 @@ func (s *Store) Append(jobID string, lines ...Line) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	j, err := s.lockJob(jobID, true)
+	j, err := s.writer(jobID)
 	if err != nil {
 		return err
 	}
 	defer j.mu.Unlock()
-	if j.file == nil {
-		if err := s.openWriterLocked(j); err != nil {
-			return err
-		}
-	}
 	buf := j.buf[:0]
 	for _, l := range lines {
 		buf = s.appendLocked(j, buf, l)
@@ -308,19 +353,35 @@ func (s *Store) Append(jobID string, lines ...Line) error {
 // Open opens the job's writer (creating the file) without writing, so a
 // caller on a latency-sensitive path can pay for the file creation
 // elsewhere. The Mask callback runs now. Opening an open writer is a no-op.
+// The file takes a slot of Options.MaxOpen like any written one.
 func (s *Store) Open(jobID string) error {
 	if err := checkJobID(jobID); err != nil {
 		return err
 	}
-	j, err := s.lockJob(jobID, true)
+	j, err := s.writer(jobID)
 	if err != nil {
 		return err
 	}
-	defer j.mu.Unlock()
-	if j.file != nil {
-		return nil
+	j.mu.Unlock()
+	return nil
+}
+
+// writer returns the job's live entry with its mu held and its file open.
+func (s *Store) writer(jobID string) (*jobLog, error) {
+	for {
+		j, err := s.lockJob(jobID, true)
+		if err != nil {
+			return nil, err
+		}
+		err = s.openLocked(j)
+		if err == nil {
+			return j, nil
+		}
+		j.mu.Unlock()
+		if !errors.Is(err, errDead) {
+			return nil, err
+		}
 	}
-	return s.openWriterLocked(j)
 }
 
 // appendLocked encodes one line into buf, applying the step cap.
@@ -349,8 +410,10 @@ func (s *Store) appendLocked(j *jobLog, buf []byte, l Line) []byte {
 	})
 }
 
-// openWriterLocked opens j's file for appending, cutting a torn tail.
-func (s *Store) openWriterLocked(j *jobLog) error {
+// openFileLocked opens j's file for appending, cutting a torn tail, and
+// makes j live if it was not (the Mask callback runs then). A slot is held
+// for the file.
+func (s *Store) openFileLocked(j *jobLog) error {
 	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open log %q: %w", j.path, err)
@@ -363,29 +426,33 @@ func (s *Store) openWriterLocked(j *jobLog) error {
 		f.Close()
 		return fmt.Errorf("open log %q: %w", j.path, err)
 	}
+	j.file, j.size = f, end
+	if j.live {
+		return nil // reopened after an eviction: masks and step counts go on
+	}
 	var mask []string
 	if s.opts.Mask != nil {
 		mask = s.opts.Mask(j.id)
 	}
-	j.file, j.size = f, end
+	j.live, j.synced = true, end
 	j.enc = encoder{mask: newMasker(mask), maxLine: s.opts.MaxLine}
 	j.steps = make(map[string]*stepCount)
 	return nil
 }
 
-// closeWriterLocked closes j's writer, after an fsync if sync.
-func (j *jobLog) closeWriterLocked(sync bool) error {
-	if j.file == nil {
-		return nil
-	}
+// closeWriterLocked closes j's writer file, after an fsync if sync, and
+// ends j's writer state.
+func (s *Store) closeWriterLocked(j *jobLog, sync bool) error {
 	var err error
-	if sync {
-		err = j.file.Sync()
+	if j.file != nil {
+		if sync {
+			err = j.file.Sync()
+		}
+		if cerr := s.closeFileLocked(j); err == nil {
+			err = cerr
+		}
 	}
-	if cerr := j.file.Close(); err == nil {
-		err = cerr
-	}
-	j.file, j.enc, j.buf, j.steps = nil, encoder{}, nil, nil
+	j.live, j.enc, j.buf, j.steps = false, encoder{}, nil, nil
 	if err != nil {
 		return fmt.Errorf("close log %q: %w", j.path, err)
 	}
@@ -400,27 +467,47 @@ func (j *jobLog) endFollowersLocked() {
 	clear(j.subs)
 }
 
-// Sync fsyncs the job's file (at step end and job end). A job without an
-// open writer has nothing to sync.
+// Sync fsyncs the job's file (at step end and job end), reopening it if it
+// was closed to free its slot with lines not yet fsynced. A job that is not
+// live has nothing to sync (Finish fsynced it).
 func (s *Store) Sync(jobID string) error {
 	if err := checkJobID(jobID); err != nil {
 		return err
 	}
-	j, err := s.existingJob(jobID)
-	if err != nil || j == nil {
-		return err
-	}
-	f := j.file
-	j.mu.Unlock()
-	if f == nil {
+	for {
+		j, err := s.existingJob(jobID)
+		if err != nil || j == nil {
+			return err
+		}
+		if !j.live || j.synced >= j.size {
+			j.mu.Unlock()
+			return nil
+		}
+		if err := s.openLocked(j); err != nil {
+			j.mu.Unlock()
+			if errors.Is(err, errDead) {
+				return nil // finished (fsynced) or removed meanwhile
+			}
+			return fmt.Errorf("sync log: %w", err)
+		}
+		f, size := j.file, j.size
+		s.pinLocked(j)
+		j.mu.Unlock()
+		// Outside the lock so Appends continue during the fsync. A file
+		// closed before the fsync started was closed by Finish (which
+		// fsyncs), Remove or Close (which fsyncs).
+		err = f.Sync()
+		j.mu.Lock()
+		if err == nil {
+			j.synced = max(j.synced, size)
+		}
+		s.unpinLocked(j)
+		j.mu.Unlock()
+		if err != nil && !errors.Is(err, os.ErrClosed) {
+			return fmt.Errorf("sync log %q: %w", f.Name(), err)
+		}
 		return nil
 	}
-	// Outside the lock so Appends continue during the fsync. A concurrent
-	// Finish fsyncs before closing, so a closed file is already durable.
-	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-		return fmt.Errorf("sync log %q: %w", f.Name(), err)
-	}
-	return nil
 }
 
 // Finish syncs and closes the job's writer and ends its followers once they
@@ -440,7 +527,7 @@ func (s *Store) Finish(jobID string) error {
 		}
 		j := s.jobs[jobID]
 		if j == nil {
-			s.finished[jobID] = struct{}{}
+			s.finished.add(jobID)
 			s.mu.Unlock()
 			return nil
 		}
@@ -450,7 +537,17 @@ func (s *Store) Finish(jobID string) error {
 			j.mu.Unlock()
 			continue
 		}
-		err := j.closeWriterLocked(true)
+		var err error
+		if j.live && j.file == nil && j.synced < j.size {
+			// Evicted before its last lines were fsynced: reopen to sync.
+			if err = s.openLocked(j); errors.Is(err, errDead) {
+				j.mu.Unlock()
+				continue
+			}
+		}
+		if cerr := s.closeWriterLocked(j, true); err == nil {
+			err = cerr
+		}
 		j.endFollowersLocked()
 		s.dropLocked(j, true)
 		j.mu.Unlock()
@@ -491,12 +588,12 @@ func (s *Store) Remove(jobID string) error {
 	}
 	if j != nil {
 		defer j.mu.Unlock()
-		err = j.closeWriterLocked(false)
+		err = s.closeWriterLocked(j, false)
 		j.endFollowersLocked()
 		s.dropLocked(j, false)
 	}
 	s.mu.Lock()
-	delete(s.finished, jobID)
+	s.finished.remove(jobID)
 	s.mu.Unlock()
 	if rerr := os.Remove(s.path(jobID)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		err = errors.Join(err, fmt.Errorf("remove log: %w", rerr))

@@ -95,6 +95,10 @@ type LogStorageConfig struct {
 	// LocalDir is the log directory; "" means <DataDir>/logs (the loader
 	// always fills it in).
 	LocalDir string `yaml:"local_dir"`
+	// MaxOpenFiles bounds the job log files open at once, however many
+	// jobs are queued or running; ≥ 1. The least recently written one is
+	// closed when another job writes.
+	MaxOpenFiles int `yaml:"max_open_files"`
 }
 
 // RetentionConfig is the retention policy the sweeper enforces.
@@ -222,6 +226,7 @@ func DefaultServerConfig() ServerConfig {
 		Listen:            "127.0.0.1:8080",
 		MaxConnections:    httpd.DefaultMaxConnections,
 		DataDir:           "./runnel-data",
+		LogStorage:        LogStorageConfig{MaxOpenFiles: 128},
 		LocalWorkers:      4,
 		ShutdownGraceSecs: 30,
 		LocalWorkerTags:   []string{"shell"},
@@ -467,6 +472,9 @@ func (c *ServerConfig) problems() []Problem {
 			key := fmt.Sprintf("allowed_hosts[%d]", i)
 			ps.add(key, "%s %q must be a host name or IP address without scheme, port or path (e.g. runnel.lan, 192.168.1.5 or .example.com for a domain and its subdomains)", key, h)
 		}
+	}
+	if v := c.LogStorage.MaxOpenFiles; v < 1 {
+		ps.add("log_storage.max_open_files", "log_storage.max_open_files must be at least 1 (got %d)", v)
 	}
 	if c.LocalWorkers < 0 || c.LocalWorkers > 256 {
 		ps.add("local_workers", "local_workers must be between 0 and 256 (got %d)", c.LocalWorkers)

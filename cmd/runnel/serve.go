@@ -145,10 +145,17 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := ensureInitialUser(m.Store, cfg.Auth, m.log); err != nil {
 		return err
 	}
+	limit := raiseFileLimit(m.log, max(minFileLimit, uint64(cfg.LogStorage.MaxOpenFiles)+512))
+	maxOpen := logFileBudget(cfg.LogStorage.MaxOpenFiles, limit)
+	if maxOpen < cfg.LogStorage.MaxOpenFiles {
+		m.log.Warn("keeping fewer job log files open than log_storage.max_open_files: half the open file limit",
+			"max_open_files", cfg.LogStorage.MaxOpenFiles, "using", maxOpen, "limit", limit)
+	}
 	var engine *jobs.Engine
 	logs, err := logstore.Open(logstore.Options{
-		Dir:  cfg.LogStorage.LocalDir,
-		Mask: func(id string) []string { return engine.MaskValues(id) },
+		Dir:     cfg.LogStorage.LocalDir,
+		Mask:    func(id string) []string { return engine.MaskValues(id) },
+		MaxOpen: maxOpen,
 	})
 	if err != nil {
 		return fmt.Errorf("open logs: %w", err)

@@ -35,6 +35,7 @@ func runWorker(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	log := newLogger(e.stderr, slog.LevelInfo, "text")
+	raiseFileLimit(log, minFileLimit)
 	c := client.New(cfg.ServerURL, cfg.WorkerToken)
 	c.UserAgent = "runnel-worker/" + version
 	w := worker.New(worker.Options{
