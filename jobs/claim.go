@@ -99,17 +99,30 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 			return e.finishLater(t, st, now)
 		}
 		act := snap.Actions[s.Action]
-		r, err := renderAction(act, stepInput(s), snap)
-		if err != nil {
-			e.failStep(t, st, s, now, err.Error())
+		input := stepInput(s)
+		// Rendered outside the transaction (render.go): the first run
+		// only asks, the update is rolled back and run again.
+		res, ok := t.rendered(renderKey("claim", st.job.ID, s.Name), input, func() renderResult {
+			r, err := renderAction(act, input, snap)
+			if err != nil {
+				return renderResult{msg: err.Error()}
+			}
+			return renderResult{val: r}
+		})
+		if !ok {
+			return nil
+		}
+		if res.msg != "" {
+			e.failStep(t, st, s, now, res.msg)
 			return e.advance(t, st, snap, now)
 		}
+		r, _ := res.val.(renderedAction)
 		s.Status = StepRunning
 		s.WorkerID = w.id
 		s.StartedAt = now
 		s.Acked = w.builtin
 		st.touchStep(s)
-		markRunning(st, now)
+		markRunning(t, st, now)
 		if st.job.WorkerID == "" {
 			st.job.WorkerID = w.id
 			st.touch()
