@@ -76,6 +76,18 @@ tasks:
       render:
         action: echo
         input: { msg: "{{ 'x' | center(input.w) }}{{ 'y' | indent(input.w) }}" }
+  hooked:
+    input:
+      w: { type: integer, required: true }
+    flow:
+      render:
+        action: echo
+        input: { msg: "{{ '=' * input.w }}" }
+    on_error:
+      - action: echo
+        input: { msg: "{{ hook.status }}{{ 'x' | center(2000000000) }}" }
+      - action: echo
+        input: { msg: "{{ hook.error_message }}" }
   cmd:
     input:
       w: { type: integer, required: true }
@@ -153,6 +165,25 @@ func TestTemplateBudgets(t *testing.T) {
 	}
 	if j := h.Wait(steady); j.Status != jobs.JobCompleted {
 		t.Fatalf("steady job %s, want completed", j.Status)
+	}
+}
+
+// TestHookInputBudget checks that a hook input over budget is a hook
+// failure on the original job, and the job's other hooks still fire once.
+func TestHookInputBudget(t *testing.T) {
+	h := jobstest.New(t, files(budgetYAML))
+	id := h.Trigger("hooked", map[string]any{"w": 2000000000})
+	if j := finished(t, h, id); j.Status != jobs.JobFailed {
+		t.Fatalf("job %s, want failed", j.Status)
+	}
+	waitLog(t, h, id, "[hooks] Failed to fire hook on_error[0] for action 'echo': Template error in hook input 'msg': filter 'center' would make 2000000000 bytes: exceeded the 1 MiB output budget")
+	hooks := hookJobs(t, h, id)
+	if len(hooks) != 1 || hooks[0].Status != jobs.JobCompleted {
+		t.Fatalf("%d hook jobs (%v), want the second hook once", len(hooks), hooks)
+	}
+	in, _ := jobstest.Step(t, hooks[0], "hook").Input.(map[string]any)
+	if msg, _ := in["msg"].(string); !strings.Contains(msg, "exceeded the 1 MiB output budget") {
+		t.Errorf("second hook input %v, want the step's budget error", in)
 	}
 }
 
