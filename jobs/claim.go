@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"runnel/jobs/shell"
+	"runnel/workspace"
 )
 
 // Assignment is a claimed step with everything a worker needs to run it.
@@ -77,7 +78,7 @@ func (e *Engine) claimWait(ctx, wait context.Context, w workerRef, tags []string
 // claimItem commits ready → running for one queue item (SPEC §9.3).
 func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*Assignment, error) {
 	var a *Assignment
-	err := e.store.update(func(t *txn) error {
+	err := e.store.updateRendered(e.claimRenders(it), func(t *txn) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -103,11 +104,7 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 		// Rendered outside the transaction (render.go): the first run
 		// only asks, the update is rolled back and run again.
 		res, ok := t.rendered(renderKey("claim", st.job.ID, s.Name), input, func() renderResult {
-			r, err := renderAction(act, input, snap)
-			if err != nil {
-				return renderResult{msg: err.Error()}
-			}
-			return renderResult{val: r}
+			return claimRender(act, input, snap)
 		})
 		if !ok {
 			return nil
@@ -146,6 +143,51 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 		return nil, errStale
 	}
 	return a, nil
+}
+
+// claimRenders renders a queued step's action from a read of the store,
+// outside the write transaction, so that the claim commits in one attempt
+// (render.go); the claim checks that the step input is still the same.
+func (e *Engine) claimRenders(it *queueItem) *renderCache {
+	c := newRenderCache()
+	var (
+		j *Job
+		s *Step
+	)
+	err := e.store.view(func(t *txn) error {
+		var err error
+		if j, err = t.getJob(it.jobID); err != nil {
+			return err
+		}
+		steps, err := t.getSteps(it.jobID)
+		for _, x := range steps {
+			if x.Name == it.step {
+				s = x
+			}
+		}
+		return err
+	})
+	if err != nil || s == nil || s.Status != StepReady {
+		return c
+	}
+	snap, err := e.snapshot(j)
+	if err != nil || snap.Actions[s.Action] == nil {
+		return c
+	}
+	act, input := snap.Actions[s.Action], stepInput(s)
+	c.seed(renderKey("claim", it.jobID, it.step), input, func() renderResult {
+		return claimRender(act, input, snap)
+	})
+	return c
+}
+
+// claimRender renders an action for a claim (outside any transaction).
+func claimRender(act *workspace.Action, input map[string]any, snap *workspace.Snapshot) renderResult {
+	r, err := renderAction(act, input, snap)
+	if err != nil {
+		return renderResult{msg: err.Error()}
+	}
+	return renderResult{val: r}
 }
 
 // finishLater evaluates the job after a failure that had no snapshot.

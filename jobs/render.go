@@ -114,6 +114,18 @@ func (t *txn) rendered(key string, ctx any, do func() renderResult) (renderResul
 	return renderResult{}, false
 }
 
+func newRenderCache() *renderCache {
+	return &renderCache{m: map[string]*renderJob{}, ids: map[string]stableID{}, times: map[string]time.Time{}}
+}
+
+// seed renders do for key and ctx before the update's first attempt, when
+// the caller can tell what the update will ask (a new job's root steps, a
+// claim): the update then commits in one attempt. A wrong guess costs only
+// the render: the update compares ctx and asks again.
+func (c *renderCache) seed(key string, ctx any, do func() renderResult) {
+	c.run([]*renderJob{{key: key, ctx: ctx, do: do}})
+}
+
 // run renders the jobs (outside any transaction) into the cache.
 func (c *renderCache) run(jobs []*renderJob) {
 	for _, j := range jobs {

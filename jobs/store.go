@@ -176,7 +176,11 @@ var errStoreClosed = errors.New("store closed")
 // the caller's goroutine, between attempts: never while the writer holds the
 // transaction (render.go).
 func (s *Store) update(fn func(t *txn) error) error {
-	cache := &renderCache{m: map[string]*renderJob{}, ids: map[string]stableID{}, times: map[string]time.Time{}}
+	return s.updateRendered(newRenderCache(), fn)
+}
+
+// updateRendered is update with renders done beforehand (renderCache.seed).
+func (s *Store) updateRendered(cache *renderCache, fn func(t *txn) error) error {
 	for round := 0; ; round++ {
 		o := &op{fn: fn, renders: cache, err: make(chan error, 1)}
 		select {
