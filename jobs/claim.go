@@ -181,6 +181,49 @@ func (e *Engine) claimRenders(it *queueItem) *renderCache {
 	return c
 }
 
+// completeRenders renders, from a read of the store and outside the write
+// transaction, the inputs of the steps a successful report makes ready, so
+// that Complete commits in one attempt (render.go).
+func (e *Engine) completeRenders(jobID, step string, res StepResult) *renderCache {
+	c := newRenderCache()
+	if res.Error != "" {
+		return c
+	}
+	var st *jobState
+	if err := e.store.view(func(t *txn) error {
+		var err error
+		st, err = t.load(jobID)
+		return err
+	}); err != nil {
+		return c
+	}
+	s := st.step(step)
+	if s == nil || s.Status != StepRunning || s.ChildJobID != "" || JobTerminal(st.job.Status) {
+		return c
+	}
+	snap, err := e.snapshot(st.job)
+	if err != nil {
+		return c
+	}
+	task := snap.Tasks[st.job.Task]
+	// As Complete will record it.
+	s.Status, s.Output = StepCompleted, res.Output
+	for _, p := range st.steps {
+		if p.Status != StepPending || p.Rendered || task == nil {
+			continue
+		}
+		a := snap.Actions[p.Action]
+		if ready, _, wait := evaluate(st, p); !ready || wait || a == nil {
+			continue
+		}
+		fs, ctx := task.Step(p.Name), stepContext(st, snap)
+		c.seed(renderKey("step", jobID, p.Name), ctx, func() renderResult {
+			return renderStep(fs, a, false, nil, ctx, snap)
+		})
+	}
+	return c
+}
+
 // claimRender renders an action for a claim (outside any transaction).
 func claimRender(act *workspace.Action, input map[string]any, snap *workspace.Snapshot) renderResult {
 	r, err := renderAction(act, input, snap)
@@ -235,7 +278,7 @@ func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res
 	if err := e.logs.Sync(jobID); err != nil {
 		e.log.Warn("sync job log", "job", jobID, "err", err)
 	}
-	return e.store.update(func(t *txn) error {
+	return e.store.updateRendered(e.completeRenders(jobID, step, res), func(t *txn) error {
 		st, err := t.load(jobID)
 		if err != nil {
 			return err
