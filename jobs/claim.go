@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"runnel/jobs/shell"
+	"runnel/workspace"
 )
 
 // Assignment is a claimed step with everything a worker needs to run it.
@@ -77,7 +78,7 @@ func (e *Engine) claimWait(ctx, wait context.Context, w workerRef, tags []string
 // claimItem commits ready → running for one queue item (SPEC §9.3).
 func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*Assignment, error) {
 	var a *Assignment
-	err := e.store.update(func(t *txn) error {
+	err := e.store.updateRendered(e.claimRenders(it), func(t *txn) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -99,17 +100,26 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 			return e.finishLater(t, st, now)
 		}
 		act := snap.Actions[s.Action]
-		r, err := renderAction(act, stepInput(s), snap)
-		if err != nil {
-			e.failStep(t, st, s, now, err.Error())
+		input := stepInput(s)
+		// Rendered outside the transaction (render.go): the first run
+		// only asks, the update is rolled back and run again.
+		res, ok := t.rendered(renderKey("claim", st.job.ID, s.Name), input, func() renderResult {
+			return claimRender(act, input, snap)
+		})
+		if !ok {
+			return nil
+		}
+		if res.msg != "" {
+			e.failStep(t, st, s, now, res.msg)
 			return e.advance(t, st, snap, now)
 		}
+		r, _ := res.val.(renderedAction)
 		s.Status = StepRunning
 		s.WorkerID = w.id
 		s.StartedAt = now
 		s.Acked = w.builtin
 		st.touchStep(s)
-		markRunning(st, now)
+		markRunning(t, st, now)
 		if st.job.WorkerID == "" {
 			st.job.WorkerID = w.id
 			st.touch()
@@ -133,6 +143,94 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 		return nil, errStale
 	}
 	return a, nil
+}
+
+// claimRenders renders a queued step's action from a read of the store,
+// outside the write transaction, so that the claim commits in one attempt
+// (render.go); the claim checks that the step input is still the same.
+func (e *Engine) claimRenders(it *queueItem) *renderCache {
+	c := newRenderCache()
+	var (
+		j *Job
+		s *Step
+	)
+	err := e.store.view(func(t *txn) error {
+		var err error
+		if j, err = t.getJob(it.jobID); err != nil {
+			return err
+		}
+		steps, err := t.getSteps(it.jobID)
+		for _, x := range steps {
+			if x.Name == it.step {
+				s = x
+			}
+		}
+		return err
+	})
+	if err != nil || s == nil || s.Status != StepReady {
+		return c
+	}
+	snap, err := e.snapshot(j)
+	if err != nil || snap.Actions[s.Action] == nil {
+		return c
+	}
+	act, input := snap.Actions[s.Action], stepInput(s)
+	c.seed(renderKey("claim", it.jobID, it.step), input, func() renderResult {
+		return claimRender(act, input, snap)
+	})
+	return c
+}
+
+// completeRenders renders, from a read of the store and outside the write
+// transaction, the inputs of the steps a successful report makes ready, so
+// that Complete commits in one attempt (render.go).
+func (e *Engine) completeRenders(jobID, step string, res StepResult) *renderCache {
+	c := newRenderCache()
+	if res.Error != "" {
+		return c
+	}
+	var st *jobState
+	if err := e.store.view(func(t *txn) error {
+		var err error
+		st, err = t.load(jobID)
+		return err
+	}); err != nil {
+		return c
+	}
+	s := st.step(step)
+	if s == nil || s.Status != StepRunning || s.ChildJobID != "" || JobTerminal(st.job.Status) {
+		return c
+	}
+	snap, err := e.snapshot(st.job)
+	if err != nil {
+		return c
+	}
+	task := snap.Tasks[st.job.Task]
+	// As Complete will record it.
+	s.Status, s.Output = StepCompleted, res.Output
+	for _, p := range st.steps {
+		if p.Status != StepPending || p.Rendered || task == nil {
+			continue
+		}
+		a := snap.Actions[p.Action]
+		if ready, _, wait := evaluate(st, p); !ready || wait || a == nil {
+			continue
+		}
+		fs, ctx := task.Step(p.Name), stepContext(st, snap)
+		c.seed(renderKey("step", jobID, p.Name), ctx, func() renderResult {
+			return renderStep(fs, a, false, nil, ctx, snap)
+		})
+	}
+	return c
+}
+
+// claimRender renders an action for a claim (outside any transaction).
+func claimRender(act *workspace.Action, input map[string]any, snap *workspace.Snapshot) renderResult {
+	r, err := renderAction(act, input, snap)
+	if err != nil {
+		return renderResult{msg: err.Error()}
+	}
+	return renderResult{val: r}
 }
 
 // finishLater evaluates the job after a failure that had no snapshot.
@@ -180,7 +278,7 @@ func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res
 	if err := e.logs.Sync(jobID); err != nil {
 		e.log.Warn("sync job log", "job", jobID, "err", err)
 	}
-	return e.store.update(func(t *txn) error {
+	return e.store.updateRendered(e.completeRenders(jobID, step, res), func(t *txn) error {
 		st, err := t.load(jobID)
 		if err != nil {
 			return err

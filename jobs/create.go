@@ -58,8 +58,23 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 	// store's writer goroutine where file creation would delay every commit.
 	id, created := newJobID()
 	e.prepareLog(&Job{ID: id, Task: task.Name, Input: in, SourceType: req.SourceType, SourceID: req.SourceID}, snap)
+	// Root steps are dispatched in the creating transaction: render their
+	// inputs now, outside it, so that it commits in one attempt.
+	renders := newRenderCache()
+	jobInput := in
+	if jobInput == nil {
+		jobInput = map[string]any{} // as createJob stores it
+	}
+	rctx := map[string]any{"input": jobInput, "secret": secrets(snap)}
+	for _, fs := range task.Steps {
+		if a := snap.Actions[fs.Action]; a != nil && len(fs.DependsOn) == 0 {
+			renders.seed(renderKey("step", id, fs.Name), rctx, func() renderResult {
+				return renderStep(fs, a, false, nil, rctx, snap)
+			})
+		}
+	}
 	var job *Job
-	err = e.store.update(func(t *txn) error {
+	err = e.store.updateRendered(renders, func(t *txn) error {
 		spec := jobSpec{id: id, created: created, task: task, taskName: task.Name, input: in,
 			sourceType: req.SourceType, sourceID: req.SourceID, lines: req.Lines}
 		if req.Check != nil {

@@ -29,6 +29,10 @@ func (e *Engine) advance(t *txn, st *jobState, snap *workspace.Snapshot, now tim
 				if err := e.dispatch(t, st, s, snap, now); err != nil {
 					return err
 				}
+				if s.Status == StepPending {
+					// Waits for its render outside the transaction.
+					continue
+				}
 			default:
 				s.Status = StepSkipped
 				s.SkipReason = reason
@@ -103,42 +107,47 @@ func templateError(where string, err error) string {
 
 // dispatch makes a step ready: it renders the input, checks the action
 // renders, and queues the step (or starts a child job for task actions).
-// Render problems fail the step at once (SPEC §4.4).
+// Render problems fail the step at once (SPEC §4.4). The renders happen
+// outside the transaction (render.go): until their result is there, the
+// step stays pending and the update is run again.
 func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapshot, now time.Time) error {
 	a := snap.Actions[s.Action]
 	if a == nil {
 		e.failStep(t, st, s, now, fmt.Sprintf("Action '%s' is not defined in revision %s", s.Action, snap.Revision))
 		return nil
 	}
-	if !s.Rendered {
-		in := map[string]any{}
-		var fs *workspace.Step
+	var (
+		fs     *workspace.Step
+		ctx    map[string]any
+		stored     = stepInput(s)
+		depend any = stored
+	)
+	rendered := s.Rendered
+	if !rendered {
 		if task := snap.Tasks[st.job.Task]; task != nil {
 			fs = task.Step(s.Name)
 		}
-		if fs != nil && fs.Input != nil {
-			v, err := fs.Input.Render(stepContext(st, snap))
-			if err != nil {
-				msg := templateError("step input", err)
-				e.logProblem(t, st.job.ID, now, "[template] Step '%s': %s", s.Name, msg)
-				e.failStep(t, st, s, now, msg)
-				return nil
-			}
-			if m, ok := v.(map[string]any); ok {
-				in = m
-			}
-		}
-		s.Input = withDefaults(in, a.Input)
+		ctx = stepContext(st, snap)
+		depend = ctx
+	}
+	r, ok := t.rendered(renderKey("step", st.job.ID, s.Name), depend, func() renderResult {
+		return renderStep(fs, a, rendered, stored, ctx, snap)
+	})
+	if !ok {
+		return nil
+	}
+	if r.msg != "" {
+		e.logProblem(t, st.job.ID, now, "[template] Step '%s': %s", s.Name, r.msg)
+		e.failStep(t, st, s, now, r.msg)
+		return nil
+	}
+	if !s.Rendered {
+		in, _ := r.val.(map[string]any)
+		s.Input = copyMap(in)
 		s.Rendered = true
 	}
 	if a.Type == workspace.TypeTask {
 		return e.startChild(t, st, s, a, snap, now)
-	}
-	if _, err := renderAction(a, stepInput(s), snap); err != nil {
-		msg := err.Error()
-		e.logProblem(t, st.job.ID, now, "[template] Step '%s': %s", s.Name, msg)
-		e.failStep(t, st, s, now, msg)
-		return nil
 	}
 	s.Status = StepReady
 	s.ReadyAt = now
@@ -146,6 +155,33 @@ func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapsho
 	item := &queueItem{jobID: st.job.ID, step: s.Name, readyAt: now, created: st.job.CreatedAt, tags: s.Tags}
 	t.after(func() { e.queue.push(item) })
 	return e.noticeUnmatched(t, st.job.ID, s, now)
+}
+
+// renderStep renders a step's input (unless it is rendered already) with
+// ctx, fills action defaults, and checks that the action's cmd and env
+// render with it. It runs outside any transaction; the result's msg is the
+// step's error message.
+func renderStep(fs *workspace.Step, a *workspace.Action, rendered bool, stored, ctx map[string]any, snap *workspace.Snapshot) renderResult {
+	in := stored
+	if !rendered {
+		in = map[string]any{}
+		if fs != nil && fs.Input != nil {
+			v, err := fs.Input.Render(ctx)
+			if err != nil {
+				return renderResult{msg: templateError("step input", err)}
+			}
+			if m, ok := v.(map[string]any); ok {
+				in = m
+			}
+		}
+		in = withDefaults(in, a.Input)
+	}
+	if a.Type != workspace.TypeTask {
+		if _, err := renderAction(a, in, snap); err != nil {
+			return renderResult{msg: err.Error()}
+		}
+	}
+	return renderResult{val: in}
 }
 
 // withDefaults fills missing keys of a step input from action defaults.
@@ -210,11 +246,12 @@ func firstLine(s string) string {
 	return s
 }
 
-// markRunning records that a job has begun.
-func markRunning(st *jobState, now time.Time) {
+// markRunning records that a job has begun (the time is the same in every
+// attempt of the update: hook contexts read it).
+func markRunning(t *txn, st *jobState, now time.Time) {
 	if st.job.Status == JobPending {
 		st.job.Status = JobRunning
-		st.job.StartedAt = now
+		st.job.StartedAt = t.stableTime(renderKey("started", st.job.ID), now)
 		st.touch()
 	}
 }
@@ -238,8 +275,9 @@ func (e *Engine) startChild(t *txn, st *jobState, s *Step, a *workspace.Action, 
 		e.failStep(t, st, s, now, "Child job input validation failed: "+err.Error())
 		return nil
 	}
+	id, created := t.newJobID(renderKey("child", st.job.ID, s.Name))
 	child, err := e.createJob(t, snap, jobSpec{
-		task: task, taskName: task.Name, input: in, sourceType: SourceTask,
+		id: id, created: created, task: task, taskName: task.Name, input: in, sourceType: SourceTask,
 		sourceID: st.job.ID + "/" + s.Name, parent: st, parentStep: s.Name,
 	}, now)
 	if err != nil {
@@ -250,7 +288,7 @@ func (e *Engine) startChild(t *txn, st *jobState, s *Step, a *workspace.Action, 
 	s.ReadyAt = now
 	s.ChildJobID = child.job.ID
 	st.touchStep(s)
-	markRunning(st, now)
+	markRunning(t, st, now)
 	e.logLifecycle(t, st.job.ID, now, "Step '%s' started child job %s", s.Name, child.job.ID)
 	return e.advance(t, child, snap, now)
 }
@@ -318,7 +356,8 @@ func (e *Engine) maybeFinish(t *txn, st *jobState, snap *workspace.Snapshot, now
 func (e *Engine) endJob(t *txn, st *jobState, now time.Time) {
 	j := st.job
 	if j.CompletedAt.IsZero() {
-		j.CompletedAt = now
+		// The same in every attempt of the update: hook contexts read it.
+		j.CompletedAt = t.stableTime(renderKey("completed", j.ID), now)
 	}
 	st.touch()
 	e.logLifecycle(t, j.ID, now, "Job %s in %s", j.Status, shell.FormatDuration(now.Sub(j.CreatedAt)))

@@ -1,7 +1,9 @@
 package jobs
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,13 +120,25 @@ func (e *Engine) fireHooks(t *txn, st *jobState, snap *workspace.Snapshot, now t
 		}
 		in := map[string]any{}
 		if h.Input != nil {
-			v, err := h.Input.Render(hctx)
-			if err != nil {
-				fail(fmt.Errorf("%s", templateError("hook input", err)))
+			// Rendered outside the transaction (render.go); until then the
+			// update creates nothing that is kept.
+			input := h.Input
+			r, ok := t.rendered(renderKey("hook", st.job.ID, event, strconv.Itoa(i)), hctx, func() renderResult {
+				v, err := input.Render(hctx)
+				if err != nil {
+					return renderResult{msg: templateError("hook input", err)}
+				}
+				return renderResult{val: v}
+			})
+			if !ok {
 				continue
 			}
-			if m, ok := v.(map[string]any); ok {
-				in = m
+			if r.msg != "" {
+				fail(errors.New(r.msg))
+				continue
+			}
+			if m, ok := r.val.(map[string]any); ok {
+				in = copyMap(m)
 			}
 		}
 		a := snap.Actions[h.Action]
@@ -132,7 +146,8 @@ func (e *Engine) fireHooks(t *txn, st *jobState, snap *workspace.Snapshot, now t
 			fail(fmt.Errorf("action is not defined in revision %s", snap.Revision))
 			continue
 		}
-		spec := jobSpec{sourceType: SourceHook, sourceID: st.job.ID, hookEvent: event, noHooks: true}
+		id, created := t.newJobID(renderKey("hook", st.job.ID, event, strconv.Itoa(i)))
+		spec := jobSpec{id: id, created: created, sourceType: SourceHook, sourceID: st.job.ID, hookEvent: event, noHooks: true}
 		if a.Type == workspace.TypeTask {
 			task := snap.Tasks[a.Task]
 			if task == nil {

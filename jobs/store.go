@@ -67,8 +67,9 @@ type Store struct {
 
 // op is one queued update.
 type op struct {
-	fn  func(t *txn) error
-	err chan error
+	fn      func(t *txn) error
+	renders *renderCache
+	err     chan error
 }
 
 // NewStore returns a store for the bbolt file at path; lockWait bounds the
@@ -170,15 +171,33 @@ var errStoreClosed = errors.New("store closed")
 // update runs fn in a write transaction, grouped with concurrent updates,
 // and returns once the transaction has committed (and fn's effects have
 // run) or failed. fn may run more than once (when a grouped transaction is
-// retried without a failing member), so it must only act through t.
+// retried without a failing member, or after renders), so it must only act
+// through t. Templates fn asks for through t.rendered are rendered here, on
+// the caller's goroutine, between attempts: never while the writer holds the
+// transaction (render.go).
 func (s *Store) update(fn func(t *txn) error) error {
-	o := &op{fn: fn, err: make(chan error, 1)}
-	select {
-	case s.writes <- o:
-	case <-s.quit:
-		return errStoreClosed
+	return s.updateRendered(newRenderCache(), fn)
+}
+
+// updateRendered is update with renders done beforehand (renderCache.seed).
+func (s *Store) updateRendered(cache *renderCache, fn func(t *txn) error) error {
+	for round := 0; ; round++ {
+		o := &op{fn: fn, renders: cache, err: make(chan error, 1)}
+		select {
+		case s.writes <- o:
+		case <-s.quit:
+			return errStoreClosed
+		}
+		err := <-o.err
+		need, ok := err.(*errNeedRenders)
+		if !ok {
+			return err
+		}
+		if round >= maxRenderRounds {
+			return fmt.Errorf("update still needs renders after %d rounds: %w", round, err)
+		}
+		cache.run(need.jobs)
 	}
-	return <-o.err
 }
 
 // view runs fn in a read-only transaction.
@@ -237,7 +256,7 @@ func (s *Store) commit(ops []*op) {
 		s.ops.Add(uint64(len(ops)))
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for i, o := range ops {
-				t := &txn{Tx: tx}
+				t := &txn{Tx: tx, renders: o.renders}
 				if err := safeRun(o.fn, t); err != nil {
 					failed, failErr = i, err
 					return err
@@ -245,6 +264,11 @@ func (s *Store) commit(ops []*op) {
 				if err := safeRun(func(t *txn) error { return t.drain() }, t); err != nil {
 					failed, failErr = i, err
 					return err
+				}
+				if len(t.needs) > 0 {
+					// Roll back; the caller renders and runs fn again.
+					failed, failErr = i, &errNeedRenders{jobs: t.needs}
+					return failErr
 				}
 				if err := t.flush(); err != nil {
 					failed, failErr = i, err

@@ -24,6 +24,10 @@ type txn struct {
 	work    []func() error
 	states  map[string]*jobState
 	loaded  []*jobState
+	// renders holds the renders done outside for this update (render.go);
+	// needs collects the ones this attempt asked for.
+	renders *renderCache
+	needs   []*renderJob
 }
 
 // after queues f to run after the transaction commits. Effects must not

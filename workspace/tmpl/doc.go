@@ -14,4 +14,9 @@
 // template has the tokens of every output tag rewritten through a private
 // formatting filter, parsed again and rendered by gonja's renderer. Errors
 // gonja flattens into strings travel as position markers (errors.go).
+//
+// Every render is bounded by Limits (time and output, budget.go): the parsed
+// tree is rewritten so that loops, string-building operators and the
+// filters and methods that grow with an argument check the budget before
+// they allocate (guard.go, guard_filters.go).
 package tmpl

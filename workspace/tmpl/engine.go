@@ -60,8 +60,20 @@ func newEngine() *engine {
 	mustDo(filters.Replace("default", filterDefault))
 	mustDo(filters.Replace("d", filterDefault))
 	mustDo(filters.Register("json_encode", filterJSONEncode))
+	mustDo(filters.Replace("wordwrap", filterWordwrap))
+	// Every filter checks the render's budget (guard_filters.go).
+	for _, name := range gonjaFilters {
+		f, ok := filters.Get(name)
+		if !ok {
+			panic("tmpl: gonja has no filter " + name)
+		}
+		mustDo(filters.Replace(name, guardFilter(name, f)))
+	}
 	mustDo(filters.Register(fmtFilter, filterFormat))
 	mustDo(filters.Register(checkFilter, filterCheck))
+	mustDo(filters.Register(opFilter, filterOp))
+	mustDo(filters.Register(loopFilter, filterLoop))
+	mustDo(filters.Register(tickFilter, filterTick))
 
 	controls := exec.NewControlStructureSet(map[string]parser.ControlStructureParser{}).Update(builtins.ControlStructures)
 	// Templates never read other templates or files.
@@ -89,6 +101,16 @@ func newEngine() *engine {
 		panic("tmpl: gonja has no list.copy method")
 	}
 	methods.List = exec.NewMethodSet(map[string]exec.Method[[]any]{"copy": listCopy})
+	// String methods that pad or repeat are checked before they allocate.
+	str := make(map[string]exec.Method[string], len(gonjaStrMethods))
+	for _, name := range gonjaStrMethods {
+		m, ok := builtins.Methods.Str.Get(name)
+		if !ok {
+			panic("tmpl: gonja has no string method " + name)
+		}
+		str[name] = guardStrMethod(name, m)
+	}
+	methods.Str = exec.NewMethodSet(str)
 
 	loader := loaders.MustNewMemoryLoader(map[string]string{"/carrier": ""})
 	e := &engine{
@@ -190,7 +212,11 @@ func (m *limitedMacro) Execute(r *exec.Renderer, tag *nodes.ControlStructureBloc
 		return fmt.Errorf("macro '%s' is not a function", m.Name)
 	}
 	depth := 0
+	b := budgetIn(r.Environment.Context)
 	r.Environment.Context.Set(m.Name, exec.Macro(func(params *exec.VarArgs) *exec.Value {
+		if err := b.tick(1); err != nil {
+			return budgetValue(err)
+		}
 		if depth >= maxMacroDepth {
 			return markerError(fmt.Sprintf("macro '%s' nests deeper than %d calls", m.Name, maxMacroDepth))
 		}

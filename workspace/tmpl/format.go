@@ -360,7 +360,7 @@ func normalizeNumber(n json.Number) any {
 // filterFormat is the private filter every output expression of a template
 // with control structures goes through: fmt(line, col). It prints the value
 // per SPEC §4.2; errors become position markers (see marker).
-func filterFormat(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+func filterFormat(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
 	line, col := filterPos(params)
 	if in.IsError() {
 		return positioned(in, line, col)
@@ -368,6 +368,9 @@ func filterFormat(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	var b strings.Builder
 	if err := appendFormatted(&b, in); err != nil {
 		return exec.AsValue(errors.New(marker(line, col, clip(err.Error()))))
+	}
+	if err := budgetOf(e).grow("output", b.Len()); err != nil {
+		return exec.AsValue(errors.New(marker(line, col, err.Msg)))
 	}
 	return exec.AsValue(b.String())
 }

@@ -30,7 +30,13 @@ func parse(src string) (*Template, error) {
 	}
 	t := &Template{src: src}
 	if t.flatten(root) {
-		t.methods = hasMethodCall(toks)
+		for _, p := range t.pieces {
+			if p.out != nil {
+				if err := guardTree(p.out); err != nil {
+					return nil, err
+				}
+			}
+		}
 		return t, nil
 	}
 	// Control structures hide their bodies in private fields, so the output
@@ -40,6 +46,9 @@ func parse(src string) (*Template, error) {
 	root, err = eng.parseTokens(rewriteOutputs(toks))
 	if err != nil {
 		return nil, &Error{Msg: "internal error: rewritten template does not parse: " + clip(err.Error())}
+	}
+	if err := guardTree(root); err != nil {
+		return nil, err
 	}
 	t.root = root
 	return t, nil
@@ -237,16 +246,6 @@ func (t *Template) flatten(root *nodes.Template) bool {
 		}
 	}
 	return true
-}
-
-// hasMethodCall reports whether toks hold "name . name (", a method call.
-func hasMethodCall(toks []*tokens.Token) bool {
-	for i := 2; i < len(toks); i++ {
-		if toks[i].Type == tokens.LeftParenthesis && toks[i-1].Type == tokens.Name && toks[i-2].Type == tokens.Dot {
-			return true
-		}
-	}
-	return false
 }
 
 // dataText is the text gonja's renderer prints for a data node

@@ -1,8 +1,10 @@
 package tmpl
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/nodes"
@@ -41,10 +43,6 @@ type Template struct {
 	// single is set when the template is exactly one output tag between
 	// whitespace (the "typed value" shape, SPEC §4.2); it is pieces[single-1].
 	single int
-	// methods is set when a flat template calls a method (name.upper()):
-	// gonja then writes the name back into the context, so the render needs
-	// a child context to keep the caller's map untouched.
-	methods bool
 
 	// root is the tree gonja renders for templates with control structures;
 	// its output expressions are rewritten through fmtFilter.
@@ -89,17 +87,30 @@ func (t *Template) Source() string { return t.src }
 // returns it unchanged.
 func (t *Template) Static() bool { return t.static }
 
-// Render renders the template with ctx. Context values are JSON-like:
-// string, bool, nil, float64/int/int64 (integral float64 are treated as
-// integers), json.Number, map[string]any, []any. Output expressions are
-// formatted per SPEC §4.2 (numbers as JSON, true/false, null empty, objects
-// and arrays compact JSON with sorted keys). Undefined names are errors
-// (*Error) naming the variable. Render never modifies ctx.
+// Render renders the template with ctx within the default Limits. Context
+// values are JSON-like: string, bool, nil, float64/int/int64 (integral
+// float64 are treated as integers), json.Number, map[string]any, []any.
+// Output expressions are formatted per SPEC §4.2 (numbers as JSON,
+// true/false, null empty, objects and arrays compact JSON with sorted keys).
+// Undefined names and exceeded budgets are errors (*Error). Render never
+// modifies ctx.
 func (t *Template) Render(ctx map[string]any) (string, error) {
+	return t.RenderLimits(ctx, DefaultLimits())
+}
+
+// RenderLimits is Render within lim (zero fields take the defaults). A
+// render that runs out of time returns at the deadline; its goroutine stops
+// at its next budget check.
+func (t *Template) RenderLimits(ctx map[string]any, lim Limits) (string, error) {
 	if t.static {
 		return t.src, nil
 	}
-	return t.render(normalizeContext(ctx))
+	ctx = normalizeContext(ctx)
+	v, err := t.guarded(lim, func(b *budget) (any, error) { return t.render(ctx, b) })
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
 }
 
 // Eval renders like Render, except that a template consisting of exactly one
@@ -108,10 +119,19 @@ func (t *Template) Render(ctx map[string]any) (string, error) {
 // leaves) instead of its JSON text ("typed values", SPEC §4.2). Every other
 // result is a string.
 func (t *Template) Eval(ctx map[string]any) (any, error) {
+	return t.EvalLimits(ctx, DefaultLimits())
+}
+
+// EvalLimits is Eval within lim (zero fields take the defaults).
+func (t *Template) EvalLimits(ctx map[string]any, lim Limits) (any, error) {
 	if t.static {
 		return t.src, nil
 	}
-	return t.eval(normalizeContext(ctx))
+	return t.evalLimits(normalizeContext(ctx), lim)
+}
+
+func (t *Template) evalLimits(ctx map[string]any, lim Limits) (any, error) {
+	return t.guarded(lim, func(b *budget) (any, error) { return t.eval(ctx, b) })
 }
 
 // RenderEnv renders a secret value at load time: the context is empty and the
@@ -122,7 +142,71 @@ func (t *Template) RenderEnv(lookup func(name string) (string, bool)) (string, e
 	if t.static {
 		return t.src, nil
 	}
-	return t.render(map[string]any{"get_env": getEnvFunc(lookup)})
+	ctx := map[string]any{"get_env": getEnvFunc(lookup)}
+	v, err := t.guarded(DefaultLimits(), func(b *budget) (any, error) { return t.render(ctx, b) })
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+// guarded runs one render under a new budget. A template with control
+// structures renders on its own goroutine, watched by a timer: when time
+// runs out the caller gets the error at once and the goroutine, whose every
+// loop pass, filter and operator checks the budget, stops at its next
+// check. Flat templates (text and output tags: no loops, no macros, every
+// allocating construct size-checked) render inline, which is ten times
+// cheaper than a goroutine hand-off on a busy machine.
+func (t *Template) guarded(lim Limits, render func(b *budget) (any, error)) (any, error) {
+	b := newBudget(lim)
+	if t.root == nil {
+		v, err := render(b)
+		return b.finish(v, err)
+	}
+	type result struct {
+		v   any
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := render(b)
+		v, err = b.finish(v, err)
+		done <- result{v, err}
+	}()
+	timer := time.NewTimer(b.lim.Time)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-timer.C:
+		b.stop.Store(true)
+		return nil, &Error{Msg: b.timeMsg()}
+	}
+}
+
+// finish turns a render's result into the caller's: an exceeded budget wins
+// over whatever error gonja made of it (keeping that error's position when
+// it carries the same message), and a string result is held to the output
+// budget.
+func (b *budget) finish(v any, err error) (any, error) {
+	if b.err != nil {
+		var te *Error
+		if errors.As(err, &te) && te.Msg == b.err.Msg {
+			return nil, err
+		}
+		e := *b.err
+		return nil, &e
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := v.(string); ok {
+		if err := b.output(len(s)); err != nil {
+			e := *err
+			return nil, &e
+		}
+	}
+	return v, nil
 }
 
 // isStatic reports whether src has no tag openers at all.
@@ -139,16 +223,16 @@ func isStatic(src string) bool {
 }
 
 // render renders with a normalised context.
-func (t *Template) render(ctx map[string]any) (s string, err error) {
+func (t *Template) render(ctx map[string]any, bud *budget) (s string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = "", panicError(r)
 		}
 	}()
 	if t.pieces == nil {
-		return t.renderTree(ctx)
+		return t.renderTree(ctx, bud)
 	}
-	ev := t.evaluator(ctx)
+	ev := t.evaluator(ctx, bud)
 	var b strings.Builder
 	b.Grow(len(t.src) + 16)
 	for _, p := range t.pieces {
@@ -163,14 +247,17 @@ func (t *Template) render(ctx map[string]any) (s string, err error) {
 		if err := appendFormatted(&b, v); err != nil {
 			return "", outputError(err, p.out)
 		}
+		if err := bud.output(b.Len()); err != nil {
+			return "", err
+		}
 	}
 	return b.String(), nil
 }
 
 // eval is Eval with a normalised context.
-func (t *Template) eval(ctx map[string]any) (res any, err error) {
+func (t *Template) eval(ctx map[string]any, bud *budget) (res any, err error) {
 	if t.single == 0 {
-		return t.render(ctx)
+		return t.render(ctx, bud)
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -178,7 +265,7 @@ func (t *Template) eval(ctx map[string]any) (res any, err error) {
 		}
 	}()
 	out := t.pieces[t.single-1].out
-	v, err := evalOutput(t.evaluator(ctx), out)
+	v, err := evalOutput(t.evaluator(ctx, bud), out)
 	if err != nil {
 		return nil, err
 	}
@@ -208,13 +295,12 @@ type evalFrame struct {
 	env exec.Environment
 }
 
-// evaluator returns a gonja evaluator over ctx for a flat template. Names the
-// template assigns land in a child context, never in ctx.
-func (t *Template) evaluator(ctx map[string]any) *exec.Evaluator {
-	c := exec.NewContext(ctx)
-	if t.methods {
-		c = c.Inherit()
-	}
+// evaluator returns a gonja evaluator over ctx for a flat template, with the
+// render's budget in a child context. Names the template assigns land in
+// that child context, never in ctx.
+func (t *Template) evaluator(ctx map[string]any, bud *budget) *exec.Evaluator {
+	c := exec.NewContext(ctx).Inherit()
+	c.Set(budgetKey, bud)
 	f := &evalFrame{}
 	f.env = exec.Environment{
 		Context:           c,
@@ -257,19 +343,21 @@ func evalOutput(ev *exec.Evaluator, n *nodes.Output) (*exec.Value, error) {
 // renderTree renders a template with control structures through gonja's
 // renderer. The renderer is built by hand (not exec.NewRenderer) so that no
 // "self" name is injected and the caller's map is only read.
-func (t *Template) renderTree(ctx map[string]any) (string, error) {
-	var b strings.Builder
-	b.Grow(len(t.src) + 16)
+func (t *Template) renderTree(ctx map[string]any, bud *budget) (string, error) {
+	w := &limitedWriter{b: bud}
+	w.out.Grow(len(t.src) + 16)
+	c := exec.NewContext(ctx).Inherit()
+	c.Set(budgetKey, bud)
 	r := &exec.Renderer{
 		Config:      eng.cfg,
-		Environment: eng.environment(exec.NewContext(ctx).Inherit()),
+		Environment: eng.environment(c),
 		Loader:      eng.loader,
 		Template:    eng.carrier,
 		RootNode:    t.root,
-		Output:      &b,
+		Output:      w,
 	}
 	if err := r.Execute(); err != nil {
 		return "", treeError(err)
 	}
-	return b.String(), nil
+	return w.out.String(), nil
 }

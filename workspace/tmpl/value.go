@@ -154,16 +154,22 @@ func (v *Value) Raw() any { return v.raw }
 // slices []any. Other values are shared with the raw tree, which is never
 // modified. The first error (in path order) is a *PathError.
 func (v *Value) Render(ctx map[string]any) (any, error) {
+	return v.RenderLimits(ctx, DefaultLimits())
+}
+
+// RenderLimits is Render with lim applied to each template string on its
+// own (zero fields take the defaults).
+func (v *Value) RenderLimits(ctx map[string]any, lim Limits) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
-	return v.root.render(normalizeContext(ctx))
+	return v.root.render(normalizeContext(ctx), lim)
 }
 
-func (n *vnode) render(ctx map[string]any) (any, error) {
+func (n *vnode) render(ctx map[string]any, lim Limits) (any, error) {
 	switch n.kind {
 	case vTemplate:
-		out, err := n.tmpl.eval(ctx)
+		out, err := n.tmpl.evalLimits(ctx, lim)
 		if err != nil {
 			var te *Error
 			if !errors.As(err, &te) {
@@ -175,7 +181,7 @@ func (n *vnode) render(ctx map[string]any) (any, error) {
 	case vMap:
 		out := make(map[string]any, len(n.keys))
 		for i, k := range n.keys {
-			r, err := n.kids[i].render(ctx)
+			r, err := n.kids[i].render(ctx, lim)
 			if err != nil {
 				return nil, err
 			}
@@ -185,7 +191,7 @@ func (n *vnode) render(ctx map[string]any) (any, error) {
 	case vList:
 		out := make([]any, len(n.kids))
 		for i := range n.kids {
-			r, err := n.kids[i].render(ctx)
+			r, err := n.kids[i].render(ctx, lim)
 			if err != nil {
 				return nil, err
 			}
