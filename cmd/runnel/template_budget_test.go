@@ -19,7 +19,7 @@ tasks:
     flow:
       render:
         type: script
-        script: echo "{{ msg }}"
+        script: echo "{{ input.msg }}"
         input:
           msg: "{% for c in 'a'*100000 %}{% for d in 'a'*100000 %}x{% endfor %}{% endfor %}"
   boom:
