@@ -38,7 +38,7 @@ tasks:
     flow:
       one:
         action: echo
-        input: { msg: "{{ nosuch }}" }
+        input: { msg: "{{ input.nosuch }}" }
   loops:
     flow:
       render:
@@ -53,6 +53,7 @@ tasks:
       skipped:
         depends_on: [render]
         action: echo
+        input: { msg: "never" }
   repeat:
     input:
       w: { type: integer, required: true }
