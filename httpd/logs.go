@@ -148,8 +148,10 @@ func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, ps httproute
 	}
 	defer f.Close()
 	// Check after subscribing: a job finalized before this process started
-	// (or before Follow) ends at the current end of its file.
-	if cur, err := s.opts.Engine.Get(j.ID); err == nil && cur.Finalized {
+	// ends at the current end of its file. One finalized in this process
+	// may still be writing its last lines (they follow the commit that ends
+	// it): the log's Finish ends the stream then.
+	if cur, err := s.opts.Engine.Get(j.ID); err == nil && cur.Finalized && !s.opts.Logs.Writing(j.ID) {
 		f.EndAtCurrent()
 	}
 	up := websocket.Upgrader{CheckOrigin: s.checkOrigin, ReadBufferSize: 1024, WriteBufferSize: 32 << 10}

@@ -514,6 +514,20 @@ func (s *Store) Sync(jobID string) error {
 // have received everything written so far; later Follows of the job end at
 // the then current end. A later Append reopens the file (a hook's outcome
 // may arrive after the job finished) and makes the job live again until the
+// Writing reports whether the job's log has a writer in this process that
+// has not been finished: more lines may still come (a job's final status
+// line is written just after the job is recorded as ended), and Finish will
+// end its followers. A job written by an earlier process, or finished, is
+// not writing.
+func (s *Store) Writing(jobID string) bool {
+	j, err := s.existingJob(jobID)
+	if err != nil || j == nil {
+		return false
+	}
+	defer j.mu.Unlock()
+	return j.live
+}
+
 // next Finish.
 func (s *Store) Finish(jobID string) error {
 	if err := checkJobID(jobID); err != nil {

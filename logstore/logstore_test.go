@@ -408,3 +408,35 @@ func TestFormatSize(t *testing.T) {
 		}
 	}
 }
+
+// TestWriting: a job's log is writing from its first line until Finish (also
+// while its file is closed to free a slot), and not in a later Store.
+func TestWriting(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, logstore.Options{Dir: dir, MaxOpen: 1})
+	const a, b = "job-a", "job-b"
+	if s.Writing(a) {
+		t.Fatal("a job never written is writing")
+	}
+	if err := s.Append(a, logstore.Line{Stream: "stdout", Step: "s", Text: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	// b takes the only open-file slot: a's file is closed, a still writes.
+	if err := s.Append(b, logstore.Line{Stream: "stdout", Step: "s", Text: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Writing(a) || !s.Writing(b) {
+		t.Fatalf("writing: a %v b %v", s.Writing(a), s.Writing(b))
+	}
+	if err := s.Finish(a); err != nil {
+		t.Fatal(err)
+	}
+	if s.Writing(a) || !s.Writing(b) {
+		t.Fatalf("after Finish(a): a %v b %v", s.Writing(a), s.Writing(b))
+	}
+	s.Close()
+	again := open(t, logstore.Options{Dir: dir})
+	if again.Writing(b) {
+		t.Error("a job written by an earlier Store is writing")
+	}
+}
