@@ -42,6 +42,8 @@ type Engine interface {
 	NextRuns(ws string, tr *workspace.Trigger, now time.Time, n int) []time.Time
 	Workers(limit, offset int) ([]*jobs.Worker, int, error)
 	Worker(id string) (*jobs.Worker, []*jobs.Job, error)
+	// MaskValues are the secret values masked in a job's output.
+	MaskValues(jobID string) []string
 }
 
 // Store is what the server needs from the job store directly.
@@ -82,6 +84,7 @@ type Server struct {
 	router *httprouter.Router
 	cop    *http.CrossOriginProtection
 	auth   *authState // nil when auth is off
+	events *hub       // /api/events subscribers
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -102,7 +105,8 @@ func New(opts Options) (*Server, error) {
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = 30 * time.Second
 	}
-	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), quit: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), quit: make(chan struct{}),
+		events: newHub()}
 	if err := s.initAuth(); err != nil {
 		return nil, err
 	}
@@ -150,6 +154,8 @@ func (s *Server) routes() {
 	r.GET("/api/jobs/:id/logs", s.handle(s.jobLogs))
 	r.GET("/api/jobs/:id/logs/stream", s.handle(s.streamLogs))
 	r.GET("/api/jobs/:id/steps/:step/logs", s.handle(s.stepLogs))
+
+	r.GET("/api/events", s.handle(s.streamEvents))
 
 	r.GET("/api/workers", s.handle(s.listWorkers))
 	r.GET("/api/workers/:id", s.handle(s.getWorker))
