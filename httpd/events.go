@@ -26,6 +26,9 @@ const (
 // dropped (it gets "event: overflow" and reconnects).
 const eventBuffer = 256
 
+// eventWriteWait bounds one write to an event stream.
+const eventWriteWait = 10 * time.Second
+
 // eventPing is the interval of ": ping" comments on an idle stream.
 const eventPing = 15 * time.Second
 
@@ -220,6 +223,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 	s.events.subscribe(sub)
 	defer s.events.unsubscribe(sub)
 	w.WriteHeader(http.StatusOK)
+	rc.SetWriteDeadline(time.Now().Add(eventWriteWait))
 	if _, err := w.Write([]byte(": connected\n\n")); err != nil {
 		return nil
 	}
@@ -243,6 +247,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 				over := sub.overflow
 				s.events.mu.Unlock()
 				if over {
+					rc.SetWriteDeadline(time.Now().Add(eventWriteWait))
 					w.Write([]byte("event: overflow\ndata: {}\n\n"))
 					rc.Flush()
 				}
@@ -263,6 +268,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 				}
 			}
 		}
+		// A client that stops reading cannot hold the handler: the
+		// write fails after eventWriteWait.
+		rc.SetWriteDeadline(time.Now().Add(eventWriteWait))
 		if _, err := w.Write(out); err != nil {
 			return nil
 		}
