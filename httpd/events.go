@@ -151,7 +151,9 @@ func (s *Server) PublishCommit(cs []jobs.Change) {
 		case c.Step != nil:
 			st := c.Step
 			msg := st.ErrorMessage
-			if msg != "" {
+			if msg != "" && !c.Scrubbed {
+				// A running job's masks are cached by the engine: no I/O
+				// on the store's writer.
 				msg = maskString(s.opts.Engine.MaskValues(c.JobID), msg)
 			}
 			e, err = encodeEvent(eventStep, c.JobID, stepEvent{JobID: c.JobID, StepName: st.Name,

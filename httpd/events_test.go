@@ -272,3 +272,39 @@ func TestEventsNeedAuthAndEndOnShutdown(t *testing.T) {
 		t.Fatal("event stream still open after shutdown")
 	}
 }
+
+func TestEventsMaskSecretsInStepErrors(t *testing.T) {
+	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": `
+secrets:
+  db:
+    password: hunter2-very-secret
+tasks:
+  leaky:
+    input:
+      token: { type: string, secret: true }
+    flow:
+      fail:
+        type: script
+        input: { tok: "{{ input.token }}" }
+        script: "echo 'bad hunter2-very-secret {{ input.tok }}' >&2; exit 1"
+      slow: { type: script, script: "sleep 1" }
+`})
+	ev := openEvents(t, s, "?types=step")
+	id := s.Execute("leaky", map[string]any{"token": "tok-abcdef-123"})
+	s.WaitJob(id)
+	for {
+		e, _ := ev.next()
+		msg, _ := e.Data["error_message"].(string)
+		for _, secret := range []string{"hunter2-very-secret", "tok-abcdef-123"} {
+			if strings.Contains(msg, secret) {
+				t.Fatalf("step event shows %q: %v", secret, e.Data)
+			}
+		}
+		if e.Data["step_name"] == "fail" && e.Data["status"] == "failed" {
+			if !strings.Contains(msg, "bad ••••••") {
+				t.Errorf("error message not masked as the API does: %q", msg)
+			}
+			return
+		}
+	}
+}

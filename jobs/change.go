@@ -15,6 +15,9 @@ type Change struct {
 	Step *Step
 	// Worker is set when a worker registered or its status changed.
 	Worker *Worker
+	// Scrubbed is set when Step's job record is already scrubbed of
+	// secrets (finalized jobs): its error message needs no masking.
+	Scrubbed bool
 }
 
 // OnCommit sets fn (nil clears it), called by the store's writer after
@@ -55,7 +58,7 @@ func (t *txn) recordJob(st *jobState) {
 		}
 		st.origSteps[name] = s.Status
 		c := *s
-		t.changes = append(t.changes, Change{JobID: j.ID, Step: &c})
+		t.changes = append(t.changes, Change{JobID: j.ID, Step: &c, Scrubbed: j.Scrubbed})
 	}
 	if jobChanged && !st.isNew {
 		t.recordJobRecord(j)
