@@ -29,6 +29,10 @@ type Workspaces interface {
 	Refresh(ctx context.Context, ws string) (workspace.RefreshResult, error)
 	Webhook(name string) (*workspace.Snapshot, *workspace.Trigger, bool)
 	Tarball(ws, rev string) (path, revision string, err error)
+	// Commit describes a git revision (nil for folders or unknown ones).
+	Commit(ctx context.Context, ws, rev string) (*workspace.Commit, error)
+	// Changes lists the files that differ between two revisions.
+	Changes(ctx context.Context, ws, from, to string) ([]workspace.FileChange, error)
 }
 
 // Engine is what the server needs from the job engine.
@@ -43,6 +47,10 @@ type Engine interface {
 	NextRuns(ws string, tr *workspace.Trigger, now time.Time, n int) []time.Time
 	Workers(limit, offset int) ([]*jobs.Worker, int, error)
 	Worker(id string) (*jobs.Worker, []*jobs.Job, error)
+	// MaskValues are the secret values masked in a job's output.
+	MaskValues(jobID string) []string
+	// PreviousSuccess is the task's newest completed job before j.
+	PreviousSuccess(j *jobs.Job) (*jobs.Job, error)
 }
 
 // Store is what the server needs from the job store directly.
@@ -109,6 +117,7 @@ type Server struct {
 	cop    *http.CrossOriginProtection
 	auth   *authState // nil when auth is off
 	hosts  *hostPolicy
+	events *hub       // /api/events subscribers
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -156,7 +165,8 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), hosts: hosts, quit: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), hosts: hosts, quit: make(chan struct{}),
+		events: newHub()}
 	if err := s.initAuth(); err != nil {
 		return nil, err
 	}
@@ -189,6 +199,7 @@ func (s *Server) routes() {
 	}
 
 	r.GET("/healthz", s.handle(s.healthz))
+	r.GET("/readyz", s.handle(s.readyz))
 	r.GET("/api/config", s.handle(s.config))
 
 	r.GET("/api/workspaces", s.handle(s.listWorkspaces))
@@ -204,6 +215,9 @@ func (s *Server) routes() {
 	r.GET("/api/jobs/:id/logs", s.handle(s.jobLogs))
 	r.GET("/api/jobs/:id/logs/stream", s.handle(s.streamLogs))
 	r.GET("/api/jobs/:id/steps/:step/logs", s.handle(s.stepLogs))
+	r.GET("/api/jobs/:id/changes", s.handle(s.jobChanges))
+
+	r.GET("/api/events", s.handle(s.streamEvents))
 
 	r.GET("/api/workers", s.handle(s.listWorkers))
 	r.GET("/api/workers/:id", s.handle(s.getWorker))
@@ -332,6 +346,32 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		return nil
 	}
 	writeJSON(w, http.StatusOK, health{"ok", "ok"})
+	return nil
+}
+
+// readyz serves GET /readyz (runnel): 200 once the store answers and every
+// workspace has loaded a revision, else 503 naming what is not ready.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	var waiting []string
+	if err := s.opts.Store.Ping(); err != nil {
+		waiting = append(waiting, "store: "+err.Error())
+	}
+	for _, st := range s.opts.Workspaces.List() {
+		switch {
+		case st.Snapshot != nil:
+		case st.Loading:
+			waiting = append(waiting, fmt.Sprintf("workspace '%s' is still loading", st.Name))
+		default:
+			first, _, _ := strings.Cut(st.Error, "\n")
+			waiting = append(waiting, fmt.Sprintf("workspace '%s' has no loaded revision: %s", st.Name, first))
+		}
+	}
+	if len(waiting) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready",
+			"error": "Not ready: " + strings.Join(waiting, "; ")})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
 }
 

@@ -28,6 +28,10 @@ type txn struct {
 	// needs collects the ones this attempt asked for.
 	renders *renderCache
 	needs   []*renderJob
+	// changes are reported to the store's observer after the commit;
+	// recorded only when observe is set (an observer is registered).
+	changes []Change
+	observe bool
 }
 
 // after queues f to run after the transaction commits. Effects must not
@@ -74,6 +78,8 @@ type jobState struct {
 	dirtySteps map[string]bool
 	origStatus string
 	origFinal  bool
+	// origSteps holds step statuses as last stored (step events).
+	origSteps map[string]string
 }
 
 func (st *jobState) touch()              { st.dirtyJob = true }
@@ -131,9 +137,11 @@ func (t *txn) load(id string) (*jobState, error) {
 		return nil, err
 	}
 	st := &jobState{job: j, steps: steps, byName: make(map[string]*Step, len(steps)),
-		dirtySteps: make(map[string]bool), origStatus: j.Status, origFinal: j.Finalized}
+		dirtySteps: make(map[string]bool), origStatus: j.Status, origFinal: j.Finalized,
+		origSteps: make(map[string]string, len(steps))}
 	for _, s := range steps {
 		st.byName[s.Name] = s
+		st.origSteps[s.Name] = s.Status
 	}
 	t.cache(st)
 	return st, nil
@@ -191,6 +199,7 @@ func (t *txn) save(st *jobState) error {
 	if err != nil {
 		return err
 	}
+	t.recordJob(st)
 	if st.dirtyJob {
 		raw, err := json.Marshal(j)
 		if err != nil {

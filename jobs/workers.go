@@ -120,7 +120,9 @@ func (t *txn) putWorker(w *Worker) error {
 	if err != nil {
 		return err
 	}
-	return t.Bucket(bucketWorkers).Put(k[:], raw)
+	b := t.Bucket(bucketWorkers)
+	t.recordWorker(b.Get(k[:]), w)
+	return b.Put(k[:], raw)
 }
 
 // allWorkers reads every worker record.

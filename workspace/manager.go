@@ -42,6 +42,17 @@ type Source struct {
 	Ref string
 	// WebhookSecret enables POST /push/{ws} for git workspaces.
 	WebhookSecret string
+	// URL is the git remote as configured (may hold credentials: strip
+	// them before showing it); Path is a folder workspace's directory.
+	URL, Path string
+	// Describe, when set, describes a revision's commit; it is called
+	// once per loaded revision. cmd hands gitsync's Repo.Commit.
+	Describe func(ctx context.Context, rev string) (Commit, error)
+	// Changes, when set, lists the files that differ between two
+	// revisions (cmd hands gitsync's Repo.Changes, bounded by
+	// MaxChangedFiles and MaxDiffFileSize); otherwise the retained
+	// revision trees are compared.
+	Changes func(ctx context.Context, from, to string) ([]FileChange, error)
 }
 
 // ManagerOptions configure a Manager.
@@ -154,8 +165,10 @@ type Manager struct {
 	// swapMu serialises swaps and error updates of every workspace: the
 	// webhook-name check, publishing views, rebuilding the webhook table
 	// and calling listeners.
-	swapMu   sync.Mutex
-	onSwap   []func(ws string, old, new *Snapshot)
+	swapMu sync.Mutex
+	onSwap []func(ws string, old, new *Snapshot)
+	// onLoad is told every load attempt's outcome (OnLoad).
+	onLoad   atomic.Pointer[func(Status)]
 	webhooks atomic.Pointer[map[string]webhookEntry]
 
 	// mu guards the run state below.
@@ -265,6 +278,18 @@ func (m *Manager) OnSwap(fn func(ws string, old, new *Snapshot)) {
 	m.swapMu.Lock()
 	defer m.swapMu.Unlock()
 	m.onSwap = append(m.onSwap, fn)
+}
+
+// OnLoad sets fn (nil clears it), called with the workspace's status after
+// every load attempt (a poll, watch event, refresh or push), whether it
+// swapped, found nothing new or failed. It may be set while the manager
+// runs; fn must return quickly.
+func (m *Manager) OnLoad(fn func(Status)) {
+	if fn == nil {
+		m.onLoad.Store(nil)
+		return
+	}
+	m.onLoad.Store(&fn)
 }
 
 // Start loads every workspace in name order in the background and starts
@@ -506,6 +531,7 @@ func (m *Manager) Snapshot(ws, rev string) (*Snapshot, error) {
 			c.err = fmt.Errorf("load revision %s of workspace %q: %w", rev, ws, c.err)
 		} else {
 			c.val.Name, c.val.Revision, c.val.LoadedAt = ws, rev, time.Now()
+			c.val.Commit = m.describe(context.Background(), w, rev)
 			m.cache.add(ws, rev, c.val)
 		}
 		w.mu.Lock()
@@ -605,6 +631,9 @@ func (m *Manager) startLocked(w *wsState, f *flight) {
 	go func(ctx context.Context) {
 		defer m.wg.Done()
 		f.res, f.err = m.load(ctx, w)
+		if fn := m.onLoad.Load(); fn != nil && ctx.Err() == nil {
+			(*fn)(w.status())
+		}
 		m.mu.Lock()
 		w.mu.Lock()
 		w.flight = nil
@@ -657,6 +686,7 @@ func (m *Manager) load(ctx context.Context, w *wsState) (RefreshResult, error) {
 		}
 	} else {
 		snap.Name, snap.Revision, snap.LoadedAt = name, rev, time.Now()
+		snap.Commit = m.describe(ctx, w, rev)
 		lerr = m.swap(w, snap)
 	}
 	if lerr != nil {
