@@ -117,7 +117,7 @@ type Server struct {
 	cop    *http.CrossOriginProtection
 	auth   *authState // nil when auth is off
 	hosts  *hostPolicy
-	events *hub       // /api/events subscribers
+	events *hub // /api/events subscribers
 
 	mu  sync.Mutex
 	srv *http.Server
