@@ -29,7 +29,7 @@ tasks:
       spew:
         type: script
         script: |
-          for i in $(seq 1 20); do seq 1 4000; sleep 0.05; done
+          for i in $(seq 1 40); do seq 1 4000; sleep 0.05; done
 `
 
 // readAll reads text frames until the server closes; it returns the data
@@ -154,10 +154,12 @@ func TestStreamErrorsBeforeUpgrade(t *testing.T) {
 
 func TestStreamSlowReaderDropped(t *testing.T) {
 	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": streamWorkflow}, func(c *httpdtest.Config) {
-		c.Logs = logstore.Options{FollowBuffer: 256 << 10}
+		c.Logs = logstore.Options{FollowBuffer: 1 << 20}
 		// The slow reader reads nothing until the job has ended, which
 		// can take long on a busy machine: the server's blocked write
 		// must outwait it so that the 1013 close frame is what it reads.
+		// The flood (11 MB) exceeds what the sockets (≤ 4.2 MB unread)
+		// and this queue hold together, so the queue always overflows.
 		c.HTTP.StreamWriteWait = 2 * jobstest.Patience()
 	})
 	id := s.Execute("flood", nil)
