@@ -107,6 +107,12 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if err != nil {
 		return err
 	}
+	if r.URL.Query().Get("full") == "true" {
+		if n > 0 {
+			return errorf(http.StatusBadRequest, "full and tail_bytes exclude each other")
+		}
+		return s.streamFullLog(w, r, j.ID)
+	}
 	if n > 0 {
 		data, start, end, err := s.opts.Logs.Tail(j.ID, before, n)
 		if err != nil {
@@ -124,6 +130,30 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request, ps httprouter.P
 		return offsetError(err)
 	}
 	writeJSON(w, http.StatusOK, logsView{Logs: string(data), NextOffset: next})
+	return nil
+}
+
+// streamFullLog answers ?full=true (runnel): the job's log from ?offset= to
+// its end as NDJSON (the file's own lines), streamed from the file without
+// holding it, whatever its size. X-Next-Offset is where a later read
+// resumes; lines written after the request began are not included.
+func (s *Server) streamFullLog(w http.ResponseWriter, r *http.Request, id string) error {
+	off, err := logOffset(r)
+	if err != nil {
+		return err
+	}
+	rg, err := s.opts.Logs.OpenRange(id, off)
+	if err != nil {
+		return offsetError(err)
+	}
+	defer rg.Close()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("X-Next-Offset", strconv.FormatInt(rg.End, 10))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, rg); err != nil {
+		s.log.Debug("full log stream ended early", "job", id, "err", err)
+	}
 	return nil
 }
 

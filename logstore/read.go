@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 )
 
 // tailBlock is the block size used to look for the last '\n' of a file.
@@ -216,4 +217,41 @@ func (s *Store) ReadStepStream(jobID, step, stream string, offset int64, max int
 		}
 	}
 	return data, pos, nil
+}
+
+// Range is a job's log from an offset to the end of its last complete line
+// when it was opened, for streaming the whole log without holding it.
+type Range struct {
+	io.Reader
+	// Start and End are the byte offsets of the span in the file.
+	Start, End int64
+	f          *os.File
+}
+
+// Close closes the file (a Range of a job with no file has none).
+func (r *Range) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	return r.f.Close()
+}
+
+// OpenRange opens the job's log from offset (0 or a line start) to the end
+// of its last complete line now; lines appended later are not part of it.
+// A job without a file yields an empty Range at offset 0.
+func (s *Store) OpenRange(jobID string, offset int64) (*Range, error) {
+	f, _, err := s.openRead(jobID, offset)
+	if err != nil {
+		return nil, err
+	}
+	if f == nil {
+		return &Range{Reader: strings.NewReader("")}, nil
+	}
+	end, _, err := committedEnd(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("read log %q: %w", f.Name(), err)
+	}
+	end = max(end, offset)
+	return &Range{Reader: io.NewSectionReader(f, offset, end-offset), Start: offset, End: end, f: f}, nil
 }

@@ -279,7 +279,7 @@ func printOutcome(w io.Writer, o outcome) {
 }
 
 func runLogs(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "logs", usageText("logs JOB [-f] [--step STEP] [--server-events] [--json]",
+	fs := newFlags(e, "logs", usageText("logs JOB [-f] [--tail N] [--step STEP] [--server-events] [--json]",
 		"Prints a job's log lines as 'HH:MM:SS step | text' in local time; stderr",
 		"lines use '!' (red on a terminal), server events '*' (cyan). Server events",
 		"(job created, step started/failed, job finished) are shown only with",
@@ -295,6 +295,7 @@ func runLogs(ctx context.Context, e env, args []string) error {
 	step := fs.String("step", "", "only this step's lines (_server for server events)")
 	serverEvents := fs.Bool("server-events", false, "also print the server's events")
 	raw := fs.Bool("json", false, "print raw JSONL lines")
+	tail := fs.Int("tail", 0, "only the last N lines (then follow with -f); reads the log backwards, so it is quick on huge logs")
 	a, pos, err := openWith(e, fs, cf, args, 1, 1, "job id")
 	if err != nil {
 		return err
@@ -304,12 +305,24 @@ func runLogs(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *tail < 0 {
+		return &usageError{msg: "--tail must be a positive number of lines"}
+	}
 	p := newLogPrinter(e, stepNames(j), *serverEvents, *step, *raw)
+	var from int64
+	if *tail > 0 {
+		if from, err = printTail(ctx, a.client, j.JobID, *tail, p); err != nil {
+			return err
+		}
+		if !*follow {
+			return nil
+		}
+	}
 	if *follow {
 		if err := checkStep(j, *step); err != nil {
 			return err
 		}
-		if err := followLogs(ctx, e, a.client, j.JobID, p); err != nil {
+		if err := followLogs(ctx, e, a.client, j.JobID, from, p); err != nil {
 			return err
 		}
 		if j, err = waitJob(ctx, e, a.client, j.JobID); err != nil {

@@ -69,28 +69,35 @@ func (p *logPrinter) chunkOf(prefix string, data []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out bytes.Buffer
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			i = len(data) - 1
-		}
-		raw := data[:i+1]
-		data = data[i+1:]
+	forEachLine(data, func(raw []byte) {
 		l, err := logstore.ParseLine(raw)
 		if err != nil || !p.selected(l) {
-			continue
+			return
 		}
 		if p.raw {
 			out.Write(raw)
 			if raw[len(raw)-1] != '\n' {
 				out.WriteByte('\n')
 			}
-			continue
+			return
 		}
 		p.format(&out, prefix, l)
-	}
+	})
 	_, err := p.w.Write(out.Bytes())
 	return err
+}
+
+// forEachLine calls fn with each line of data, newline included (a last
+// line without one as it is).
+func forEachLine(data []byte, fn func(raw []byte)) {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			i = len(data) - 1
+		}
+		fn(data[:i+1])
+		data = data[i+1:]
+	}
 }
 
 func (p *logPrinter) selected(l logstore.Line) bool {
@@ -157,11 +164,48 @@ func printLogs(ctx context.Context, api *client.Client, id string, p *logPrinter
 	}
 }
 
+// tailPage is how many bytes printTail asks for at a time.
+const tailPage = 256 << 10
+
+// printTail prints the last n selected lines of a job's log (of p.step when
+// set), reading backwards from the end a page at a time so that only those
+// lines are held, whatever the log's size. It returns the offset the log
+// ended at, where a follow resumes.
+func printTail(ctx context.Context, api *client.Client, id string, n int, p *logPrinter) (int64, error) {
+	var lines [][]byte // selected lines, newest last
+	before, end := int64(-1), int64(-1)
+	for len(lines) < n {
+		page, err := api.TailLogs(ctx, id, p.step, tailPage, before)
+		if err != nil {
+			return 0, err
+		}
+		if end < 0 {
+			end = page.NextOffset
+		}
+		var got [][]byte
+		forEachLine([]byte(page.Logs), func(raw []byte) {
+			if l, err := logstore.ParseLine(raw); err == nil && p.selected(l) {
+				got = append(got, raw)
+			}
+		})
+		lines = append(got, lines...)
+		if len(lines) > n {
+			lines = lines[len(lines)-n:]
+		}
+		if page.StartOffset <= 0 || page.Logs == "" {
+			break
+		}
+		before = page.StartOffset
+	}
+	return end, p.chunk(bytes.Join(lines, nil))
+}
+
 // followLogs prints a job's log live over the WebSocket until the job has
 // finished, resuming by offset after dropped connections (reported on
 // stderr).
-func followLogs(ctx context.Context, e env, api *client.Client, id string, p *logPrinter) error {
+func followLogs(ctx context.Context, e env, api *client.Client, id string, from int64, p *logPrinter) error {
 	_, err := api.Follow(ctx, id, client.FollowOptions{
+		Offset: from,
 		OnRetry: func(err error, wait time.Duration) {
 			if wait > 0 {
 				fmt.Fprintf(e.stderr, "runnel: log stream interrupted (%v); retrying in %s\n", err, wait)

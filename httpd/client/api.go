@@ -179,6 +179,8 @@ type Worker struct {
 type LogPage struct {
 	Logs       string `json:"logs"`
 	NextOffset int64  `json:"next_offset"`
+	// StartOffset is where Logs begins (tail reads only).
+	StartOffset int64 `json:"start_offset"`
 }
 
 // RefreshResult is POST /api/workspaces/{ws}/refresh.
@@ -368,6 +370,20 @@ func (c *Client) Logs(ctx context.Context, id string, offset int64) (LogPage, er
 // job's log; page by NextOffset until it stops moving.
 func (c *Client) StepLogs(ctx context.Context, id, step string, offset int64) (LogPage, error) {
 	p := JobPath(id) + "/steps/" + url.PathEscape(step) + "/logs?all=true&offset=" + strconv.FormatInt(offset, 10)
+	return get[LogPage](ctx, c, p)
+}
+
+// TailLogs reads at most n bytes of whole lines ending at byte before of
+// the job's log (before < 0: at its end), of one step when step is set;
+// page backwards with StartOffset until it is 0.
+func (c *Client) TailLogs(ctx context.Context, id, step string, n int, before int64) (LogPage, error) {
+	p := JobPath(id) + "/logs?tail_bytes=" + strconv.Itoa(n)
+	if step != "" {
+		p = JobPath(id) + "/steps/" + url.PathEscape(step) + "/logs?tail_bytes=" + strconv.Itoa(n)
+	}
+	if before >= 0 {
+		p += "&before=" + strconv.FormatInt(before, 10)
+	}
 	return get[LogPage](ctx, c, p)
 }
 
