@@ -80,6 +80,11 @@ type Options struct {
 	// WorkerToken is the bearer token of remote workers (worker_token);
 	// "" disables every /worker route (404 "Remote workers are disabled").
 	WorkerToken string
+	// Metrics, when set, serves GET /metrics and records every request.
+	Metrics Metrics
+	// MetricsToken is a bearer token for scrapers (metrics_token); with
+	// auth on, /metrics takes it or an admin's credentials.
+	MetricsToken string
 }
 
 // Server serves the HTTP API.
@@ -170,20 +175,21 @@ func (s *Server) routes() {
 	s.authRoutes(r)
 	s.hookRoutes(r)
 	s.workerRoutes(r)
+	s.metricsRoutes(r)
 }
 
-// Handler returns the root handler: cross-origin protection on /api,
-// /push and /worker, then the router.
+// Handler returns the root handler: request metrics, cross-origin
+// protection on /api, /push and /worker, then the router.
 func (s *Server) Handler() http.Handler {
 	protected := s.cop.Handler(s.authenticate(s.router))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/push/") || strings.HasPrefix(p, "/worker/") {
 			protected.ServeHTTP(w, r)
 			return
 		}
 		s.router.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // Serve serves on ln until Shutdown; with certFile/keyFile set it serves

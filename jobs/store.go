@@ -3,6 +3,7 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,9 +61,12 @@ type Store struct {
 	// commits and ops count write transactions and the updates grouped in
 	// them (Stats).
 	commits, ops atomic.Uint64
-	quit         chan struct{}
-	done         chan struct{}
-	once         sync.Once
+	// metrics receives commit latencies and job transitions (Instrument);
+	// nopMetrics by default.
+	metrics Metrics
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
 
 // op is one queued update.
@@ -77,7 +81,7 @@ func NewStore(path string, lockWait time.Duration) *Store {
 	if lockWait <= 0 {
 		lockWait = 5 * time.Second
 	}
-	return &Store{path: path, timeout: lockWait}
+	return &Store{path: path, timeout: lockWait, metrics: nopMetrics{}}
 }
 
 // Open opens (creating if needed) the database, creates buckets, runs
@@ -157,11 +161,18 @@ func (s *Store) Ping() error {
 // StoreStats counts write transactions and the updates they grouped.
 type StoreStats struct {
 	Commits, Updates uint64
+	// FileBytes is the database file's size (0 before Open).
+	FileBytes int64
 }
 
-// Stats returns the write counters since Open (retried groups count again).
+// Stats returns the write counters since Open (retried groups count again)
+// and the file size; it reads no data.
 func (s *Store) Stats() StoreStats {
-	return StoreStats{Commits: s.commits.Load(), Updates: s.ops.Load()}
+	st := StoreStats{Commits: s.commits.Load(), Updates: s.ops.Load()}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileBytes = fi.Size()
+	}
+	return st
 }
 
 // errStoreClosed is returned for updates submitted after Close.
@@ -235,9 +246,10 @@ func (s *Store) commit(ops []*op) {
 		var failErr error
 		s.commits.Add(1)
 		s.ops.Add(uint64(len(ops)))
+		start := time.Now()
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for i, o := range ops {
-				t := &txn{Tx: tx}
+				t := &txn{Tx: tx, metrics: s.metrics}
 				if err := safeRun(o.fn, t); err != nil {
 					failed, failErr = i, err
 					return err
@@ -255,6 +267,7 @@ func (s *Store) commit(ops []*op) {
 			return nil
 		})
 		if err == nil {
+			s.metrics.StoreCommitted(time.Since(start))
 			for i, o := range ops {
 				txns[i].runEffects()
 				o.err <- nil

@@ -24,6 +24,7 @@ type txn struct {
 	work    []func() error
 	states  map[string]*jobState
 	loaded  []*jobState
+	metrics Metrics // nil in read transactions
 }
 
 // after queues f to run after the transaction commits. Effects must not
@@ -70,6 +71,7 @@ type jobState struct {
 	dirtySteps map[string]bool
 	origStatus string
 	origFinal  bool
+	origSteps  map[string]string // step name → status when loaded (metrics)
 }
 
 func (st *jobState) touch()              { st.dirtyJob = true }
@@ -127,9 +129,11 @@ func (t *txn) load(id string) (*jobState, error) {
 		return nil, err
 	}
 	st := &jobState{job: j, steps: steps, byName: make(map[string]*Step, len(steps)),
-		dirtySteps: make(map[string]bool), origStatus: j.Status, origFinal: j.Finalized}
+		dirtySteps: make(map[string]bool), origStatus: j.Status, origFinal: j.Finalized,
+		origSteps: make(map[string]string, len(steps))}
 	for _, s := range steps {
 		st.byName[s.Name] = s
+		st.origSteps[s.Name] = s.Status
 	}
 	t.cache(st)
 	return st, nil
@@ -187,6 +191,7 @@ func (t *txn) save(st *jobState) error {
 	if err != nil {
 		return err
 	}
+	t.observe(st)
 	if st.dirtyJob {
 		raw, err := json.Marshal(j)
 		if err != nil {
@@ -233,6 +238,9 @@ func (t *txn) save(st *jobState) error {
 			}
 			if err := b.Put(append(append([]byte{}, k...), name...), raw); err != nil {
 				return err
+			}
+			if st.origSteps != nil {
+				st.origSteps[name] = s.Status
 			}
 		}
 		clear(st.dirtySteps)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -95,6 +96,19 @@ type Store struct {
 	jobs      map[string]*jobLog     // jobs with an open writer or subscribed followers
 	finished  map[string]struct{}    // jobs Finished in this process and not written since
 	followers map[*Follower]struct{} // every open Follower, for Close
+
+	// written counts what Append wrote since Open (Stats).
+	writtenBytes, writtenLines atomic.Uint64
+}
+
+// Stats counts what the store wrote since it opened.
+type Stats struct {
+	Bytes, Lines uint64
+}
+
+// Stats returns the bytes and lines written since Open; it does no I/O.
+func (s *Store) Stats() Stats {
+	return Stats{Bytes: s.writtenBytes.Load(), Lines: s.writtenLines.Load()}
 }
 
 // jobLog is one job's writer and live subscribers. The goroutine holding mu
@@ -273,8 +287,12 @@ func (s *Store) Append(jobID string, lines ...Line) error {
 		}
 	}
 	buf := j.buf[:0]
+	written := 0
 	for _, l := range lines {
-		buf = s.appendLocked(j, buf, l)
+		n := len(buf)
+		if buf = s.appendLocked(j, buf, l); len(buf) > n {
+			written++
+		}
 	}
 	if len(buf) == 0 {
 		return nil
@@ -288,6 +306,8 @@ func (s *Store) Append(jobID string, lines ...Line) error {
 	}
 	start := j.size
 	j.size += int64(len(buf))
+	s.writtenBytes.Add(uint64(len(buf)))
+	s.writtenLines.Add(uint64(written))
 	if len(j.subs) > 0 {
 		chunk := append([]byte(nil), buf...) // shared, read-only, by every follower
 		for f := range j.subs {

@@ -21,6 +21,7 @@ import (
 	"runnel/httpd"
 	"runnel/jobs"
 	"runnel/logstore"
+	"runnel/metrics"
 	"runnel/workspace"
 )
 
@@ -70,6 +71,7 @@ type Main struct {
 	Manager   *workspace.Manager
 	Engine    *jobs.Engine
 	Scheduler *jobs.Scheduler
+	Metrics   *metrics.Metrics
 	HTTP      *httpd.Server
 	Listener  net.Listener
 	serveDone chan error
@@ -109,7 +111,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if cfg.LogStorage.LocalDir == "" {
 		cfg.LogStorage.LocalDir = filepath.Join(cfg.DataDir, "logs")
 	}
+	m.Metrics = metrics.New(m.metricSources())
 	m.Store = jobs.NewStore(filepath.Join(cfg.DataDir, "runnel.db"), 5*time.Second)
+	m.Store.Instrument(m.Metrics)
 	if err := m.Store.Open(); err != nil {
 		if errors.Is(err, jobs.ErrLocked) {
 			return fmt.Errorf("data_dir %s is in use by another runnel process", cfg.DataDir)
@@ -139,6 +143,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Load:         workspace.LoadOptions{Getenv: m.env.lookup},
 		InUse:        func(ws string) []string { return engine.RevisionsInUse(ws) },
 		Logger:       m.log,
+		Metrics:      m.Metrics,
 	}, sources)
 
 	tmp := filepath.Join(cfg.DataDir, "tmp")
@@ -173,6 +178,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Workspaces: m.Manager, Engine: m.Engine, Store: m.Store, Logs: m.Logs, Logger: m.log,
 		Users: m.Store, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
 		Version: version, TrustedProxies: cfg.TrustedProxies, WorkerToken: cfg.WorkerToken,
+		Metrics: m.Metrics, MetricsToken: cfg.MetricsToken,
 	})
 	if err != nil {
 		return err
@@ -229,7 +235,12 @@ func (m *Main) sources() ([]workspace.Source, error) {
 				Name: name, Kind: wc.Type, Ref: repo.Ref(), WebhookSecret: wc.WebhookSecret,
 				PollInterval: time.Duration(wc.PollIntervalSecs) * time.Second,
 				Fetch: func(ctx context.Context) (string, string, error) {
-					return repo.Fetch(ctx, revDir)
+					start := time.Now()
+					rev, dir, err := repo.Fetch(ctx, revDir)
+					if ctx.Err() == nil {
+						m.Metrics.GitFetched(name, time.Since(start), err)
+					}
+					return rev, dir, err
 				},
 			})
 		default:
