@@ -82,8 +82,10 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 // routeOf returns the template of the route serving method and path
 // ("/api/jobs/:id"), or unmatchedRoute. httprouter v1.3.0 does not report
 // the matched pattern, so it is rebuilt from the path and the matched
-// parameters, and kept only if the router matches the rebuilt template to
-// itself (each parameter's value is its own ":name").
+// parameters: each parameter's value is put back as ":name" into a path
+// segment holding that value (trying placements in order when a literal
+// segment holds the same text), and a placement is kept only if the router
+// matches the rebuilt template to itself.
 func (s *Server) routeOf(method, path string) string {
 	h, ps, _ := s.router.Lookup(method, path)
 	if h == nil {
@@ -92,46 +94,44 @@ func (s *Server) routeOf(method, path string) string {
 	if len(ps) == 0 {
 		return path
 	}
-	for _, fromRight := range []bool{false, true} {
-		if t, ok := templateOf(path, ps, fromRight); ok && s.isTemplate(method, t, ps) {
-			return t
+	suffix := ""
+	if last := ps[len(ps)-1]; strings.HasPrefix(last.Value, "/") && strings.HasSuffix(path, last.Value) {
+		path = path[:len(path)-len(last.Value)] // a catch-all's value
+		suffix = "/*" + last.Key
+	}
+	segs := strings.Split(path, "/")
+	tries := 0
+	var place func(from, k int) string
+	place = func(from, k int) string {
+		if k == len(ps) || (suffix != "" && k == len(ps)-1) {
+			tries++
+			t := strings.Join(segs, "/") + suffix
+			if s.isTemplate(method, t, ps) {
+				return t
+			}
+			return ""
 		}
+		for i := from; i < len(segs) && tries < maxPlacements; i++ {
+			if segs[i] != ps[k].Value {
+				continue
+			}
+			segs[i] = ":" + ps[k].Key
+			t := place(i+1, k+1)
+			segs[i] = ps[k].Value
+			if t != "" {
+				return t
+			}
+		}
+		return ""
+	}
+	if t := place(0, 0); t != "" {
+		return t
 	}
 	return unmatchedRoute
 }
 
-// templateOf replaces the path segments holding ps's values with ":name"
-// (a trailing catch-all value with "*name"), matching values left to right
-// or right to left.
-func templateOf(path string, ps httprouter.Params, fromRight bool) (string, bool) {
-	prefix := path
-	suffix := ""
-	if last := ps[len(ps)-1]; strings.HasPrefix(last.Value, "/") && strings.HasSuffix(path, last.Value) {
-		prefix = path[:len(path)-len(last.Value)]
-		suffix = "/*" + last.Key
-		ps = ps[:len(ps)-1]
-	}
-	segs := strings.Split(prefix, "/")
-	n := len(ps)
-	if fromRight {
-		for i := len(segs) - 1; i >= 0 && n > 0; i-- {
-			if segs[i] == ps[n-1].Value {
-				segs[i] = ":" + ps[n-1].Key
-				n--
-			}
-		}
-	} else {
-		k := 0
-		for i := range segs {
-			if k < len(ps) && segs[i] == ps[k].Value {
-				segs[i] = ":" + ps[k].Key
-				k++
-			}
-		}
-		n = len(ps) - k
-	}
-	return strings.Join(segs, "/") + suffix, n == 0
-}
+// maxPlacements bounds the templates routeOf tries for one request.
+const maxPlacements = 32
 
 // isTemplate reports whether the router matches template t with every
 // parameter bound to its own name.
