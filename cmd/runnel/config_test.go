@@ -220,6 +220,8 @@ func TestConfigServerProblems(t *testing.T) {
 			nil, []string{`F:3:3: local_worker_tags[1] must not be empty`}},
 		{"short worker_token", "worker_token: short\n",
 			nil, []string{`F:1:15: worker_token must be at least 32 characters (got 5)`}},
+		{"short metrics_token", "metrics_token: short\n",
+			nil, []string{`F:1:16: metrics_token must be at least 32 characters (got 5)`}},
 		{"recovery bounds", "recovery:\n  heartbeat_timeout_secs: 3\n  sweep_interval_secs: 0\n  unmatched_step_timeout_secs: -5\n",
 			nil, []string{
 				`F:2:27: recovery.heartbeat_timeout_secs must be at least 4 (got 3)`,
