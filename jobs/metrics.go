@@ -54,7 +54,7 @@ func (t *txn) observe(st *jobState) {
 	}
 	if JobTerminal(j.Status) && (st.isNew || !JobTerminal(st.origStatus)) {
 		status, took := j.Status, j.CompletedAt.Sub(j.CreatedAt)
-		t.after(func() { m.JobFinished(ws, task, source, status, took) })
+		t.after(func() { m.JobFinished(ws, task, source, status, max(0, took)) })
 	}
 	for name := range st.dirtySteps {
 		s := st.byName[name]

@@ -984,13 +984,14 @@ func TestConfigCommentedExampleKeys(t *testing.T) {
 	cfgWrite(t, dir, "tls.crt", "x")
 	text := strings.NewReplacer("/etc/runnel/tls.crt", "tls.crt", "/etc/runnel/tls.key", "tls.crt").Replace(b.String())
 	path := cfgWrite(t, dir, "server-config.yaml", text)
-	env := []string{"RUNNEL_WORKER_TOKEN=" + cfgSecret, "RUNNEL_JWT_SECRET=" + cfgSecret, "RUNNEL_REFRESH_SECRET=" + cfgSecret, "RUNNEL_ADMIN_PASSWORD=pw"}
+	env := []string{"RUNNEL_WORKER_TOKEN=" + cfgSecret, "RUNNEL_JWT_SECRET=" + cfgSecret, "RUNNEL_REFRESH_SECRET=" + cfgSecret, "RUNNEL_ADMIN_PASSWORD=pw",
+		"RUNNEL_METRICS_TOKEN=" + cfgSecret}
 	cfg, err := LoadServerConfig(path, env)
 	if err != nil {
 		t.Fatalf("uncommented example:\n%s\nerror: %v", text, err)
 	}
-	if cfg.Auth == nil || cfg.TLS == nil || cfg.WorkerToken != cfgSecret {
-		t.Errorf("uncommented example did not set auth, tls and worker_token:\n%s", text)
+	if cfg.Auth == nil || cfg.TLS == nil || cfg.WorkerToken != cfgSecret || cfg.MetricsToken != cfgSecret {
+		t.Errorf("uncommented example did not set auth, tls, worker_token and metrics_token:\n%s", text)
 	}
 }
 
