@@ -5,7 +5,9 @@ import "time"
 // Metrics receives the measurements of the store, the engine and the
 // scheduler as they happen (implemented by runnel/metrics; cmd wires it
 // through Store.Instrument). Calls are made after the transaction that
-// caused them committed, never inside it, and must not block.
+// caused them committed, never inside it, and before that transaction's
+// effects (so whoever is woken by a job's end finds it counted); they must
+// not block.
 type Metrics interface {
 	// JobStarted: a job was created.
 	JobStarted(ws, task, source string)
@@ -40,6 +42,10 @@ func (nopMetrics) StoreCommitted(time.Duration)                              {}
 // measurements to m; call it before Open.
 func (s *Store) Instrument(m Metrics) { s.metrics = m }
 
+// measure queues a metric call to run after the commit, before the
+// effects.
+func (t *txn) measure(f func()) { t.measured = append(t.measured, f) }
+
 // observe queues the metrics of st's transitions since it was loaded (or
 // created), to run after the commit.
 func (t *txn) observe(st *jobState) {
@@ -50,22 +56,22 @@ func (t *txn) observe(st *jobState) {
 	j := st.job
 	ws, task, source := j.Workspace, j.Task, j.SourceType
 	if st.isNew {
-		t.after(func() { m.JobStarted(ws, task, source) })
+		t.measure(func() { m.JobStarted(ws, task, source) })
 	}
 	if JobTerminal(j.Status) && (st.isNew || !JobTerminal(st.origStatus)) {
 		status, took := j.Status, j.CompletedAt.Sub(j.CreatedAt)
-		t.after(func() { m.JobFinished(ws, task, source, status, max(0, took)) })
+		t.measure(func() { m.JobFinished(ws, task, source, status, max(0, took)) })
 	}
 	for name := range st.dirtySteps {
 		s := st.byName[name]
 		was := st.origSteps[name]
 		if s.Status == StepRunning && was != StepRunning && !s.ReadyAt.IsZero() && !s.StartedAt.IsZero() {
 			wait := s.StartedAt.Sub(s.ReadyAt)
-			t.after(func() { m.StepDispatched(max(0, wait)) })
+			t.measure(func() { m.StepDispatched(max(0, wait)) })
 		}
 		if StepTerminal(s.Status) && !StepTerminal(was) && !s.StartedAt.IsZero() {
 			status, took := s.Status, s.CompletedAt.Sub(s.StartedAt)
-			t.after(func() { m.StepFinished(ws, task, status, max(0, took)) })
+			t.measure(func() { m.StepFinished(ws, task, status, max(0, took)) })
 		}
 	}
 }

@@ -25,6 +25,9 @@ type txn struct {
 	states  map[string]*jobState
 	loaded  []*jobState
 	metrics Metrics // nil in read transactions
+	// measured are metric calls (observe); they run before effects, so a
+	// waiter woken by an effect already finds them recorded.
+	measured []func()
 }
 
 // after queues f to run after the transaction commits. Effects must not
@@ -49,7 +52,7 @@ func (t *txn) drain() error {
 
 // runEffects runs the queued effects, isolating panics.
 func (t *txn) runEffects() {
-	for _, f := range t.effects {
+	for _, f := range append(t.measured, t.effects...) {
 		func() {
 			defer func() {
 				if r := recover(); r != nil {

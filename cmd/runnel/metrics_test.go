@@ -117,7 +117,13 @@ func TestMetricsEndToEnd(t *testing.T) {
 		t.Fatalf("broken refresh of %s: %d %s", broken, st, body)
 	}
 
-	fams := s.scrape()
+	// A request is recorded when its handler returns, which the client
+	// may not wait for: scrape until the last one shows.
+	var fams map[string]*dto.MetricFamily
+	eventually(t, "the requests recorded", func() bool {
+		fams = s.scrape()
+		return value(fams, "runnel_http_requests_total", map[string]string{"route": "/api/workspaces/:ws/refresh"}) == 1
+	})
 	ops := map[string]string{"workspace": "ops"}
 	checks := []struct {
 		name   string
@@ -247,8 +253,9 @@ func TestMetricsAuth(t *testing.T) {
 			}
 		})
 	}
-	if fams := s.scrape("Authorization", "Bearer "+metricsToken); value(fams, "runnel_http_requests_total",
-		map[string]string{"route": "/metrics", "code": "401"}) != 3 {
-		t.Errorf("the refused scrapes are not counted under route /metrics")
-	}
+	eventually(t, "the refused scrapes counted under route /metrics", func() bool {
+		fams := s.scrape("Authorization", "Bearer "+metricsToken)
+		return value(fams, "runnel_http_requests_total", map[string]string{"route": "/metrics", "code": "401"}) == 3 &&
+			value(fams, "runnel_http_requests_total", map[string]string{"route": "/metrics", "code": "403"}) == 1
+	})
 }
