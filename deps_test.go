@@ -73,6 +73,7 @@ func TestImportRules(t *testing.T) {
 		"github.com/golang-jwt/jwt/v5":        {"httpd"},
 		"golang.org/x/crypto/argon2":          {"httpd"},
 		"github.com/aymanbagabas/go-udiff":    {"httpd"},
+		"github.com/prometheus/client_golang": {"httpd"},
 	}
 	for _, p := range listPackages(t) {
 		from := layer(p.ImportPath)

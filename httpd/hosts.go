@@ -104,7 +104,7 @@ func (p *hostPolicy) allows(host string) bool {
 // request whose Host is not allowed (403 naming the setting to change).
 func (s *Server) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.auth == nil && protectedPath(r.URL.Path) {
+		if s.auth == nil && (protectedPath(r.URL.Path) || r.URL.Path == "/metrics") {
 			if host := hostName(r.Host); !s.hosts.allows(host) {
 				s.writeError(w, r, errorf(http.StatusForbidden,
 					"Host '%s' is not allowed; add it to allowed_hosts in server-config.yaml", host))

@@ -107,6 +107,11 @@ type Options struct {
 	// send the headers (default 10 s).
 	BodyTimeout   time.Duration
 	HeaderTimeout time.Duration
+	// Metrics, when set, serves GET /metrics and records every request.
+	Metrics Metrics
+	// MetricsToken is a bearer token for scrapers (metrics_token); with
+	// auth on, /metrics takes it or an admin's credentials.
+	MetricsToken string
 }
 
 // Server serves the HTTP API.
@@ -228,11 +233,12 @@ func (s *Server) routes() {
 	s.authRoutes(r)
 	s.hookRoutes(r)
 	s.workerRoutes(r)
+	s.metricsRoutes(r)
 }
 
-// Handler returns the root handler: the connection cap's admission (under
-// Serve), the body deadline, the Host check and cross-origin protection on
-// /api, /push and /worker, then the router.
+// Handler returns the root handler: request metrics, the connection
+// cap's admission (under Serve), the body deadline, the Host check and
+// cross-origin protection on /api, /push and /worker, then the router.
 func (s *Server) Handler() http.Handler {
 	protected := s.cop.Handler(s.authenticate(s.router))
 	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -242,7 +248,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		s.router.ServeHTTP(w, r)
 	})
-	return s.limitConnections(s.bodyDeadline(s.checkHost(route)))
+	return s.instrument(s.limitConnections(s.bodyDeadline(s.checkHost(route))))
 }
 
 // Serve serves on ln until Shutdown; with certFile/keyFile set it serves

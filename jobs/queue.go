@@ -177,3 +177,14 @@ func (q *queue) remove(jobID, step string) {
 		}
 	}
 }
+
+// stats returns the queued items and the oldest one's ready time (zero
+// when empty); O(1).
+func (q *queue) stats() (int, time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return 0, time.Time{}
+	}
+	return len(q.items), q.items[0].readyAt
+}

@@ -393,6 +393,7 @@ func (s *Scheduler) fireDueLocked(ctx context.Context, now time.Time) {
 		due := e.next
 		if !e.catchup.IsZero() {
 			due = e.catchup
+			s.eng.store.metrics.ScheduleMissed(e.ws)
 			lines = []string{fmt.Sprintf("[scheduler] Catch-up run for %s missed while the server was down", cron.FormatRun(e.catchup))}
 		}
 		ws, tr := e.ws, e.trig
@@ -438,6 +439,9 @@ func (s *Scheduler) fire(ctx context.Context, ws string, tr *workspace.Trigger, 
 	if err != nil {
 		s.log.Error("scheduled fire", "workspace", ws, "trigger", tr.Name, "task", tr.Task, "err", err)
 		return
+	}
+	if len(lines) == 0 { // catch-ups count as missed fires, not as lag
+		s.eng.store.metrics.ScheduleFired(max(0, s.opts.Now().Sub(due)))
 	}
 	s.log.Debug("scheduled fire", "workspace", ws, "trigger", tr.Name, "job", j.ID, "status", j.Status,
 		"due", due, "woke_late", woke.Sub(due), "created_late", s.opts.Now().Sub(due))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,9 +64,12 @@ type Store struct {
 	commits, ops atomic.Uint64
 	// observer receives each commit's changes (OnCommit).
 	observer atomic.Pointer[func([]Change)]
-	quit     chan struct{}
-	done     chan struct{}
-	once     sync.Once
+	// metrics receives commit latencies and job transitions (Instrument);
+	// nopMetrics by default.
+	metrics Metrics
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
 
 // op is one queued update.
@@ -81,7 +85,7 @@ func NewStore(path string, lockWait time.Duration) *Store {
 	if lockWait <= 0 {
 		lockWait = 5 * time.Second
 	}
-	return &Store{path: path, timeout: lockWait}
+	return &Store{path: path, timeout: lockWait, metrics: nopMetrics{}}
 }
 
 // Open opens (creating if needed) the database, creates buckets, runs
@@ -161,11 +165,18 @@ func (s *Store) Ping() error {
 // StoreStats counts write transactions and the updates they grouped.
 type StoreStats struct {
 	Commits, Updates uint64
+	// FileBytes is the database file's size (0 before Open).
+	FileBytes int64
 }
 
-// Stats returns the write counters since Open (retried groups count again).
+// Stats returns the write counters since Open (retried groups count again)
+// and the file size; it reads no data.
 func (s *Store) Stats() StoreStats {
-	return StoreStats{Commits: s.commits.Load(), Updates: s.ops.Load()}
+	st := StoreStats{Commits: s.commits.Load(), Updates: s.ops.Load()}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileBytes = fi.Size()
+	}
+	return st
 }
 
 // errStoreClosed is returned for updates submitted after Close.
@@ -258,9 +269,10 @@ func (s *Store) commit(ops []*op) {
 		s.commits.Add(1)
 		s.ops.Add(uint64(len(ops)))
 		observe := s.observer.Load() != nil
+		start := time.Now()
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for i, o := range ops {
-				t := &txn{Tx: tx, renders: o.renders, observe: observe}
+				t := &txn{Tx: tx, renders: o.renders, observe: observe, metrics: s.metrics}
 				if err := safeRun(o.fn, t); err != nil {
 					failed, failErr = i, err
 					return err
@@ -283,6 +295,7 @@ func (s *Store) commit(ops []*op) {
 			return nil
 		})
 		if err == nil {
+			s.metrics.StoreCommitted(time.Since(start))
 			// Effects and events before any answer: when a caller
 			// returns, its changes have reached the observer.
 			for _, t := range txns {

@@ -32,6 +32,10 @@ type txn struct {
 	// recorded only when observe is set (an observer is registered).
 	changes []Change
 	observe bool
+	metrics Metrics // nil in read transactions
+	// measured are metric calls (observe); they run before effects, so a
+	// waiter woken by an effect already finds them recorded.
+	measured []func()
 }
 
 // after queues f to run after the transaction commits. Effects must not
@@ -56,7 +60,7 @@ func (t *txn) drain() error {
 
 // runEffects runs the queued effects, isolating panics.
 func (t *txn) runEffects() {
-	for _, f := range t.effects {
+	for _, f := range append(t.measured, t.effects...) {
 		func() {
 			defer func() {
 				if r := recover(); r != nil {
@@ -200,6 +204,7 @@ func (t *txn) save(st *jobState) error {
 		return err
 	}
 	t.recordJob(st)
+	t.measureJob(st)
 	if st.dirtyJob {
 		raw, err := json.Marshal(j)
 		if err != nil {
@@ -246,6 +251,9 @@ func (t *txn) save(st *jobState) error {
 			}
 			if err := b.Put(append(append([]byte{}, k...), name...), raw); err != nil {
 				return err
+			}
+			if st.origSteps != nil {
+				st.origSteps[name] = s.Status
 			}
 		}
 		clear(st.dirtySteps)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -117,6 +118,19 @@ type Store struct {
 	followers map[*Follower]struct{} // every open Follower, for Close
 	open      int                    // writer files open or being opened; ≤ MaxOpen
 	lru       list.List              // *jobLog with an evictable open file, most recently used first
+
+	// written counts what Append wrote since Open (Stats).
+	writtenBytes, writtenLines atomic.Uint64
+}
+
+// Stats counts what the store wrote since it opened.
+type Stats struct {
+	Bytes, Lines uint64
+}
+
+// Stats returns the bytes and lines written since Open; it does no I/O.
+func (s *Store) Stats() Stats {
+	return Stats{Bytes: s.writtenBytes.Load(), Lines: s.writtenLines.Load()}
 }
 
 // jobLog is one job's writer and live subscribers. The goroutine holding mu
@@ -319,8 +333,12 @@ func (s *Store) Append(jobID string, lines ...Line) error {
 	}
 	defer j.mu.Unlock()
 	buf := j.buf[:0]
+	written := 0
 	for _, l := range lines {
-		buf = s.appendLocked(j, buf, l)
+		n := len(buf)
+		if buf = s.appendLocked(j, buf, l); len(buf) > n {
+			written++
+		}
 	}
 	if len(buf) == 0 {
 		return nil
@@ -334,6 +352,8 @@ func (s *Store) Append(jobID string, lines ...Line) error {
 	}
 	start := j.size
 	j.size += int64(len(buf))
+	s.writtenBytes.Add(uint64(len(buf)))
+	s.writtenLines.Add(uint64(written))
 	if len(j.subs) > 0 {
 		chunk := append([]byte(nil), buf...) // shared, read-only, by every follower
 		for f := range j.subs {

@@ -73,6 +73,16 @@ type ManagerOptions struct {
 	// Logger receives one line per load (workspace, revision, counts,
 	// duration, errors); nil = slog.Default().
 	Logger *slog.Logger
+	// Metrics receives every load attempt's outcome; nil records nothing.
+	Metrics LoadObserver
+}
+
+// LoadObserver receives load attempts (implemented by runnel/metrics).
+type LoadObserver interface {
+	// WorkspaceLoaded: an attempt of ws (fetch, load unless the revision
+	// is serving, swap) took took; err nil is a success. Attempts cut
+	// short by shutdown are not reported.
+	WorkspaceLoaded(ws string, took time.Duration, err error)
 }
 
 // ErrNotFound is returned for a workspace name that is not configured.
@@ -630,7 +640,11 @@ func (m *Manager) startLocked(w *wsState, f *flight) {
 	m.wg.Add(1)
 	go func(ctx context.Context) {
 		defer m.wg.Done()
+		start := time.Now()
 		f.res, f.err = m.load(ctx, w)
+		if m.opts.Metrics != nil && ctx.Err() == nil {
+			m.opts.Metrics.WorkspaceLoaded(w.src.Name, time.Since(start), f.err)
+		}
 		if fn := m.onLoad.Load(); fn != nil && ctx.Err() == nil {
 			(*fn)(w.status())
 		}

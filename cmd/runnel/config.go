@@ -61,6 +61,9 @@ type ServerConfig struct {
 	Workspaces map[string]WorkspaceConfig `yaml:"workspaces"`
 	// WorkerToken authenticates remote workers; "" disables /worker/*.
 	WorkerToken string `yaml:"worker_token"`
+	// MetricsToken lets scrapers read /metrics with auth on (besides
+	// admins); "" leaves /metrics to admins.
+	MetricsToken string `yaml:"metrics_token"`
 	// LocalWorkers is the number of built-in worker slots, 0–256.
 	LocalWorkers int `yaml:"local_workers"`
 	// LocalWorkerTags are the tags of the built-in worker.
@@ -485,6 +488,9 @@ func (c *ServerConfig) problems() []Problem {
 	ps.tags("local_worker_tags", c.LocalWorkerTags)
 	if c.WorkerToken != "" && utf8.RuneCountInString(c.WorkerToken) < 32 {
 		ps.add("worker_token", "worker_token must be at least 32 characters (got %d)", utf8.RuneCountInString(c.WorkerToken))
+	}
+	if c.MetricsToken != "" && utf8.RuneCountInString(c.MetricsToken) < 32 {
+		ps.add("metrics_token", "metrics_token must be at least 32 characters (got %d)", utf8.RuneCountInString(c.MetricsToken))
 	}
 	if v := c.Recovery.HeartbeatTimeoutSecs; v < 4 {
 		ps.add("recovery.heartbeat_timeout_secs", "recovery.heartbeat_timeout_secs must be at least 4 (got %d)", v)

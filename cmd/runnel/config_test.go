@@ -225,6 +225,8 @@ func TestConfigServerProblems(t *testing.T) {
 			nil, []string{`F:3:3: local_worker_tags[1] must not be empty`}},
 		{"short worker_token", "worker_token: short\n",
 			nil, []string{`F:1:15: worker_token must be at least 32 characters (got 5)`}},
+		{"short metrics_token", "metrics_token: short\n",
+			nil, []string{`F:1:16: metrics_token must be at least 32 characters (got 5)`}},
 		{"recovery bounds", "recovery:\n  heartbeat_timeout_secs: 3\n  sweep_interval_secs: 0\n  unmatched_step_timeout_secs: -5\n",
 			nil, []string{
 				`F:2:27: recovery.heartbeat_timeout_secs must be at least 4 (got 3)`,
@@ -989,13 +991,14 @@ func TestConfigCommentedExampleKeys(t *testing.T) {
 	cfgWrite(t, dir, "tls.crt", "x")
 	text := strings.NewReplacer("/etc/runnel/tls.crt", "tls.crt", "/etc/runnel/tls.key", "tls.crt").Replace(b.String())
 	path := cfgWrite(t, dir, "server-config.yaml", text)
-	env := []string{"RUNNEL_WORKER_TOKEN=" + cfgSecret, "RUNNEL_JWT_SECRET=" + cfgSecret, "RUNNEL_REFRESH_SECRET=" + cfgSecret, "RUNNEL_ADMIN_PASSWORD=pw"}
+	env := []string{"RUNNEL_WORKER_TOKEN=" + cfgSecret, "RUNNEL_JWT_SECRET=" + cfgSecret, "RUNNEL_REFRESH_SECRET=" + cfgSecret, "RUNNEL_ADMIN_PASSWORD=pw",
+		"RUNNEL_METRICS_TOKEN=" + cfgSecret}
 	cfg, err := LoadServerConfig(path, env)
 	if err != nil {
 		t.Fatalf("uncommented example:\n%s\nerror: %v", text, err)
 	}
-	if cfg.Auth == nil || cfg.TLS == nil || cfg.WorkerToken != cfgSecret {
-		t.Errorf("uncommented example did not set auth, tls and worker_token:\n%s", text)
+	if cfg.Auth == nil || cfg.TLS == nil || cfg.WorkerToken != cfgSecret || cfg.MetricsToken != cfgSecret {
+		t.Errorf("uncommented example did not set auth, tls, worker_token and metrics_token:\n%s", text)
 	}
 }
 

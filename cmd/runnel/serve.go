@@ -19,6 +19,7 @@ import (
 	"runnel/examples"
 	"runnel/gitsync"
 	"runnel/httpd"
+	"runnel/httpd/metrics"
 	"runnel/jobs"
 	"runnel/logstore"
 	"runnel/workspace"
@@ -96,6 +97,7 @@ type Main struct {
 	Manager   *workspace.Manager
 	Engine    *jobs.Engine
 	Scheduler *jobs.Scheduler
+	Metrics   *metrics.Metrics
 	HTTP      *httpd.Server
 	Listener  net.Listener
 	serveDone chan error
@@ -135,7 +137,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if cfg.LogStorage.LocalDir == "" {
 		cfg.LogStorage.LocalDir = filepath.Join(cfg.DataDir, "logs")
 	}
+	m.Metrics = metrics.New(m.metricSources())
 	m.Store = jobs.NewStore(filepath.Join(cfg.DataDir, "runnel.db"), 5*time.Second)
+	m.Store.Instrument(m.Metrics)
 	if err := m.Store.Open(); err != nil {
 		if errors.Is(err, jobs.ErrLocked) {
 			return fmt.Errorf("data_dir %s is in use by another runnel process", cfg.DataDir)
@@ -172,6 +176,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Load:         workspace.LoadOptions{Getenv: m.env.lookup},
 		InUse:        func(ws string) []string { return engine.RevisionsInUse(ws) },
 		Logger:       m.log,
+		Metrics:      m.Metrics,
 	}, sources)
 
 	tmp := filepath.Join(cfg.DataDir, "tmp")
@@ -207,6 +212,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Users: m.Store, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
 		Version: version, TrustedProxies: cfg.TrustedProxies, WorkerToken: cfg.WorkerToken,
 		Listen: cfg.Listen, AllowedHosts: cfg.AllowedHosts, MaxConnections: cfg.MaxConnections,
+		Metrics: m.Metrics, MetricsToken: cfg.MetricsToken,
 	})
 	if err != nil {
 		return err
@@ -265,7 +271,12 @@ func (m *Main) sources() ([]workspace.Source, error) {
 				Name: name, Kind: wc.Type, Ref: repo.Ref(), WebhookSecret: wc.WebhookSecret,
 				PollInterval: time.Duration(wc.PollIntervalSecs) * time.Second,
 				Fetch: func(ctx context.Context) (string, string, error) {
-					return repo.Fetch(ctx, revDir)
+					start := time.Now()
+					rev, dir, err := repo.Fetch(ctx, revDir)
+					if ctx.Err() == nil {
+						m.Metrics.GitFetched(name, time.Since(start), err)
+					}
+					return rev, dir, err
 				},
 				URL:      wc.URL,
 				Describe: gitDescribe(repo),

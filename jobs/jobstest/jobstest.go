@@ -62,6 +62,9 @@ type Harness struct {
 	Logs    *logstore.Store
 	Engine  *jobs.Engine
 	Options jobs.Options
+	// Metrics, when set, instruments the store at the next Open (set it,
+	// then Restart).
+	Metrics jobs.Metrics
 	revs    int
 }
 
@@ -117,6 +120,9 @@ func (h *Harness) Load(files map[string]string) string {
 func (h *Harness) Open() {
 	h.T.Helper()
 	h.Store = jobs.NewStore(filepath.Join(h.Dir, "runnel.db"), time.Second)
+	if h.Metrics != nil {
+		h.Store.Instrument(h.Metrics)
+	}
 	if err := h.Store.Open(); err != nil {
 		h.T.Fatal(err)
 	}

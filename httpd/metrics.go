@@ -1,0 +1,203 @@
+package httpd
+
+import (
+	"bufio"
+	"crypto/subtle"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+)
+
+// Metrics is what the server needs from the metrics registry.
+type Metrics interface {
+	// HTTPRequest records a request under its route template.
+	HTTPRequest(route, method string, code int, took time.Duration)
+	// Handler serves the Prometheus exposition, without authentication.
+	Handler() http.Handler
+}
+
+// unmatchedRoute is the route label of requests no route matched (404,
+// 405), so probing random paths adds no label values.
+const unmatchedRoute = "unmatched"
+
+// metricsRoutes registers GET /metrics when Options.Metrics is set.
+func (s *Server) metricsRoutes(r *httprouter.Router) {
+	if s.opts.Metrics == nil {
+		return
+	}
+	exposition := s.opts.Metrics.Handler()
+	r.GET("/metrics", s.handle(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+		if err := s.metricsAccess(r); err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="runnel"`)
+			return err
+		}
+		exposition.ServeHTTP(w, r)
+		return nil
+	}))
+}
+
+// metricsAccess lets a scraper in: anyone with auth off; with auth on the
+// metrics token (constant-time compare) or an admin's JWT or API key.
+func (s *Server) metricsAccess(r *http.Request) error {
+	if s.auth == nil {
+		return nil
+	}
+	tok, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		return errAuthRequired
+	}
+	if want := s.opts.MetricsToken; want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
+		return nil
+	}
+	p, err := s.credentials(r)
+	if err != nil {
+		return err
+	}
+	if !p.IsAdmin {
+		return errorf(http.StatusForbidden, "Admin access or the metrics token required")
+	}
+	return nil
+}
+
+// instrument records every request's route template, method, status and
+// latency (Options.Metrics; next unchanged without it).
+func (s *Server) instrument(next http.Handler) http.Handler {
+	m := s.opts.Metrics
+	if m == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		route := s.routeOf(r.Method, r.URL.Path)
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() { m.HTTPRequest(route, r.Method, rec.code(), time.Since(start)) }()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// routeOf returns the template of the route serving method and path
+// ("/api/jobs/:id"), or unmatchedRoute. httprouter v1.3.0 does not report
+// the matched pattern, so it is rebuilt from the path and the matched
+// parameters: each parameter's value is put back as ":name" into a path
+// segment holding that value (trying placements in order when a literal
+// segment holds the same text), and a placement is kept only if the router
+// matches the rebuilt template to itself.
+func (s *Server) routeOf(method, path string) string {
+	h, ps, _ := s.router.Lookup(method, path)
+	if h == nil {
+		return unmatchedRoute
+	}
+	if len(ps) == 0 {
+		return path
+	}
+	suffix := ""
+	if last := ps[len(ps)-1]; strings.HasPrefix(last.Value, "/") && strings.HasSuffix(path, last.Value) {
+		path = path[:len(path)-len(last.Value)] // a catch-all's value
+		suffix = "/*" + last.Key
+	}
+	segs := strings.Split(path, "/")
+	tries := 0
+	var place func(from, k int) string
+	place = func(from, k int) string {
+		if k == len(ps) || (suffix != "" && k == len(ps)-1) {
+			tries++
+			t := strings.Join(segs, "/") + suffix
+			if s.isTemplate(method, t, ps) {
+				return t
+			}
+			return ""
+		}
+		for i := from; i < len(segs) && tries < maxPlacements; i++ {
+			if segs[i] != ps[k].Value {
+				continue
+			}
+			segs[i] = ":" + ps[k].Key
+			t := place(i+1, k+1)
+			segs[i] = ps[k].Value
+			if t != "" {
+				return t
+			}
+		}
+		return ""
+	}
+	if t := place(0, 0); t != "" {
+		return t
+	}
+	return unmatchedRoute
+}
+
+// maxPlacements bounds the templates routeOf tries for one request.
+const maxPlacements = 32
+
+// isTemplate reports whether the router matches template t with every
+// parameter bound to its own name.
+func (s *Server) isTemplate(method, t string, want httprouter.Params) bool {
+	h, ps, _ := s.router.Lookup(method, t)
+	if h == nil || len(ps) != len(want) {
+		return false
+	}
+	for i, p := range ps {
+		if p.Key != want[i].Key || (p.Value != ":"+p.Key && p.Value != "/*"+p.Key) {
+			return false
+		}
+	}
+	return true
+}
+
+// statusRecorder remembers the response status; it passes Flush and
+// Hijack (WebSocket upgrades: 101) through.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Flush flushes the underlying writer if it can.
+func (r *statusRecorder) Flush() {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack hands the connection over (WebSocket upgrade).
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := r.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("response writer cannot hijack")
+	}
+	if r.status == 0 {
+		r.status = http.StatusSwitchingProtocols
+	}
+	return h.Hijack()
+}
+
+// Unwrap serves http.ResponseController.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// code is the status sent (200 when the handler wrote nothing).
+func (r *statusRecorder) code() int {
+	if r.status == 0 {
+		return http.StatusOK
+	}
+	return r.status
+}

@@ -1,0 +1,144 @@
+package jobs_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"runnel/jobs"
+	"runnel/jobs/jobstest"
+)
+
+// recorder is a jobs.Metrics that counts what it is told.
+type recorder struct {
+	mu        sync.Mutex
+	counts    map[string]int
+	durations map[string][]time.Duration
+}
+
+func newRecorder() *recorder {
+	return &recorder{counts: map[string]int{}, durations: map[string][]time.Duration{}}
+}
+
+func (r *recorder) add(key string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.counts[key]++
+	r.durations[key] = append(r.durations[key], d)
+}
+
+func (r *recorder) get(key string) (int, []time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.counts[key], append([]time.Duration(nil), r.durations[key]...)
+}
+
+func (r *recorder) JobStarted(ws, task, source string) {
+	r.add(fmt.Sprintf("started %s/%s %s", ws, task, source), 0)
+}
+func (r *recorder) JobFinished(ws, task, source, status string, d time.Duration) {
+	r.add(fmt.Sprintf("finished %s/%s %s %s", ws, task, source, status), d)
+}
+func (r *recorder) StepFinished(ws, task, status string, d time.Duration) {
+	r.add(fmt.Sprintf("step %s/%s %s", ws, task, status), d)
+}
+func (r *recorder) StepDispatched(d time.Duration)    { r.add("dispatched", d) }
+func (r *recorder) ScheduleFired(lag time.Duration)   { r.add("fired", lag) }
+func (r *recorder) ScheduleMissed(ws string)          { r.add("missed "+ws, 0) }
+func (r *recorder) StoreCommitted(took time.Duration) { r.add("commit", took) }
+
+const metricsTasks = `
+tasks:
+  ok:
+    flow:
+      s: { type: script, script: "sleep 0.2" }
+  boom:
+    flow:
+      a: { type: script, script: "exit 2" }
+      b: { type: script, script: "true", depends_on: [a] }
+`
+
+// TestMetricsTransitions: each job is counted once when created and once
+// when it ends, each step that ran once with its duration, a step that
+// never ran (skipped) not at all, and dispatches and commits are timed.
+func TestMetricsTransitions(t *testing.T) {
+	h := jobstest.New(t, files(metricsTasks))
+	rec := newRecorder()
+	h.Metrics = rec
+	h.Restart()
+	for _, task := range []string{"ok", "boom"} {
+		if j := h.Wait(h.Trigger(task, nil)); !jobs.JobTerminal(j.Status) {
+			t.Fatalf("%s: %s", task, j.Status)
+		}
+	}
+	// Effects run before the update returns, so Wait has seen them all.
+	want := map[string]int{
+		"started default/ok api":            1,
+		"started default/boom api":          1,
+		"finished default/ok api completed": 1,
+		"finished default/boom api failed":  1,
+		"step default/ok completed":         1,
+		"step default/boom failed":          1,
+		"step default/boom skipped":         0,
+		"dispatched":                        2,
+	}
+	got := map[string]int{}
+	for k := range want {
+		got[k], _ = rec.get(k)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("counts (-want +got):\n%s", diff)
+	}
+	if _, d := rec.get("step default/ok completed"); len(d) != 1 || d[0] < 200*time.Millisecond {
+		t.Errorf("ok's step took %v, want ≥ 200ms", d)
+	}
+	if _, d := rec.get("finished default/ok api completed"); len(d) != 1 || d[0] < 200*time.Millisecond {
+		t.Errorf("ok took %v, want ≥ 200ms", d)
+	}
+	if n, _ := rec.get("commit"); n < 6 {
+		t.Errorf("%d commits timed", n)
+	}
+}
+
+// TestSchedulerMetrics: a fire missed during downtime is counted as missed
+// (its catch-up is not a late fire); regular fires report their lag.
+func TestSchedulerMetrics(t *testing.T) {
+	h := jobstest.New(t, files(schedTask+`
+triggers:
+  hourly: { type: scheduler, cron: "@hourly", task: greet }
+`))
+	s := started(t, h, 0)
+	jobstest.Eventually(t, "the trigger's schedule record", func() bool {
+		recs, err := h.Store.ScheduleRecords()
+		_, ok := recs["default/hourly"]
+		return err == nil && ok
+	})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	h.Metrics = rec
+	h.Restart()
+	started(t, h, 3*time.Hour)
+	h.Wait(waitJobs(t, h, "hourly", 1)[0].ID)
+	if n, _ := rec.get("missed default"); n != 1 {
+		t.Errorf("missed fires: %d, want 1", n)
+	}
+	if n, _ := rec.get("fired"); n != 0 {
+		t.Errorf("the catch-up counted as %d late fires", n)
+	}
+
+	h.Load(files(schedTask + `
+triggers:
+  every: { type: scheduler, cron: "*/2 * * * * *", task: greet }
+`))
+	started(t, h, 0)
+	waitJobs(t, h, "every", 1)
+	jobstest.Eventually(t, "a regular fire's lag", func() bool { n, _ := rec.get("fired"); return n >= 1 })
+	if _, lags := rec.get("fired"); lags[0] < 0 || lags[0] > jobstest.Patience() {
+		t.Errorf("lag %v", lags[0])
+	}
+}
