@@ -123,7 +123,8 @@ func TestErrors(t *testing.T) {
 		msg          string
 	}{
 		{"GET", "/api/nope", nil, 404, "Not found"},
-		{"GET", "/nothing/here", nil, 404, "Not found"},
+		{"POST", "/nothing/here", nil, 404, "Not found"}, // a GET there is the web UI
+		{"GET", "/hooks", nil, 404, "Not found"},
 		{"DELETE", "/api/workspaces", nil, 405, "Method not allowed"},
 		{"GET", "/api/workspaces/nope/tasks", nil, 404, "Workspace 'nope' not found"},
 		{"GET", "/api/workspaces/default/tasks/nope", nil, 404, "Task not found"},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"runnel/httpd/web"
 	"runnel/jobs"
 	"runnel/logstore"
 	"runnel/workspace"
@@ -82,6 +83,7 @@ type Server struct {
 	router *httprouter.Router
 	cop    *http.CrossOriginProtection
 	auth   *authState // nil when auth is off
+	ui     *web.Handler
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -103,6 +105,11 @@ func New(opts Options) (*Server, error) {
 		opts.PingInterval = 30 * time.Second
 	}
 	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), quit: make(chan struct{})}
+	ui, err := web.New()
+	if err != nil {
+		return nil, err
+	}
+	s.ui = ui
 	if err := s.initAuth(); err != nil {
 		return nil, err
 	}
@@ -124,6 +131,10 @@ func (s *Server) routes() {
 	r.RedirectTrailingSlash = false
 	r.HandleMethodNotAllowed = true
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if web.Owns(r) {
+			s.ui.ServeHTTP(w, r) // the browser UI routes every other page itself
+			return
+		}
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "Not found"})
 	})
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
