@@ -150,7 +150,8 @@ func (s *Server) authRoutes(r *httprouter.Router) {
 		off := s.handle(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 			return errAuthOff
 		})
-		for _, p := range []string{"/api/auth/login", "/api/auth/refresh", "/api/auth/logout", "/api/auth/api-keys"} {
+		for _, p := range []string{"/api/auth/login", "/api/auth/refresh", "/api/auth/logout", "/api/auth/api-keys",
+			sessionPath, sessionPath + "/refresh", sessionPath + "/logout"} {
 			r.POST(p, off)
 		}
 		r.GET("/api/auth/me", off)
@@ -161,6 +162,9 @@ func (s *Server) authRoutes(r *httprouter.Router) {
 	r.POST("/api/auth/login", s.handle(s.login))
 	r.POST("/api/auth/refresh", s.handle(s.refresh))
 	r.POST("/api/auth/logout", s.handle(s.logout))
+	r.POST(sessionPath, s.handle(s.sessionLogin))
+	r.POST(sessionPath+"/refresh", s.handle(s.sessionRefresh))
+	r.POST(sessionPath+"/logout", s.handle(s.sessionLogout))
 	r.GET("/api/auth/me", s.handle(s.me))
 	r.POST("/api/auth/api-keys", s.handle(s.createAPIKey))
 	r.GET("/api/auth/api-keys", s.handle(s.listAPIKeys))
@@ -200,7 +204,8 @@ func publicRoute(r *http.Request) bool {
 	switch r.URL.Path {
 	case "/api/config":
 		return r.Method == http.MethodGet || r.Method == http.MethodHead
-	case "/api/auth/login", "/api/auth/refresh", "/api/auth/logout":
+	case "/api/auth/login", "/api/auth/refresh", "/api/auth/logout",
+		sessionPath, sessionPath + "/refresh", sessionPath + "/logout":
 		return r.Method == http.MethodPost
 	}
 	return false
@@ -358,44 +363,9 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
-// login serves POST /api/auth/login: an unknown email costs one argon2
-// verification like a wrong password, and both get the same answer.
+// login serves POST /api/auth/login.
 func (s *Server) login(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	a := s.auth
-	if err := s.rateLimit(w, r, a.loginRate); err != nil {
-		return err
-	}
-	var req loginRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		return err
-	}
-	u, err := a.users.UserByEmail(req.Email)
-	if err != nil && !errors.Is(err, jobs.ErrNotFound) {
-		return err
-	}
-	hash := ""
-	if u != nil {
-		hash = u.PasswordHash
-	}
-	ok, err := a.hasher.Verify(r.Context(), hash, req.Password)
-	if err != nil {
-		return err
-	}
-	if !ok || u == nil {
-		return errorf(http.StatusUnauthorized, "Invalid email or password")
-	}
-	now := a.now()
-	access, err := a.signer.Sign(u.ID, u.Email, u.IsAdmin, now)
-	if err != nil {
-		return err
-	}
-	refresh := auth.NewRefreshToken()
-	err = a.users.RecordLogin(jobs.RefreshToken{Hash: auth.HashRefreshToken(a.refreshKey, refresh), UserID: u.ID,
-		CreatedAt: now, ExpiresAt: now.Add(auth.RefreshTTL)})
-	if errors.Is(err, jobs.ErrNotFound) {
-		// Deleted between the lookup and now.
-		return errorf(http.StatusUnauthorized, "Invalid email or password")
-	}
+	access, refresh, err := s.signIn(w, r)
 	if err != nil {
 		return err
 	}
@@ -403,12 +373,63 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	return nil
 }
 
+// signIn checks the rate limit and the {"email","password"} body and
+// issues an access token and a stored refresh token. An unknown email
+// costs one argon2 verification like a wrong password, and both get the
+// same answer.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) (access, refresh string, err error) {
+	a := s.auth
+	if err := s.rateLimit(w, r, a.loginRate); err != nil {
+		return "", "", err
+	}
+	var req loginRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return "", "", err
+	}
+	u, err := a.users.UserByEmail(req.Email)
+	if err != nil && !errors.Is(err, jobs.ErrNotFound) {
+		return "", "", err
+	}
+	hash := ""
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, err := a.hasher.Verify(r.Context(), hash, req.Password)
+	if err != nil {
+		return "", "", err
+	}
+	if !ok || u == nil {
+		return "", "", errBadLogin
+	}
+	now := a.now()
+	access, err = a.signer.Sign(u.ID, u.Email, u.IsAdmin, now)
+	if err != nil {
+		return "", "", err
+	}
+	refresh = auth.NewRefreshToken()
+	err = a.users.RecordLogin(jobs.RefreshToken{Hash: auth.HashRefreshToken(a.refreshKey, refresh), UserID: u.ID,
+		CreatedAt: now, ExpiresAt: now.Add(auth.RefreshTTL)})
+	if errors.Is(err, jobs.ErrNotFound) {
+		// Deleted between the lookup and now.
+		return "", "", errBadLogin
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return access, refresh, nil
+}
+
+var (
+	errBadLogin       = errorf(http.StatusUnauthorized, "Invalid email or password")
+	errBadRefresh     = errorf(http.StatusUnauthorized, "Invalid refresh token")
+	errExpiredRefresh = errorf(http.StatusUnauthorized, "Refresh token expired")
+)
+
 type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
-// refresh serves POST /api/auth/refresh: the token is redeemed once and
-// replaced by a new pair.
+// refresh serves POST /api/auth/refresh.
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	a := s.auth
 	if err := s.rateLimit(w, r, a.refreshRL); err != nil {
@@ -418,27 +439,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	invalid := errorf(http.StatusUnauthorized, "Invalid refresh token")
-	if req.RefreshToken == "" {
-		return invalid
-	}
-	now := a.now()
-	oldHash := auth.HashRefreshToken(a.refreshKey, req.RefreshToken)
-	next := auth.NewRefreshToken()
-	u, err := a.users.RotateRefreshToken(oldHash, jobs.RefreshToken{Hash: auth.HashRefreshToken(a.refreshKey, next),
-		CreatedAt: now, ExpiresAt: now.Add(auth.RefreshTTL)})
-	switch {
-	case errors.Is(err, jobs.ErrNotFound):
-		return invalid
-	case errors.Is(err, jobs.ErrExpired):
-		if err := a.users.DeleteRefreshToken(oldHash); err != nil {
-			s.log.Warn("drop expired refresh token", "err", err)
-		}
-		return errorf(http.StatusUnauthorized, "Refresh token expired")
-	case err != nil:
-		return err
-	}
-	access, err := a.signer.Sign(u.ID, u.Email, u.IsAdmin, now)
+	access, next, err := s.rotate(req.RefreshToken)
 	if err != nil {
 		return err
 	}
@@ -446,17 +447,56 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	return nil
 }
 
+// rotate redeems a refresh token once and issues a new access token and
+// refresh token.
+func (s *Server) rotate(token string) (access, next string, err error) {
+	a := s.auth
+	if token == "" {
+		return "", "", errBadRefresh
+	}
+	now := a.now()
+	oldHash := auth.HashRefreshToken(a.refreshKey, token)
+	next = auth.NewRefreshToken()
+	u, err := a.users.RotateRefreshToken(oldHash, jobs.RefreshToken{Hash: auth.HashRefreshToken(a.refreshKey, next),
+		CreatedAt: now, ExpiresAt: now.Add(auth.RefreshTTL)})
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		return "", "", errBadRefresh
+	case errors.Is(err, jobs.ErrExpired):
+		if err := a.users.DeleteRefreshToken(oldHash); err != nil {
+			s.log.Warn("drop expired refresh token", "err", err)
+		}
+		return "", "", errExpiredRefresh
+	case err != nil:
+		return "", "", err
+	}
+	access, err = a.signer.Sign(u.ID, u.Email, u.IsAdmin, now)
+	if err != nil {
+		return "", "", err
+	}
+	return access, next, nil
+}
+
 // logout serves POST /api/auth/logout: it revokes the refresh token if
 // there is one and always answers 200.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var req refreshRequest
-	if err := decodeBody(w, r, &req); err == nil && req.RefreshToken != "" {
-		if err := s.auth.users.DeleteRefreshToken(auth.HashRefreshToken(s.auth.refreshKey, req.RefreshToken)); err != nil {
-			s.log.Warn("logout: revoke refresh token", "err", err)
-		}
+	if err := decodeBody(w, r, &req); err == nil {
+		s.revoke(req.RefreshToken)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
+}
+
+// revoke deletes a stored refresh token ("" is a no-op); failures are
+// logged, never answered.
+func (s *Server) revoke(token string) {
+	if token == "" {
+		return
+	}
+	if err := s.auth.users.DeleteRefreshToken(auth.HashRefreshToken(s.auth.refreshKey, token)); err != nil {
+		s.log.Warn("logout: revoke refresh token", "err", err)
+	}
 }
 
 type meView struct {

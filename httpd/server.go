@@ -43,6 +43,8 @@ type Engine interface {
 	NextRuns(ws string, tr *workspace.Trigger, now time.Time, n int) []time.Time
 	Workers(limit, offset int) ([]*jobs.Worker, int, error)
 	Worker(id string) (*jobs.Worker, []*jobs.Job, error)
+	// MaskValues are the secret values masked in a job's output.
+	MaskValues(jobID string) []string
 }
 
 // Store is what the server needs from the job store directly.
@@ -83,6 +85,7 @@ type Server struct {
 	router *httprouter.Router
 	cop    *http.CrossOriginProtection
 	auth   *authState // nil when auth is off
+	events *hub       // /api/events subscribers
 	ui     *web.Handler
 
 	mu  sync.Mutex
@@ -104,7 +107,8 @@ func New(opts Options) (*Server, error) {
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = 30 * time.Second
 	}
-	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), quit: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), quit: make(chan struct{}),
+		events: newHub()}
 	ui, err := web.New()
 	if err != nil {
 		return nil, err
@@ -161,6 +165,8 @@ func (s *Server) routes() {
 	r.GET("/api/jobs/:id/logs", s.handle(s.jobLogs))
 	r.GET("/api/jobs/:id/logs/stream", s.handle(s.streamLogs))
 	r.GET("/api/jobs/:id/steps/:step/logs", s.handle(s.stepLogs))
+
+	r.GET("/api/events", s.handle(s.streamEvents))
 
 	r.GET("/api/workers", s.handle(s.listWorkers))
 	r.GET("/api/workers/:id", s.handle(s.getWorker))

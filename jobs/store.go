@@ -3,6 +3,7 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,9 +61,11 @@ type Store struct {
 	// commits and ops count write transactions and the updates grouped in
 	// them (Stats).
 	commits, ops atomic.Uint64
-	quit         chan struct{}
-	done         chan struct{}
-	once         sync.Once
+	// observer receives each commit's changes (OnCommit).
+	observer atomic.Pointer[func([]Change)]
+	quit     chan struct{}
+	done     chan struct{}
+	once     sync.Once
 }
 
 // op is one queued update.
@@ -255,8 +258,13 @@ func (s *Store) commit(ops []*op) {
 			return nil
 		})
 		if err == nil {
-			for i, o := range ops {
-				txns[i].runEffects()
+			// Effects and events before any answer: when a caller
+			// returns, its changes have reached the observer.
+			for _, t := range txns {
+				t.runEffects()
+			}
+			s.report(txns)
+			for _, o := range ops {
 				o.err <- nil
 			}
 			return
@@ -271,6 +279,28 @@ func (s *Store) commit(ops []*op) {
 		ops[failed].err <- failErr
 		ops = append(ops[:failed:failed], ops[failed+1:]...)
 	}
+}
+
+// report hands the committed changes of txns to the observer, isolating
+// its panics.
+func (s *Store) report(txns []*txn) {
+	fn := s.observer.Load()
+	if fn == nil {
+		return
+	}
+	var all []Change
+	for _, t := range txns {
+		all = append(all, t.changes...)
+	}
+	if len(all) == 0 {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("panic in commit observer", "panic", r)
+		}
+	}()
+	(*fn)(all)
 }
 
 // safeRun runs fn, turning a panic into an error so one bad update cannot

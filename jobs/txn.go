@@ -24,6 +24,8 @@ type txn struct {
 	work    []func() error
 	states  map[string]*jobState
 	loaded  []*jobState
+	// changes are reported to the store's observer after the commit.
+	changes []Change
 }
 
 // after queues f to run after the transaction commits. Effects must not
@@ -70,6 +72,8 @@ type jobState struct {
 	dirtySteps map[string]bool
 	origStatus string
 	origFinal  bool
+	// origSteps holds step statuses as last stored (step events).
+	origSteps map[string]string
 }
 
 func (st *jobState) touch()              { st.dirtyJob = true }
@@ -127,9 +131,11 @@ func (t *txn) load(id string) (*jobState, error) {
 		return nil, err
 	}
 	st := &jobState{job: j, steps: steps, byName: make(map[string]*Step, len(steps)),
-		dirtySteps: make(map[string]bool), origStatus: j.Status, origFinal: j.Finalized}
+		dirtySteps: make(map[string]bool), origStatus: j.Status, origFinal: j.Finalized,
+		origSteps: make(map[string]string, len(steps))}
 	for _, s := range steps {
 		st.byName[s.Name] = s
+		st.origSteps[s.Name] = s.Status
 	}
 	t.cache(st)
 	return st, nil
@@ -187,6 +193,7 @@ func (t *txn) save(st *jobState) error {
 	if err != nil {
 		return err
 	}
+	t.recordJob(st)
 	if st.dirtyJob {
 		raw, err := json.Marshal(j)
 		if err != nil {

@@ -120,7 +120,15 @@ func (t *txn) putWorker(w *Worker) error {
 	if err != nil {
 		return err
 	}
-	return t.Bucket(bucketWorkers).Put(k[:], raw)
+	b := t.Bucket(bucketWorkers)
+	var prev struct {
+		Status string `json:"status"`
+	}
+	if old := b.Get(k[:]); old == nil || json.Unmarshal(old, &prev) != nil || prev.Status != w.Status {
+		c := *w
+		t.changes = append(t.changes, Change{Worker: &c})
+	}
+	return b.Put(k[:], raw)
 }
 
 // allWorkers reads every worker record.

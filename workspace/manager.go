@@ -154,8 +154,10 @@ type Manager struct {
 	// swapMu serialises swaps and error updates of every workspace: the
 	// webhook-name check, publishing views, rebuilding the webhook table
 	// and calling listeners.
-	swapMu   sync.Mutex
-	onSwap   []func(ws string, old, new *Snapshot)
+	swapMu sync.Mutex
+	onSwap []func(ws string, old, new *Snapshot)
+	// onLoad is told every load attempt's outcome (OnLoad).
+	onLoad   atomic.Pointer[func(Status)]
 	webhooks atomic.Pointer[map[string]webhookEntry]
 
 	// mu guards the run state below.
@@ -265,6 +267,18 @@ func (m *Manager) OnSwap(fn func(ws string, old, new *Snapshot)) {
 	m.swapMu.Lock()
 	defer m.swapMu.Unlock()
 	m.onSwap = append(m.onSwap, fn)
+}
+
+// OnLoad sets fn (nil clears it), called with the workspace's status after
+// every load attempt (a poll, watch event, refresh or push), whether it
+// swapped, found nothing new or failed. It may be set while the manager
+// runs; fn must return quickly.
+func (m *Manager) OnLoad(fn func(Status)) {
+	if fn == nil {
+		m.onLoad.Store(nil)
+		return
+	}
+	m.onLoad.Store(&fn)
 }
 
 // Start loads every workspace in name order in the background and starts
@@ -599,6 +613,9 @@ func (m *Manager) startLocked(w *wsState, f *flight) {
 	go func(ctx context.Context) {
 		defer m.wg.Done()
 		f.res, f.err = m.load(ctx, w)
+		if fn := m.onLoad.Load(); fn != nil && ctx.Err() == nil {
+			(*fn)(w.status())
+		}
 		m.mu.Lock()
 		w.mu.Lock()
 		w.flight = nil

@@ -161,6 +161,8 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.HTTP = srv
+	m.Store.OnCommit(srv.PublishCommit)
+	m.Manager.OnLoad(srv.PublishWorkspace)
 	cert, key := "", ""
 	scheme := "http"
 	if cfg.TLS != nil {

@@ -126,6 +126,8 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 		t.Fatal(err)
 	}
 	s.HTTP = srv
+	s.Store.OnCommit(srv.PublishCommit)
+	s.Manager.OnLoad(srv.PublishWorkspace)
 	s.TS = httptest.NewServer(srv.Handler())
 	s.URL = s.TS.URL
 	s.Client = s.TS.Client()
@@ -154,6 +156,7 @@ func (s *Server) Write(files map[string]string) {
 // Close stops everything (idempotent).
 func (s *Server) Close() {
 	if s.TS != nil {
+		s.HTTP.Shutdown(context.Background()) // ends event streams
 		s.TS.Close()
 		s.TS = nil
 	}
