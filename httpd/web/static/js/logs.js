@@ -1,7 +1,7 @@
 // logs.js: a job's log, live. It starts from the tail (tail_bytes), follows
 // the WebSocket from the byte offset it has (resuming after a drop), loads
 // earlier chunks on demand and never renders more than WINDOW lines.
-import { html, useState, useEffect, useRef, enc, TERMINAL } from './ui.js';
+import { html, useState, useEffect, useRef, enc, TERMINAL, ErrorBox } from './ui.js';
 import { AnsiUp } from '../vendor/ansi_up.js';
 import * as api from './api.js';
 
