@@ -176,7 +176,10 @@ func heading(text string) string {
 func field(text string) string {
 	return fmt.Sprintf(`//*[@id=//label[starts-with(normalize-space(.),%q)]/@for]`, text)
 }
-func text(s string) string { return fmt.Sprintf(`//*[contains(text(),%q)]`, s) }
+// text is the innermost element whose visible text contains s.
+func text(s string) string {
+	return fmt.Sprintf(`//*[contains(normalize-space(.),%q)][not(*[contains(normalize-space(.),%q)])]`, s, s)
+}
 
 func (b *tab) waitVisible(sel string) {
 	b.t.Helper()
@@ -293,6 +296,15 @@ tasks:
         cmd: |
           echo started
           sleep 60
+  boom:
+    description: Fails on purpose.
+    flow:
+      explode:
+        type: shell
+        cmd: |
+          echo "about to fail"
+          echo "boom: something broke" >&2
+          exit 3
   bigLog:
     folder: checks
     flow:
@@ -393,7 +405,7 @@ func TestRejectedRevision(t *testing.T) {
 	b := newTab(t, s.URL)
 	b.open("/workspaces")
 	b.waitVisible(heading("default"))
-	b.click(button("Refresh default"))
+	// The folder watcher reloads by itself; the page updates live.
 	b.waitVisible(`//*[contains(@class,"errlines")][contains(., "broken.yaml:")]`)
 	errText := eval[string](b, `document.querySelector('main .errlines').textContent`)
 	if !strings.Contains(errText, "broken.yaml:4:") {
@@ -440,8 +452,8 @@ func TestPages(t *testing.T) {
 	s := newServer(t)
 	id := s.Execute("hello-world", map[string]any{"name": "Screens"})
 	s.WaitJob(id)
-	failed := s.Execute("typed", map[string]any{"name": "x"})
-	s.WaitJob(failed)
+	s.WaitJob(s.Execute("typed", map[string]any{"name": "x"}))
+	s.WaitJob(s.Execute("boom", nil))
 	if dir := os.Getenv("RUNNEL_SCREENSHOTS"); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -462,11 +474,18 @@ func TestPages(t *testing.T) {
 		{"not-found", "/no/such/page", heading("Page not found")},
 	}
 	for _, p := range pages {
+		start := time.Now()
 		b.open(p.path)
 		b.waitVisible(p.wait)
+		t.Logf("%s: shown in %v", p.path, time.Since(start))
 		b.screenshot(p.name)
 	}
-	// The job list pages with X-Total-Count.
-	b.open("/jobs?status=completed")
-	b.waitVisible(text("of 1"))
+	// The job list counts with X-Total-Count; filters come from the URL.
+	b.open("/jobs")
+	b.waitVisible(text("1–3 of 3"))
+	b.open("/jobs?status=failed")
+	b.waitVisible(`//a[contains(@aria-label,"of boom")]`)
+	if n := eval[int](b, `document.querySelectorAll('main tbody tr').length`); n != 1 {
+		t.Errorf("failed filter shows %d jobs, want 1", n)
+	}
 }

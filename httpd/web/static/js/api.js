@@ -4,6 +4,7 @@
 
 const listeners = new Set();
 let token = null;
+const HINT = 'runnel.session';
 let refreshTimer = null;
 
 export const session = { config: null, me: null, signedIn: false, authRequired: false };
@@ -123,6 +124,7 @@ export function refresh() {
 
 function signedOut() {
   token = null;
+  localStorage.removeItem(HINT);
   if (streamAbort) streamAbort.abort();
   streamState = 'idle';
   clearTimeout(refreshTimer);
@@ -136,7 +138,9 @@ export async function boot() {
   session.config = await get('/api/config');
   session.authRequired = !!session.config.auth_required;
   if (!session.authRequired) { session.signedIn = true; return; }
-  if (await refresh()) await loadMe();
+  // A hint (not a token) that this browser holds a refresh cookie: without
+  // it the sign-in page opens without a refresh call that would only 401.
+  if (localStorage.getItem(HINT) && await refresh()) await loadMe();
 }
 
 async function loadMe() {
@@ -150,6 +154,7 @@ export async function signIn(email, password) {
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new ApiError(res.status, body.error || res.statusText);
   useToken(body);
+  localStorage.setItem(HINT, '1');
   await loadMe();
   emit({ type: 'auth', signedIn: true });
 }

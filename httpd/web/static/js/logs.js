@@ -52,8 +52,14 @@ function parse(text, want) {
   return out;
 }
 
+// serverProblem tells a server event that reports a problem (failure,
+// timeout, cancel, skip…) from a lifecycle one (created, started, finished);
+// the text decides, as every server event is written to stderr.
+const PROBLEM = /fail|error|timed out|\[timeout\]|lost|cancel|skipped|dropped|\[recovery\]|unmatched|refused/i;
+export function serverProblem(l) { return l.step === '_server' && PROBLEM.test(l.line) && !/^Job completed/.test(l.line); }
+
 export function isError(l) {
-  if (l.step === '_server') return l.stream === 'stderr' && /fail|error|timed out|lost/i.test(l.line);
+  if (l.step === '_server') return serverProblem(l) && !/cancel|skipped/i.test(l.line);
   return l.stream === 'stderr';
 }
 
@@ -216,7 +222,7 @@ export function LogView({ job, compact }) {
 
 function Line({ l, hit }) {
   const server = l.step === '_server';
-  const cls = 'ln ' + l.stream + (server ? ' server' + (l.stream === 'stderr' ? ' problem' : '') : '') + (hit ? ' hit' : '');
+  const cls = 'ln ' + (server ? 'server' + (serverProblem(l) ? ' problem' : '') : l.stream) + (hit ? ' hit' : '');
   let t = '';
   if (l.ts) { const d = new Date(l.ts); t = isNaN(d) ? '' : hhmmss.format(d); }
   const tx = l.line.includes('\x1b')

@@ -109,7 +109,8 @@ export function RunPage({ params: [ws, name] }) {
   const [errs, setErrs] = useState({ fields: {}, rest: [] });
   const [busy, setBusy] = useState(false);
   const t = d.data && d.data.task;
-  const fields = t ? Object.entries(t.input || {}) : [];
+  // required fields first, then by name
+  const fields = t ? Object.entries(t.input || {}).sort(([a, fa], [b, fb]) => (fb.required - fa.required) || a.localeCompare(b)) : [];
   useEffect(() => {
     if (!t) return;
     const prev = (d.data.prev && d.data.prev.input) || {};
