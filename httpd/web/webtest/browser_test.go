@@ -16,7 +16,10 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"runnel/httpd"
+	"runnel/httpd/auth"
 	"runnel/httpd/httpdtest"
+	"runnel/jobs"
 )
 
 // browser is the one chromium process shared by every test (a tab each).
@@ -176,6 +179,7 @@ func heading(text string) string {
 func field(text string) string {
 	return fmt.Sprintf(`//*[@id=//label[starts-with(normalize-space(.),%q)]/@for]`, text)
 }
+
 // text is the innermost element whose visible text contains s.
 func text(s string) string {
 	return fmt.Sprintf(`//*[contains(normalize-space(.),%q)][not(*[contains(normalize-space(.),%q)])]`, s, s)
@@ -189,6 +193,7 @@ func (b *tab) waitVisible(sel string) {
 // fill types value into the control labelled label, replacing its text.
 func (b *tab) fill(label, value string) {
 	b.t.Helper()
+	b.waitVisible(field(label))
 	q, _ := json.Marshal(label)
 	eval[bool](b, `(() => { const l = [...document.querySelectorAll('label')].find(l => l.textContent.trim().startsWith(`+string(q)+`));
 		const el = document.getElementById(l.htmlFor); el.value = ''; el.dispatchEvent(new Event('input', {bubbles: true})); return true })()`)
@@ -488,4 +493,60 @@ func TestPages(t *testing.T) {
 	if n := eval[int](b, `document.querySelectorAll('main tbody tr').length`); n != 1 {
 		t.Errorf("failed filter shows %d jobs, want 1", n)
 	}
+}
+
+// TestSignInOut: with auth on, sign in (a wrong password first), survive a
+// reload on the HttpOnly refresh cookie alone, use the pages, sign out.
+func TestSignInOut(t *testing.T) {
+	const email, password = "admin@example.com", "correct horse battery"
+	s := newServer(t, func(c *httpdtest.Config) {
+		c.HTTP.Auth = &httpd.AuthOptions{JWTSecret: strings.Repeat("j", 32), RefreshSecret: strings.Repeat("r", 32)}
+	})
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.CreateUser(&jobs.User{Email: email, Name: "Ada Admin", PasswordHash: hash, IsAdmin: true, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	b := newTab(t, s.URL)
+	b.open("/jobs")
+	b.waitVisible(heading("Sign in"))
+	b.expect("status of 401 (Unauthorized) (" + s.URL + "/api/auth/session)")
+	b.fill("Email", email)
+	b.fill("Password", "wrong")
+	b.click(button("Sign in"))
+	b.waitVisible(text("Wrong email or password."))
+	b.fill("Password", password)
+	b.click(button("Sign in"))
+	b.waitVisible(heading("Jobs")) // the deep link survives the sign-in
+	b.waitVisible(text("Ada Admin (admin)"))
+
+	// A reload keeps the session through the HttpOnly cookie; no token is
+	// readable by scripts.
+	b.run("reload", chromedp.Reload())
+	b.waitVisible(heading("Jobs"))
+	if st := eval[string](b, `JSON.stringify(localStorage) + document.cookie`); strings.Contains(st, "ey") || strings.Contains(st, "runnel_refresh") {
+		t.Errorf("a token is readable by page scripts: %s", st)
+	}
+
+	// Live logs work with a token (the WebSocket's ?token=).
+	b.open("/tasks/default/hello-world/run")
+	b.fill("name", "Auth")
+	b.click(button("Run"))
+	b.waitVisible(`//*[@role="log"]//*[contains(text(),"Hello Auth")]`)
+	b.waitJS("status completed", `document.getElementById('job-status').textContent === 'completed'`)
+
+	b.open("/users")
+	b.waitVisible(`//td[normalize-space(.)="` + email + `"]`)
+	b.open("/keys")
+	b.fill("Key name", "ci")
+	b.click(button("Create key"))
+	b.waitVisible(`//*[@aria-label="New API key"][starts-with(normalize-space(.),"runnel_")]`)
+	b.waitVisible(`//td[normalize-space(.)="ci"]`)
+
+	b.click(button("Sign out"))
+	b.waitVisible(heading("Sign in"))
+	b.run("reload", chromedp.Reload())
+	b.waitVisible(heading("Sign in"))
 }
