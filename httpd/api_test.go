@@ -391,3 +391,34 @@ func TestReloadSeenThroughAPI(t *testing.T) {
 		t.Errorf("last good revision not serving: %d", st)
 	}
 }
+
+// TestWebUIMounted: every GET outside the API routes is the web UI's app
+// shell (with its CSP); the API, hooks and health keep their JSON answers.
+func TestWebUIMounted(t *testing.T) {
+	s := newServer(t)
+	cases := []struct {
+		method, path string
+		status       int
+		ctype        string
+		ui           bool
+	}{
+		{"GET", "/", 200, "text/html; charset=utf-8", true},
+		{"GET", "/jobs/01a2", 200, "text/html; charset=utf-8", true},
+		{"HEAD", "/tasks/default/hello", 200, "text/html; charset=utf-8", true},
+		{"GET", "/assets/js/main.js", 200, "text/javascript; charset=utf-8", true},
+		{"GET", "/api/nope", 404, "application/json", false},
+		{"GET", "/api", 404, "application/json", false},
+		{"GET", "/hooks/nope", 404, "application/json", false},
+		{"GET", "/healthz", 200, "application/json", false},
+		{"POST", "/", 404, "application/json", false},
+	}
+	for _, c := range cases {
+		st, h, _ := s.Do(c.method, c.path, nil)
+		if st != c.status || h.Get("Content-Type") != c.ctype {
+			t.Errorf("%s %s: %d %q, want %d %q", c.method, c.path, st, h.Get("Content-Type"), c.status, c.ctype)
+		}
+		if got := h.Get("Content-Security-Policy") != ""; got != c.ui {
+			t.Errorf("%s %s: CSP present %v, want %v", c.method, c.path, got, c.ui)
+		}
+	}
+}
