@@ -72,6 +72,7 @@ func TestImportRules(t *testing.T) {
 		"github.com/goccy/go-yaml":            {"workspace", "cmd"},
 		"github.com/golang-jwt/jwt/v5":        {"httpd"},
 		"golang.org/x/crypto/argon2":          {"httpd"},
+		"github.com/aymanbagabas/go-udiff":    {"httpd"},
 	}
 	for _, p := range listPackages(t) {
 		from := layer(p.ImportPath)

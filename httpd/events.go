@@ -175,7 +175,7 @@ func (s *Server) PublishWorkspace(st workspace.Status) {
 	if !s.events.active() {
 		return
 	}
-	e, err := encodeEvent(eventWorkspace, "", workspaceOf(st))
+	e, err := encodeEvent(eventWorkspace, "", s.workspaceView(st))
 	if err != nil {
 		s.log.Error("encode event", "err", err)
 		return

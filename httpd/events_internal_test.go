@@ -53,3 +53,19 @@ func TestHubOverflowDropsOnlyTheSlowSubscriber(t *testing.T) {
 		t.Errorf("frame %q", f)
 	}
 }
+
+func TestPublicURLStripsCredentials(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"https://x-access-token:ghp_secret@github.com/acme/ops.git", "https://github.com/acme/ops.git"},
+		{"https://ghp_secret@github.com/acme/ops.git", "https://github.com/acme/ops.git"},
+		{"ssh://git:pw@example.com/ops.git", "ssh://git@example.com/ops.git"},
+		{"ssh://git@example.com/ops.git", "ssh://git@example.com/ops.git"},
+		{"git@github.com:acme/ops.git", "git@github.com:acme/ops.git"},
+		{"/srv/git/ops", "/srv/git/ops"},
+		{"file:///srv/git/ops", "file:///srv/git/ops"},
+	} {
+		if got := publicURL(c.in); got != c.want {
+			t.Errorf("publicURL(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -29,6 +29,10 @@ type Workspaces interface {
 	Refresh(ctx context.Context, ws string) (workspace.RefreshResult, error)
 	Webhook(name string) (*workspace.Snapshot, *workspace.Trigger, bool)
 	Tarball(ws, rev string) (path, revision string, err error)
+	// Commit describes a git revision (nil for folders or unknown ones).
+	Commit(ctx context.Context, ws, rev string) (*workspace.Commit, error)
+	// Changes lists the files that differ between two revisions.
+	Changes(ctx context.Context, ws, from, to string) ([]workspace.FileChange, error)
 }
 
 // Engine is what the server needs from the job engine.
@@ -45,6 +49,8 @@ type Engine interface {
 	Worker(id string) (*jobs.Worker, []*jobs.Job, error)
 	// MaskValues are the secret values masked in a job's output.
 	MaskValues(jobID string) []string
+	// PreviousSuccess is the task's newest completed job before j.
+	PreviousSuccess(j *jobs.Job) (*jobs.Job, error)
 }
 
 // Store is what the server needs from the job store directly.
@@ -165,6 +171,7 @@ func (s *Server) routes() {
 	r.GET("/api/jobs/:id/logs", s.handle(s.jobLogs))
 	r.GET("/api/jobs/:id/logs/stream", s.handle(s.streamLogs))
 	r.GET("/api/jobs/:id/steps/:step/logs", s.handle(s.stepLogs))
+	r.GET("/api/jobs/:id/changes", s.handle(s.jobChanges))
 
 	r.GET("/api/events", s.handle(s.streamEvents))
 

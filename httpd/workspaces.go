@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -24,10 +25,41 @@ type workspaceView struct {
 	Revision      *string         `json:"revision"`
 	Error         string          `json:"error,omitempty"`
 	ErrorRevision json.RawMessage `json:"error_revision,omitempty"`
+	Source        sourceView      `json:"source"`
+	Commit        *commitView     `json:"commit"`
 }
 
-func workspaceOf(st workspace.Status) workspaceView {
-	v := workspaceView{Name: st.Name}
+// sourceView is where a workspace comes from (runnel): a git remote
+// (credentials stripped) and ref, or a folder.
+type sourceView struct {
+	Type string `json:"type"`
+	URL  string `json:"url,omitempty"`
+	Ref  string `json:"ref,omitempty"`
+	Path string `json:"path,omitempty"`
+}
+
+// commitView describes a git revision (runnel).
+type commitView struct {
+	Hash    string  `json:"hash"`
+	Message string  `json:"message"`
+	Author  string  `json:"author"`
+	Time    apiTime `json:"time"`
+}
+
+func commitOf(c *workspace.Commit) *commitView {
+	if c == nil {
+		return nil
+	}
+	return &commitView{Hash: c.Hash, Message: c.Message, Author: c.Author, Time: apiTime(c.Time)}
+}
+
+func workspaceOf(st workspace.Status, src workspace.Source) workspaceView {
+	v := workspaceView{Name: st.Name, Source: sourceView{Type: src.Kind}}
+	if src.Kind == workspace.KindGit {
+		v.Source.URL, v.Source.Ref = publicURL(src.URL), src.Ref
+	} else {
+		v.Source.Path = src.Path
+	}
 	if snap := st.Snapshot; snap != nil {
 		v.TasksCount = len(snap.Tasks)
 		for name := range snap.Actions {
@@ -38,6 +70,7 @@ func workspaceOf(st workspace.Status) workspaceView {
 		v.TriggersCount = len(snap.Triggers)
 		rev := snap.Revision
 		v.Revision = &rev
+		v.Commit = commitOf(snap.Commit)
 	}
 	if st.Error != "" {
 		v.Error = st.Error
@@ -49,11 +82,33 @@ func workspaceOf(st workspace.Status) workspaceView {
 	return v
 }
 
+// publicURL removes credentials from a git URL: all user info of http(s)
+// URLs (a token often sits in the user name), the password of others.
+// scp-like "user@host:path" addresses carry no password and stay as is.
+func publicURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.User == nil {
+		return raw
+	}
+	if u.Scheme == "http" || u.Scheme == "https" {
+		u.User = nil
+	} else {
+		u.User = url.User(u.User.Username())
+	}
+	return u.String()
+}
+
+// workspaceView returns the API item of a workspace status.
+func (s *Server) workspaceView(st workspace.Status) workspaceView {
+	_, src, _ := s.opts.Workspaces.Get(st.Name)
+	return workspaceOf(st, src)
+}
+
 func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	list := s.opts.Workspaces.List()
 	out := make([]workspaceView, 0, len(list))
 	for _, st := range list {
-		out = append(out, workspaceOf(st))
+		out = append(out, s.workspaceView(st))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -139,3 +139,43 @@ func lastWithPrefix(c interface {
 	}
 	return k
 }
+
+// maxBaseScan bounds the jobs PreviousSuccess walks past.
+const maxBaseScan = 10000
+
+// PreviousSuccess returns the newest completed job of j's workspace and
+// task created before j (nil when there is none among the maxBaseScan jobs
+// before it). It walks the task index backwards from j.
+func (e *Engine) PreviousSuccess(j *Job) (*Job, error) {
+	k, err := idKey(j.ID)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	var found *Job
+	err = e.store.view(func(t *txn) error {
+		prefix := join([]byte(j.Workspace), []byte(j.Task), nil)
+		c := t.Bucket(bucketByTask).Cursor()
+		start := append(slices.Clone(prefix), k...)
+		ik, _ := c.Seek(start)
+		if ik == nil {
+			ik, _ = c.Last()
+		}
+		// Step back to the last key before j.
+		for ik != nil && bytes.Compare(ik, start) >= 0 {
+			ik, _ = c.Prev()
+		}
+		for n := 0; ik != nil && bytes.HasPrefix(ik, prefix) && n < maxBaseScan; ik, _ = c.Prev() {
+			n++
+			cand, err := t.getJob(keyString(ik[len(prefix):]))
+			if err != nil {
+				return err
+			}
+			if cand.Status == JobCompleted && cand.CreatedAt.Before(j.CreatedAt) {
+				found = cand
+				return nil
+			}
+		}
+		return nil
+	})
+	return found, err
+}

@@ -42,6 +42,17 @@ type Source struct {
 	Ref string
 	// WebhookSecret enables POST /push/{ws} for git workspaces.
 	WebhookSecret string
+	// URL is the git remote as configured (may hold credentials: strip
+	// them before showing it); Path is a folder workspace's directory.
+	URL, Path string
+	// Describe, when set, describes a revision's commit; it is called
+	// once per loaded revision. cmd hands gitsync's Repo.Commit.
+	Describe func(ctx context.Context, rev string) (Commit, error)
+	// Changes, when set, lists the files that differ between two
+	// revisions (cmd hands gitsync's Repo.Changes, bounded by
+	// MaxChangedFiles and MaxDiffFileSize); otherwise the retained
+	// revision trees are compared.
+	Changes func(ctx context.Context, from, to string) ([]FileChange, error)
 }
 
 // ManagerOptions configure a Manager.
@@ -514,6 +525,7 @@ func (m *Manager) Snapshot(ws, rev string) (*Snapshot, error) {
 			c.err = fmt.Errorf("load revision %s of workspace %q: %w", rev, ws, c.err)
 		} else {
 			c.val.Name, c.val.Revision, c.val.LoadedAt = ws, rev, time.Now()
+			c.val.Commit = m.describe(context.Background(), w, rev)
 			m.cache.add(ws, rev, c.val)
 		}
 		w.mu.Lock()
@@ -668,6 +680,7 @@ func (m *Manager) load(ctx context.Context, w *wsState) (RefreshResult, error) {
 		}
 	} else {
 		snap.Name, snap.Revision, snap.LoadedAt = name, rev, time.Now()
+		snap.Commit = m.describe(ctx, w, rev)
 		lerr = m.swap(w, snap)
 	}
 	if lerr != nil {

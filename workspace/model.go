@@ -35,6 +35,9 @@ type Snapshot struct {
 	Dir string
 	// LoadedAt is when the snapshot was built.
 	LoadedAt time.Time
+	// Commit describes the git commit of Revision (nil for folders, or
+	// when the source could not describe it).
+	Commit *Commit
 
 	// Actions holds named actions and inline step actions ("_inline:…").
 	Actions map[string]*Action

@@ -202,7 +202,7 @@ func (m *Main) sources() ([]workspace.Source, error) {
 		switch wc.Type {
 		case workspace.KindFolder:
 			f := workspace.NewFolder(wc.Path, revDir)
-			out = append(out, workspace.Source{Name: name, Kind: wc.Type, Fetch: f.Fetch, Watch: f.Watch})
+			out = append(out, workspace.Source{Name: name, Kind: wc.Type, Fetch: f.Fetch, Watch: f.Watch, Path: wc.Path})
 		case workspace.KindGit:
 			opts := gitsync.Options{URL: wc.URL, Ref: wc.Ref, Dir: filepath.Join(cfg.DataDir, "git", name)}
 			if a := wc.Auth; a != nil {
@@ -216,12 +216,42 @@ func (m *Main) sources() ([]workspace.Source, error) {
 				Fetch: func(ctx context.Context) (string, string, error) {
 					return repo.Fetch(ctx, revDir)
 				},
+				URL:      wc.URL,
+				Describe: gitDescribe(repo),
+				Changes:  gitChanges(repo),
 			})
 		default:
 			return nil, fmt.Errorf("workspace %q: unknown type %q", name, wc.Type)
 		}
 	}
 	return out, nil
+}
+
+// gitDescribe hands the workspace manager a git repo's commit details.
+func gitDescribe(repo *gitsync.Repo) func(context.Context, string) (workspace.Commit, error) {
+	return func(ctx context.Context, rev string) (workspace.Commit, error) {
+		c, err := repo.Commit(ctx, rev)
+		return workspace.Commit{Hash: c.Hash, Message: c.Message, Author: c.Author, Time: c.Time}, err
+	}
+}
+
+// gitChanges hands the workspace manager a git repo's file comparison,
+// bounded as the manager's own.
+func gitChanges(repo *gitsync.Repo) func(context.Context, string, string) ([]workspace.FileChange, error) {
+	return func(ctx context.Context, from, to string) ([]workspace.FileChange, error) {
+		cs, err := repo.Changes(ctx, from, to, workspace.MaxChangedFiles, workspace.MaxDiffFileSize)
+		if errors.Is(err, gitsync.ErrTooManyChanges) {
+			return nil, fmt.Errorf("%w: %w", workspace.ErrTooManyChanges, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out := make([]workspace.FileChange, len(cs))
+		for i, c := range cs {
+			out[i] = workspace.FileChange{Path: c.Path, Status: c.Status, Old: c.Old, New: c.New, Omitted: c.Omitted}
+		}
+		return out, nil
+	}
 }
 
 // Close shuts the server down: HTTP first (in-flight requests get 5 s),

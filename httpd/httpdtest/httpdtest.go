@@ -89,7 +89,8 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	s.Manager = workspace.NewManager(workspace.ManagerOptions{
 		RevisionsDir: revs, TarballsDir: filepath.Join(s.DataDir, "tarballs"), Logger: quiet,
 		InUse: func(ws string) []string { return eng.RevisionsInUse(ws) },
-	}, []workspace.Source{{Name: cfg.Workspace, Kind: workspace.KindFolder, Fetch: folder.Fetch, Watch: folder.Watch}})
+	}, []workspace.Source{{Name: cfg.Workspace, Kind: workspace.KindFolder, Fetch: folder.Fetch, Watch: folder.Watch,
+		Path: s.WorkspaceDir}})
 	eo := cfg.Engine
 	eo.Store, eo.Logs, eo.Defs = s.Store, s.Logs, s.Manager
 	if eo.Logger == nil {
