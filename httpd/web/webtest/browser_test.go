@@ -550,3 +550,31 @@ func TestSignInOut(t *testing.T) {
 	b.run("reload", chromedp.Reload())
 	b.waitVisible(heading("Sign in"))
 }
+
+// TestWhatChanged: a job shows the workflow diff since the task's last
+// successful run.
+func TestWhatChanged(t *testing.T) {
+	s := newServer(t)
+	s.WaitJob(s.Execute("hello-world", map[string]any{"name": "before"}))
+	var ws []map[string]any
+	s.JSON("GET", "/api/workspaces", nil, &ws)
+	old := ws[0]["revision"]
+	s.Write(map[string]string{".workflows/main.yaml": strings.Replace(workflow, `echo "Hello {{ input.name }}"`, `echo "Hello there, {{ input.name }}"`, 1)})
+	deadline := time.Now().Add(10 * time.Second)
+	for ws[0]["revision"] == old {
+		if time.Now().After(deadline) {
+			t.Fatal("the workspace did not reload within 10s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the API for the reload
+		s.JSON("GET", "/api/workspaces", nil, &ws)
+	}
+	id := s.Execute("hello-world", map[string]any{"name": "after"})
+	s.WaitJob(id)
+	b := newTab(t, s.URL)
+	b.open("/jobs/" + id)
+	b.click(`//button[@role="tab"][normalize-space(.)="What changed"]`)
+	b.waitVisible(`//*[contains(@class,"diff")]/div[contains(@class,"add")][contains(., "Hello there, {{ input.name }}")]`)
+	b.waitVisible(`//*[contains(@class,"diff")]/div[contains(@class,"del")][contains(., "Hello {{ input.name }}")]`)
+	b.waitVisible(text("last successful run"))
+	b.screenshot("job-changes")
+}
