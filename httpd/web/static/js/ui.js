@@ -130,7 +130,7 @@ export function Dag({ nodes, label }) {
       return html`<g class=${'node st-' + st} data-step=${id} data-status=${st} transform=${`translate(${(p.x - p.width / 2).toFixed(1)},${(p.y - p.height / 2).toFixed(1)})`}>
         <title>${id}${n.status ? ': ' + n.status : ''}</title>
         <rect width=${p.width} height=${p.height} rx="6"/>
-        <text x="10" y="18">${id.length > 32 ? id.slice(0, 31) + '…' : id}</text>
+        <text x="10" y=${n.status ? 18 : 27}>${id.length > 32 ? id.slice(0, 31) + '…' : id}</text>
         ${n.status && html`<text class="state" x="10" y="34">${n.status}</text>`}
       </g>`;
     })}
