@@ -23,6 +23,46 @@ const maxLogRead = 16 << 20
 type logsView struct {
 	Logs       string `json:"logs"`
 	NextOffset int64  `json:"next_offset"`
+	// StartOffset is the offset of the first line of a tail read (runnel).
+	StartOffset *int64 `json:"start_offset,omitempty"`
+}
+
+// tailQuery reads ?tail_bytes= and ?before= (runnel): n is 0 without
+// tail_bytes; before is -1 (the end) without before.
+func tailQuery(r *http.Request) (n int, before int64, err error) {
+	q := r.URL.Query()
+	before = -1
+	if v := q.Get("tail_bytes"); v != "" {
+		x, err := strconv.Atoi(v)
+		if err != nil || x < 1 || x > maxLogRead {
+			return 0, 0, errorf(http.StatusBadRequest, "Invalid tail_bytes")
+		}
+		n = x
+	}
+	if v := q.Get("before"); v != "" {
+		if n == 0 {
+			return 0, 0, errorf(http.StatusBadRequest, "before requires tail_bytes")
+		}
+		x, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || x < 0 {
+			return 0, 0, errorf(http.StatusBadRequest, "Invalid before")
+		}
+		before = x
+	}
+	return n, before, nil
+}
+
+// tailError words an invalid before offset.
+func tailError(err error) error {
+	if errors.Is(err, logstore.ErrInvalidOffset) {
+		return errorf(http.StatusBadRequest, "Invalid before")
+	}
+	return err
+}
+
+// writeTail answers a tail read.
+func writeTail(w http.ResponseWriter, data []byte, start, end int64) {
+	writeJSON(w, http.StatusOK, logsView{Logs: string(data), NextOffset: end, StartOffset: &start})
 }
 
 // logOffset reads ?offset= (default 0).
@@ -63,6 +103,18 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if err != nil {
 		return err
 	}
+	n, before, err := tailQuery(r)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		data, start, end, err := s.opts.Logs.Tail(j.ID, before, n)
+		if err != nil {
+			return tailError(err)
+		}
+		writeTail(w, data, start, end)
+		return nil
+	}
 	off, err := logOffset(r)
 	if err != nil {
 		return err
@@ -87,6 +139,18 @@ func (s *Server) stepLogs(w http.ResponseWriter, r *http.Request, ps httprouter.
 	}
 	if !known {
 		return errorf(http.StatusNotFound, "Step not found")
+	}
+	n, before, err := tailQuery(r)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		data, start, end, err := s.opts.Logs.TailStep(j.ID, step, before, n)
+		if err != nil {
+			return tailError(err)
+		}
+		writeTail(w, data, start, end)
+		return nil
 	}
 	off, err := logOffset(r)
 	if err != nil {

@@ -156,6 +156,7 @@ func (s *Server) routes() {
 	}
 
 	r.GET("/healthz", s.handle(s.healthz))
+	r.GET("/readyz", s.handle(s.readyz))
 	r.GET("/api/config", s.handle(s.config))
 
 	r.GET("/api/workspaces", s.handle(s.listWorkspaces))
@@ -294,6 +295,32 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 		return nil
 	}
 	writeJSON(w, http.StatusOK, health{"ok", "ok"})
+	return nil
+}
+
+// readyz serves GET /readyz (runnel): 200 once the store answers and every
+// workspace has loaded a revision, else 503 naming what is not ready.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	var waiting []string
+	if err := s.opts.Store.Ping(); err != nil {
+		waiting = append(waiting, "store: "+err.Error())
+	}
+	for _, st := range s.opts.Workspaces.List() {
+		switch {
+		case st.Snapshot != nil:
+		case st.Loading:
+			waiting = append(waiting, fmt.Sprintf("workspace '%s' is still loading", st.Name))
+		default:
+			first, _, _ := strings.Cut(st.Error, "\n")
+			waiting = append(waiting, fmt.Sprintf("workspace '%s' has no loaded revision: %s", st.Name, first))
+		}
+	}
+	if len(waiting) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready",
+			"error": "Not ready: " + strings.Join(waiting, "; ")})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
 }
 
