@@ -6,7 +6,7 @@ import { AnsiUp } from '../vendor/ansi_up.js';
 import * as api from './api.js';
 
 const TAIL = 256 << 10;    // bytes of the first read and of each "load earlier"
-const WINDOW = 2000;       // lines in the DOM at most
+const WINDOW = 1000;       // lines in the DOM at most
 const HOLD = 60000;        // lines held in memory while following
 
 // ClassAnsi renders ANSI colours as classes only (a strict CSP forbids style
@@ -39,6 +39,18 @@ ansi.use_classes = true;
 
 const utf8 = new TextEncoder();
 const hhmmss = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+
+// clock formats a stamp's local time of day, once per distinct second.
+let clockKey = '', clockVal = '';
+function clock(ts) {
+  const k = ts.slice(0, 19);
+  if (k !== clockKey) {
+    const d = new Date(ts);
+    clockKey = k;
+    clockVal = isNaN(d) ? '' : hhmmss.format(d);
+  }
+  return clockVal;
+}
 
 function parse(text, want) {
   const out = [];
@@ -82,7 +94,9 @@ export function LogView({ job, compact }) {
     st.current = s;
     const bump = () => {
       if (redraw.current) return;
-      redraw.current = requestAnimationFrame(() => { redraw.current = null; setVersion(v => v + 1); });
+      // a timer, not requestAnimationFrame: it batches a burst of frames and
+      // still runs in a background tab
+      redraw.current = setTimeout(() => { redraw.current = null; setVersion(v => v + 1); }, 40);
     };
     const base = step ? `/api/jobs/${enc(id)}/steps/${enc(step)}/logs` : `/api/jobs/${enc(id)}/logs`;
     const extra = step === '_server' ? '&all=true' : '';
@@ -223,8 +237,7 @@ export function LogView({ job, compact }) {
 function Line({ l, hit }) {
   const server = l.step === '_server';
   const cls = 'ln ' + (server ? 'server' + (serverProblem(l) ? ' problem' : '') : l.stream) + (hit ? ' hit' : '');
-  let t = '';
-  if (l.ts) { const d = new Date(l.ts); t = isNaN(d) ? '' : hhmmss.format(d); }
+  const t = l.ts ? clock(l.ts) : '';
   const tx = l.line.includes('\x1b')
     ? html`<span class="tx" dangerouslySetInnerHTML=${{ __html: l.h || (l.h = ansi.ansi_to_html(l.line)) }}></span>`
     : html`<span class="tx">${l.line}</span>`;
