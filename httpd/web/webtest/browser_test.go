@@ -549,6 +549,18 @@ func TestSignInOut(t *testing.T) {
 	b.waitVisible(heading("Sign in"))
 	b.run("reload", chromedp.Reload())
 	b.waitVisible(heading("Sign in"))
+
+	// A user who is not an admin is told so, not shown an empty list.
+	if err := s.Store.CreateUser(&jobs.User{Email: "user@example.com", Name: "Una User", PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	b.expect("status of 403 (Forbidden) (" + s.URL + "/api/users?")
+	b.fill("Email", "user@example.com")
+	b.fill("Password", password)
+	b.click(button("Sign in"))
+	b.waitVisible(text("Una User"))
+	b.open("/users")
+	b.waitVisible(`//*[@role="alert"][starts-with(normalize-space(.), "Admin only")]`)
 }
 
 // TestWhatChanged: a job shows the workflow diff since the task's last
@@ -577,4 +589,21 @@ func TestWhatChanged(t *testing.T) {
 	b.waitVisible(`//*[contains(@class,"diff")]/div[contains(@class,"del")][contains(., "Hello {{ input.name }}")]`)
 	b.waitVisible(text("last successful run"))
 	b.screenshot("job-changes")
+}
+
+// TestLiveListAndLostConnection: the jobs list shows a new job without a
+// reload, and a lost server shows a banner.
+func TestLiveListAndLostConnection(t *testing.T) {
+	s := newServer(t)
+	b := newTab(t, s.URL)
+	b.open("/jobs")
+	b.waitVisible(text("No job matches these filters."))
+	id := s.Execute("hello-world", nil)
+	b.waitVisible(fmt.Sprintf(`//a[@href="/jobs/%s"]`, id))
+	b.waitJS("completed live", `[...document.querySelectorAll('main tbody tr')].some(r => r.textContent.includes('completed'))`)
+
+	b.expect("ERR_CONNECTION_REFUSED", "ERR_CONNECTION_RESET", "ERR_EMPTY_RESPONSE", "ERR_INCOMPLETE_CHUNKED_ENCODING")
+	s.TS.Listener.Close()
+	s.TS.CloseClientConnections()
+	b.waitVisible(`//*[@role="alert"][contains(., "Connection to the server lost")]`)
 }
