@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -175,9 +177,9 @@ func heading(text string) string {
 	return fmt.Sprintf(`//*[self::h1 or self::h2][contains(normalize-space(.),%q)]`, text)
 }
 
-// field is the control whose <label> starts with text.
+// field is the control whose <label> starts with text (by for= or nested).
 func field(text string) string {
-	return fmt.Sprintf(`//*[@id=//label[starts-with(normalize-space(.),%q)]/@for]`, text)
+	return fmt.Sprintf(`(//*[@id=//label[starts-with(normalize-space(.),%q)]/@for] | //label[starts-with(normalize-space(.),%q)]//*[self::input or self::select or self::textarea])`, text, text)
 }
 
 // text is the innermost element whose visible text contains s.
@@ -196,7 +198,7 @@ func (b *tab) fill(label, value string) {
 	b.waitVisible(field(label))
 	q, _ := json.Marshal(label)
 	eval[bool](b, `(() => { const l = [...document.querySelectorAll('label')].find(l => l.textContent.trim().startsWith(`+string(q)+`));
-		const el = document.getElementById(l.htmlFor); el.value = ''; el.dispatchEvent(new Event('input', {bubbles: true})); return true })()`)
+		const el = l.control; el.value = ''; el.dispatchEvent(new Event('input', {bubbles: true})); return true })()`)
 	b.run("fill "+label, chromedp.SendKeys(field(label), value))
 }
 
@@ -248,6 +250,19 @@ func (b *tab) screenshot(name string) {
 		}
 	}
 	b.run("restore viewport", chromedp.EmulateViewport(1400, 900))
+}
+
+// darkMode emulates prefers-color-scheme.
+func darkMode(on bool) chromedp.Action[chromedp.Void] {
+	v := "light"
+	if on {
+		v = "dark"
+	}
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}}})
+		return err
+	})
 }
 
 // workflow is the test workspace: the README's hello-world, a task with
@@ -345,6 +360,14 @@ func TestRunHelloWorld(t *testing.T) {
 	b.waitJS("graph nodes green", `[...document.querySelectorAll('.dag g.node')].every(n => n.dataset.status === 'completed' && n.classList.contains('st-completed'))`)
 	// ANSI colours become classes, not style attributes (CSP).
 	b.waitJS("ansi colour", `document.querySelector('[role=log] .ansi-green-fg') !== null`)
+	// One step's log, search, the timeline.
+	eval[bool](b, `(() => { const s = [...document.querySelectorAll('label')].find(l => l.textContent.startsWith('Step')).querySelector('select');
+		s.value = 'shout'; s.dispatchEvent(new Event('change', {bubbles: true})); return true })()`)
+	b.waitJS("step filter", `(() => { const st = [...document.querySelectorAll('[role=log] .ln .stp')].map(e => e.textContent); return st.length > 0 && st.every(x => x === 'shout') })()`)
+	b.fill("Search log", "Browser!")
+	b.waitJS("search", `(() => { const l = document.querySelectorAll('[role=log] .ln'); return l.length === 1 && l[0].textContent.includes('Hello Browser!') })()`)
+	b.click(button("Timeline"))
+	b.waitJS("timeline", `document.querySelectorAll('.timeline .tl-row').length === 2`)
 	// Back returns to the form, forward to the job.
 	b.run("back", chromedp.NavigateBack())
 	b.waitVisible(field("name"))
@@ -485,6 +508,23 @@ func TestPages(t *testing.T) {
 		t.Logf("%s: shown in %v", p.path, time.Since(start))
 		b.screenshot(p.name)
 	}
+	// A failed job opens at its first error.
+	b.open("/jobs?status=failed")
+	b.click(`//a[contains(@aria-label,"of boom")]`)
+	b.waitVisible(text("boom: something broke"))
+	b.click(button("Jump to first error"))
+	b.waitVisible(`//*[contains(@class,"ln") and contains(@class,"hit")][contains(., "boom: something broke")]`)
+
+	// Dark mode follows the system setting.
+	b.run("dark", darkMode(true))
+	b.open("/jobs/" + id)
+	b.waitVisible(`//*[@role="log"]//*[contains(text(),"Hello Screens")]`)
+	if bg := eval[string](b, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(13, 17, 23)" {
+		t.Errorf("dark background %q", bg)
+	}
+	b.screenshot("job-dark")
+	b.run("light", darkMode(false))
+
 	// The job list counts with X-Total-Count; filters come from the URL.
 	b.open("/jobs")
 	b.waitVisible(text("1–3 of 3"))
