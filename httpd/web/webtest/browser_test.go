@@ -557,6 +557,7 @@ func TestSignInOut(t *testing.T) {
 	b.fill("Password", "wrong")
 	b.click(button("Sign in"))
 	b.waitVisible(text("Wrong email or password."))
+	b.screenshot("signin")
 	b.fill("Password", password)
 	b.click(button("Sign in"))
 	b.waitVisible(heading("Jobs")) // the deep link survives the sign-in
@@ -579,11 +580,13 @@ func TestSignInOut(t *testing.T) {
 
 	b.open("/users")
 	b.waitVisible(`//td[normalize-space(.)="` + email + `"]`)
+	b.screenshot("users-admin")
 	b.open("/keys")
 	b.fill("Key name", "ci")
 	b.click(button("Create key"))
 	b.waitVisible(`//*[@aria-label="New API key"][starts-with(normalize-space(.),"runnel_")]`)
 	b.waitVisible(`//td[normalize-space(.)="ci"]`)
+	b.screenshot("keys-new")
 
 	b.click(button("Sign out"))
 	b.waitVisible(heading("Sign in"))

@@ -2,17 +2,18 @@
 import { html, useEffect, useAsync, throttle, Status, Time, ErrorBox, Loading, duration, shortId, enc } from './ui.js';
 import * as api from './api.js';
 
-export function JobTable({ jobs, empty, showTask = true }) {
+export function JobTable({ jobs, empty, showTask = true, compact = false }) {
   if (!jobs.length) return html`<p class="empty">${empty}</p>`;
+  const extra = compact ? 'hidden' : 'hide-narrow';
   return html`<div class="table-wrap"><table>
-    <thead><tr><th>Job</th>${showTask && html`<th>Task</th>`}<th>Status</th><th>Created</th><th class="hide-narrow">Duration</th><th class="hide-narrow">Source</th></tr></thead>
+    <thead><tr><th>Job</th>${showTask && html`<th>Task</th>`}<th>Status</th><th>Created</th><th class=${extra}>Duration</th><th class=${extra}>Source</th></tr></thead>
     <tbody>${jobs.map(j => html`<tr key=${j.job_id}>
       <td><a href=${'/jobs/' + j.job_id} class="mono" aria-label=${`Job ${shortId(j.job_id)} of ${j.task_name}`}>${shortId(j.job_id)}</a></td>
       ${showTask && html`<td><a href=${`/tasks/${enc(j.workspace)}/${enc(j.task_name)}`}>${j.task_name}</a> <span class="muted">${j.workspace}</span></td>`}
       <td><${Status} status=${j.status}/></td>
       <td><${Time} t=${j.created_at} rel/></td>
-      <td class="hide-narrow">${j.started_at ? duration(j.started_at, j.completed_at) : '—'}</td>
-      <td class="hide-narrow">${j.source_type}${j.parent_job_id ? html` · <a href=${'/jobs/' + j.parent_job_id}>parent</a>` : ''}</td>
+      <td class=${extra}>${j.started_at ? duration(j.started_at, j.completed_at) : '—'}</td>
+      <td class=${extra}>${j.source_type}${j.parent_job_id ? html` · <a href=${'/jobs/' + j.parent_job_id}>parent</a>` : ''}</td>
     </tr>`)}</tbody></table></div>`;
 }
 
@@ -51,9 +52,9 @@ export function Dashboard() {
     ${!v ? html`<${Loading} what="dashboard"/>` : html`
     ${v.workspaces.filter(w => w.error).map(w => html`<div class="alert" role="alert"><strong>Workspace ${w.name} failed to load</strong> (the previous revision stays in use). <a href="/workspaces">Details</a><div class="errlines">${w.error}</div></div>`)}
     <div class="grid">
-      <section class="card" aria-labelledby="h-running"><h2 id="h-running">Running (${v.running.length})</h2><${JobTable} jobs=${v.running} empty="Nothing is running."/></section>
-      <section class="card" aria-labelledby="h-queued"><h2 id="h-queued">Queued (${v.queued.length})</h2><${JobTable} jobs=${v.queued} empty="The queue is empty."/></section>
-      <section class="card" aria-labelledby="h-failed"><h2 id="h-failed">Recent failures</h2><${JobTable} jobs=${v.failed} empty="No failed jobs."/>
+      <section class="card" aria-labelledby="h-running"><h2 id="h-running">Running (${v.running.length})</h2><${JobTable} compact jobs=${v.running} empty="Nothing is running."/></section>
+      <section class="card" aria-labelledby="h-queued"><h2 id="h-queued">Queued (${v.queued.length})</h2><${JobTable} compact jobs=${v.queued} empty="The queue is empty."/></section>
+      <section class="card" aria-labelledby="h-failed"><h2 id="h-failed">Recent failures</h2><${JobTable} compact jobs=${v.failed} empty="No failed jobs."/>
         <p><a href="/jobs?status=failed">All failed jobs</a></p></section>
       <section class="card" aria-labelledby="h-tasks"><h2 id="h-tasks">Tasks</h2>
         ${v.tasks.length === 0 ? html`<p class="empty">No tasks loaded.</p>` : html`<div>${v.tasks.slice(0, 8).map(t => html`<div class="task-row">
