@@ -79,6 +79,7 @@ var contentTypes = map[string]string{
 	".css":  "text/css; charset=utf-8",
 	".svg":  "image/svg+xml",
 	".json": "application/json",
+	".map":  "application/json", // a vendored library's source map, for devtools
 }
 
 // New reads the embedded files and computes their ETags.
@@ -127,6 +128,8 @@ func Owns(r *http.Request) bool {
 	return true
 }
 
+// ServeHTTP answers with the file, the app shell, or 404 for a missing
+// asset; every answer carries the CSP and an ETag to revalidate against.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Content-Security-Policy", CSP)
