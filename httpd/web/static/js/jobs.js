@@ -54,12 +54,14 @@ export function JobsPage() {
 }
 
 async function loadJob(id) {
-  const job = await api.get('/api/jobs/' + enc(id));
+  const [job, wss] = await Promise.all([api.get('/api/jobs/' + enc(id)), api.get('/api/workspaces').catch(() => [])]);
+  const ws = wss.find(w => w.name === job.workspace);
+  const commit = ws && ws.commit && ws.revision === job.revision ? ws.commit : null;
   let hooks = [];
   if (TERMINAL.has(job.status)) {
     hooks = await api.get(`/api/jobs?workspace=${enc(job.workspace)}&source_type=hook&limit=100`).then(js => js.filter(h => h.source_id === id)).catch(() => []);
   }
-  return { job, hooks };
+  return { job, hooks, commit };
 }
 
 export function JobPage({ params: [id] }) {
@@ -106,7 +108,9 @@ export function JobPage({ params: [id] }) {
         <dt>Finished</dt><dd><${Time} t=${j.completed_at}/></dd>
         <dt>Duration</dt><dd>${j.started_at ? duration(j.started_at, j.completed_at) + (running ? ' (running)' : '') : '—'}</dd>
         <dt>Workspace</dt><dd>${j.workspace}</dd>
-        <dt>Revision</dt><dd class="mono">${j.revision ? j.revision.slice(0, 12) : '—'}</dd>
+        <dt>Revision</dt><dd><span class="mono">${j.revision ? j.revision.slice(0, 12) : '—'}</span>
+          ${d.data.commit && html` ${d.data.commit.message.split('\n')[0]} <span class="muted">— ${d.data.commit.author.replace(/\s*<.*>$/, '')}</span>`}
+          ${j.revision && html` · <button class="small" onClick=${() => setTab('changes')}>What changed?</button>`}</dd>
         <dt>Source</dt><dd>${source(j)}</dd>
         ${children.length > 0 && html`<dt>Child jobs</dt><dd>${children.map((s, i) => html`${i ? ', ' : ''}<a href=${'/jobs/' + s.child_job_id}>${s.step_name} → ${shortId(s.child_job_id)}</a>`)}</dd>`}
         ${d.data.hooks.length > 0 && html`<dt>Hook jobs</dt><dd>${d.data.hooks.map((h, i) => html`${i ? ', ' : ''}<a href=${'/jobs/' + h.job_id}>${h.hook_event || h.task_name} (${h.status})</a>`)}</dd>`}
