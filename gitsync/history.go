@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -126,6 +127,7 @@ func (r *Repo) Changes(ctx context.Context, from, to string, maxFiles int, maxSi
 		}
 		out = append(out, fc)
 	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Path < out[b].Path })
 	return out, nil
 }
 

@@ -98,6 +98,7 @@ type authEnv struct {
 	store  *jobs.Store
 	engine *jobs.Engine
 	srv    *httptest.Server
+	api    *httpd.Server
 	clock  *testClock
 	logs   *syncBuffer
 	// adminID is the id of the admin created at start (auth on).
@@ -133,7 +134,7 @@ func startAuthServer(t *testing.T, opts ...func(*envConfig)) *authEnv {
 			cfg.options(&c.HTTP)
 		}
 	})
-	e.dbPath, e.store, e.engine, e.srv = filepath.Join(s.DataDir, "runnel.db"), s.Store, s.Engine, s.TS
+	e.dbPath, e.store, e.engine, e.srv, e.api = filepath.Join(s.DataDir, "runnel.db"), s.Store, s.Engine, s.TS, s.HTTP
 	if cfg.auth {
 		hash, err := auth.HashPassword(adminPassword)
 		if err != nil {

@@ -26,6 +26,9 @@ const (
 // dropped (it gets "event: overflow" and reconnects).
 const eventBuffer = 256
 
+// eventWriteWait bounds one write to an event stream.
+const eventWriteWait = 10 * time.Second
+
 // eventPing is the interval of ": ping" comments on an idle stream.
 const eventPing = 15 * time.Second
 
@@ -148,7 +151,9 @@ func (s *Server) PublishCommit(cs []jobs.Change) {
 		case c.Step != nil:
 			st := c.Step
 			msg := st.ErrorMessage
-			if msg != "" {
+			if msg != "" && !c.Scrubbed {
+				// A running job's masks are cached by the engine: no I/O
+				// on the store's writer.
 				msg = maskString(s.opts.Engine.MaskValues(c.JobID), msg)
 			}
 			e, err = encodeEvent(eventStep, c.JobID, stepEvent{JobID: c.JobID, StepName: st.Name,
@@ -220,6 +225,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 	s.events.subscribe(sub)
 	defer s.events.unsubscribe(sub)
 	w.WriteHeader(http.StatusOK)
+	rc.SetWriteDeadline(time.Now().Add(eventWriteWait))
 	if _, err := w.Write([]byte(": connected\n\n")); err != nil {
 		return nil
 	}
@@ -243,6 +249,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 				over := sub.overflow
 				s.events.mu.Unlock()
 				if over {
+					rc.SetWriteDeadline(time.Now().Add(eventWriteWait))
 					w.Write([]byte("event: overflow\ndata: {}\n\n"))
 					rc.Flush()
 				}
@@ -263,6 +270,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ httprout
 				}
 			}
 		}
+		// A client that stops reading cannot hold the handler: the
+		// write fails after eventWriteWait.
+		rc.SetWriteDeadline(time.Now().Add(eventWriteWait))
 		if _, err := w.Write(out); err != nil {
 			return nil
 		}

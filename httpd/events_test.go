@@ -2,7 +2,9 @@ package httpd_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -175,18 +177,35 @@ func TestEventsJobAndStepsInOrder(t *testing.T) {
 func TestEventsWorkspaceAndWorker(t *testing.T) {
 	s := newWorkerServer(t, workerToken)
 	ev := openEvents(t, s, "?types=workspace,worker")
+	// until returns the first event cond accepts; any workspace load
+	// attempt (the watcher may poke an unchanged tree) is skipped.
+	until := func(what string, cond func(sseEvent) bool) sseEvent {
+		t.Helper()
+		for {
+			e, ok := ev.next()
+			if !ok {
+				t.Fatalf("stream ended before %s", what)
+			}
+			if cond(e) {
+				return e
+			}
+			if e.Type != "workspace" || e.Data["error"] != nil {
+				t.Fatalf("unexpected event before %s: %s %v", what, e.Type, e.Data)
+			}
+		}
+	}
 
 	id := register(t, s, "gpu-box", "gpu")
-	e, _ := ev.next()
-	if e.Type != "worker" || e.Data["worker_id"] != id || e.Data["name"] != "gpu-box" || e.Data["status"] != "active" {
-		t.Errorf("worker event: %s %v", e.Type, e.Data)
+	e := until("worker", func(e sseEvent) bool { return e.Type == "worker" })
+	if e.Data["worker_id"] != id || e.Data["name"] != "gpu-box" || e.Data["status"] != "active" {
+		t.Errorf("worker event: %v", e.Data)
 	}
 
 	// A rejected revision: the workspace event carries the error lines.
 	s.Write(map[string]string{".workflows/main.yaml": "tasks: [\n"})
-	e, _ = ev.next()
-	if e.Type != "workspace" || e.Data["name"] != "default" || !strings.Contains(e.Data["error"].(string), "main.yaml:") {
-		t.Errorf("workspace event: %s %v", e.Type, e.Data)
+	e = until("error", func(e sseEvent) bool { return e.Type == "workspace" && e.Data["error"] != nil })
+	if e.Data["name"] != "default" || !strings.Contains(e.Data["error"].(string), "main.yaml:") {
+		t.Errorf("workspace event: %v", e.Data)
 	}
 	if e.Data["revision"] == nil {
 		t.Errorf("the last good revision should still serve: %v", e.Data)
@@ -202,6 +221,90 @@ func TestEventsBadRequests(t *testing.T) {
 		var out map[string]string
 		if st := s.JSON("GET", "/api/events"+c.query, nil, &out); st != 400 || out["error"] != c.want {
 			t.Errorf("%s: %d %v, want 400 %q", c.query, st, out, c.want)
+		}
+	}
+}
+
+func TestEventsNeedAuthAndEndOnShutdown(t *testing.T) {
+	e := startAuthServer(t, withAuth)
+	e.do(t, "GET", "/api/events", "", nil).want(t, "no token", http.StatusUnauthorized, "Authentication required")
+	p := e.login(t, adminEmail, adminPassword)
+
+	req, err := http.NewRequest("GET", e.srv.URL+"/api/events?types=job", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+p.AccessToken)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("events with a token: %d", resp.StatusCode)
+	}
+	rd := bufio.NewReader(resp.Body)
+	if line, err := rd.ReadString('\n'); err != nil || line != ": connected\n" {
+		t.Fatalf("first line %q %v", line, err)
+	}
+	id := e.runJob(t, p.AccessToken, "quick")
+	var sawJob bool
+	for !sawJob {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		sawJob = strings.HasPrefix(line, "data: ") && strings.Contains(line, id)
+	}
+
+	// Shutdown ends the stream (the client sees EOF).
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, rd)
+		done <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go e.api.Shutdown(ctx)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("event stream still open after shutdown")
+	}
+}
+
+func TestEventsMaskSecretsInStepErrors(t *testing.T) {
+	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": `
+secrets:
+  db:
+    password: hunter2-very-secret
+tasks:
+  leaky:
+    input:
+      token: { type: string, secret: true }
+    flow:
+      fail:
+        type: script
+        input: { tok: "{{ input.token }}" }
+        script: "echo 'bad hunter2-very-secret {{ input.tok }}' >&2; exit 1"
+      slow: { type: script, script: "sleep 1" }
+`})
+	ev := openEvents(t, s, "?types=step")
+	id := s.Execute("leaky", map[string]any{"token": "tok-abcdef-123"})
+	s.WaitJob(id)
+	for {
+		e, _ := ev.next()
+		msg, _ := e.Data["error_message"].(string)
+		for _, secret := range []string{"hunter2-very-secret", "tok-abcdef-123"} {
+			if strings.Contains(msg, secret) {
+				t.Fatalf("step event shows %q: %v", secret, e.Data)
+			}
+		}
+		if e.Data["step_name"] == "fail" && e.Data["status"] == "failed" {
+			if !strings.Contains(msg, "bad ••••••") {
+				t.Errorf("error message not masked as the API does: %q", msg)
+			}
+			return
 		}
 	}
 }

@@ -1,5 +1,7 @@
 package jobs
 
+import "encoding/json"
+
 // Change is one committed change of a job, a step or a worker, reported to
 // the store's commit observer (see Store.OnCommit). Exactly one of Job,
 // Step or Worker is set. The values are copies: observers may keep them.
@@ -13,6 +15,9 @@ type Change struct {
 	Step *Step
 	// Worker is set when a worker registered or its status changed.
 	Worker *Worker
+	// Scrubbed is set when Step's job record is already scrubbed of
+	// secrets (finalized jobs): its error message needs no masking.
+	Scrubbed bool
 }
 
 // OnCommit sets fn (nil clears it), called by the store's writer after
@@ -31,6 +36,9 @@ func (s *Store) OnCommit(fn func([]Change)) {
 // dirty marks are cleared). A new job's event comes before its steps'; an existing job's status
 // change comes after the step changes that caused it.
 func (t *txn) recordJob(st *jobState) {
+	if !t.observe {
+		return
+	}
 	j := st.job
 	jobChanged := st.dirtyJob && (st.isNew || st.origStatus != j.Status)
 	if jobChanged && st.isNew {
@@ -50,7 +58,7 @@ func (t *txn) recordJob(st *jobState) {
 		}
 		st.origSteps[name] = s.Status
 		c := *s
-		t.changes = append(t.changes, Change{JobID: j.ID, Step: &c})
+		t.changes = append(t.changes, Change{JobID: j.ID, Step: &c, Scrubbed: j.Scrubbed})
 	}
 	if jobChanged && !st.isNew {
 		t.recordJobRecord(j)
@@ -61,4 +69,20 @@ func (t *txn) recordJobRecord(j *Job) {
 	c := *j
 	c.Steps = nil
 	t.changes = append(t.changes, Change{Job: &c})
+}
+
+// recordWorker notes a worker saved over its stored record old (nil when
+// new) if it is new or its status changed.
+func (t *txn) recordWorker(old []byte, w *Worker) {
+	if !t.observe {
+		return
+	}
+	var prev struct {
+		Status string `json:"status"`
+	}
+	if old != nil && json.Unmarshal(old, &prev) == nil && prev.Status == w.Status {
+		return
+	}
+	c := *w
+	t.changes = append(t.changes, Change{Worker: &c})
 }

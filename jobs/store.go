@@ -238,9 +238,10 @@ func (s *Store) commit(ops []*op) {
 		var failErr error
 		s.commits.Add(1)
 		s.ops.Add(uint64(len(ops)))
+		observe := s.observer.Load() != nil
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for i, o := range ops {
-				t := &txn{Tx: tx}
+				t := &txn{Tx: tx, observe: observe}
 				if err := safeRun(o.fn, t); err != nil {
 					failed, failErr = i, err
 					return err

@@ -24,8 +24,10 @@ type txn struct {
 	work    []func() error
 	states  map[string]*jobState
 	loaded  []*jobState
-	// changes are reported to the store's observer after the commit.
+	// changes are reported to the store's observer after the commit;
+	// recorded only when observe is set (an observer is registered).
 	changes []Change
+	observe bool
 }
 
 // after queues f to run after the transaction commits. Effects must not

@@ -121,13 +121,7 @@ func (t *txn) putWorker(w *Worker) error {
 		return err
 	}
 	b := t.Bucket(bucketWorkers)
-	var prev struct {
-		Status string `json:"status"`
-	}
-	if old := b.Get(k[:]); old == nil || json.Unmarshal(old, &prev) != nil || prev.Status != w.Status {
-		c := *w
-		t.changes = append(t.changes, Change{Worker: &c})
-	}
+	t.recordWorker(b.Get(k[:]), w)
 	return b.Put(k[:], raw)
 }
 

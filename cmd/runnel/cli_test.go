@@ -222,6 +222,9 @@ func cliNormFor(t *testing.T, s *cliServer) *cliNormalizer {
 	n := &cliNormalizer{}
 	n.add(s.url, "<server>")
 	for _, st := range s.main.Manager.List() {
+		if _, src, err := s.main.Manager.Get(st.Name); err == nil && src.Path != "" {
+			n.add(src.Path, "<workspace-dir>")
+		}
 		if st.Snapshot != nil {
 			n.add(st.Snapshot.Revision, "<rev>")
 			n.add(shortRev(st.Snapshot.Revision), "<rev>")
