@@ -439,6 +439,7 @@ func TestRejectedRevision(t *testing.T) {
 	if !strings.Contains(errText, "broken.yaml:4:") {
 		t.Errorf("error lines %q lack file:line:col", errText)
 	}
+	b.screenshot("workspace-rejected")
 	b.open("/")
 	b.waitVisible(text("Workspace default failed to load"))
 }
