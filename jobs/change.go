@@ -4,7 +4,8 @@ import "encoding/json"
 
 // Change is one committed change of a job, a step or a worker, reported to
 // the store's commit observer (see Store.OnCommit). Exactly one of Job,
-// Step or Worker is set. The values are copies: observers may keep them.
+// Step or Worker is set. The values are shallow copies: observers may keep
+// them but must not modify their maps or slices.
 type Change struct {
 	// Job is set when a job was created or its status changed (Steps nil).
 	Job *Job

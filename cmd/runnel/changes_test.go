@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"runnel/gitsync/gittest"
 )
@@ -67,7 +71,29 @@ func TestJobChangesFromGit(t *testing.T) {
 
 	v2 := strings.Replace(changesTaskV1, `echo "shipping v1"`, `echo "shipping v2"; exit 3`, 1)
 	second := up.Commit(t, "ship v2", map[string]string{".workflows/deploy.yaml": v2, "run.bin": "\x00\x01binary"})
+	// The real wiring publishes the load as a workspace event.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // ends a stuck read
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.url+"/api/events?types=workspace", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	if line, _ := rd.ReadString('\n'); line != ": connected\n" {
+		t.Fatalf("events: %q", line)
+	}
 	s.json("POST", "/api/workspaces/ops/refresh", "", nil)
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no workspace event: %v", err)
+		}
+		if strings.HasPrefix(line, "data: ") && strings.Contains(line, `"commit":{"hash":"`+second+`","message":"ship v2"`) {
+			break
+		}
+	}
 	bad := run("failed")
 
 	ch = nil
