@@ -19,14 +19,14 @@ export function TasksPage() {
   for (const t of shown) (groups[`${t.workspace}/${t.folder || ''}`] ||= []).push(t);
   const keys = Object.keys(groups).sort();
   return html`<div class="page-head"><div><h1>Tasks</h1><div class="sub">${d.data ? `${d.data.length} tasks` : ''}</div></div></div>
-    <div class="filters"><label>Search tasks<input type="search" value=${q} onInput=${e => set(e.target.value)} placeholder="name, folder or description"/></label></div>
+    <div class="filters"><label>Search tasks<input type="search" class="wide" value=${q} onInput=${e => set(e.target.value)} placeholder="name, folder or description"/></label></div>
     <${ErrorBox} error=${d.error} what="Could not load tasks"/>
     ${d.loading && html`<${Loading} what="tasks"/>`}
     ${d.data && !shown.length && html`<p class="empty">No task matches “${q}”.</p>`}
     ${keys.map(k => {
       const [ws, folder] = [k.slice(0, k.indexOf('/')), k.slice(k.indexOf('/') + 1)];
       return html`<section class="card task-group" aria-label=${`${ws} ${folder || '(no folder)'}`}>
-        <h2>${folder ? html`${folder} <span class="muted">· ${ws}</span>` : html`${ws} <span class="muted">· no folder</span>`}</h2>
+        <h2>${folder || 'No folder'} <span class="muted">· ${ws}</span></h2>
         ${groups[k].sort((a, b) => a.name.localeCompare(b.name)).map(t => html`<div class="task-row">
           <a href=${`/tasks/${enc(t.workspace)}/${enc(t.name)}`}><strong>${t.display_name || t.name}</strong></a>
           ${t.display_name && html`<span class="mono muted">${t.name}</span>`}
