@@ -25,3 +25,8 @@ bench:
 # ./workspace/tmpl, FuzzParseLine and FuzzRead in ./logstore).
 fuzz:
     go test -run '^$' -fuzz FuzzLoad -fuzztime 60s ./workspace
+
+# Re-fetch the web UI's vendored browser libraries from the npm registry and
+# check them against httpd/web/vendor.json (add -check to verify offline).
+vendor:
+    go run ./httpd/web/vendorfetch

@@ -200,7 +200,8 @@ func TestErrors(t *testing.T) {
 		msg          string
 	}{
 		{"GET", "/api/nope", nil, 404, "Not found"},
-		{"GET", "/nothing/here", nil, 404, "Not found"},
+		{"POST", "/nothing/here", nil, 404, "Not found"}, // a GET there is the web UI
+		{"GET", "/hooks", nil, 404, "Not found"},
 		{"DELETE", "/api/workspaces", nil, 405, "Method not allowed"},
 		{"GET", "/api/workspaces/nope/tasks", nil, 404, "Workspace 'nope' not found"},
 		{"GET", "/api/workspaces/default/tasks/nope", nil, 404, "Task not found"},
@@ -469,5 +470,36 @@ func TestReloadSeenThroughAPI(t *testing.T) {
 	}
 	if st, _, _ := s.Do("GET", "/api/workspaces/default/tasks/extra", nil); st != 200 {
 		t.Errorf("last good revision not serving: %d", st)
+	}
+}
+
+// TestWebUIMounted: every GET outside the API routes is the web UI's app
+// shell (with its CSP); the API, hooks and health keep their JSON answers.
+func TestWebUIMounted(t *testing.T) {
+	s := newServer(t)
+	cases := []struct {
+		method, path string
+		status       int
+		ctype        string
+		ui           bool
+	}{
+		{"GET", "/", 200, "text/html; charset=utf-8", true},
+		{"GET", "/jobs/01a2", 200, "text/html; charset=utf-8", true},
+		{"HEAD", "/tasks/default/hello", 200, "text/html; charset=utf-8", true},
+		{"GET", "/assets/js/main.js", 200, "text/javascript; charset=utf-8", true},
+		{"GET", "/api/nope", 404, "application/json", false},
+		{"GET", "/api", 404, "application/json", false},
+		{"GET", "/hooks/nope", 404, "application/json", false},
+		{"GET", "/healthz", 200, "application/json", false},
+		{"POST", "/", 404, "application/json", false},
+	}
+	for _, c := range cases {
+		st, h, _ := s.Do(c.method, c.path, nil)
+		if st != c.status || h.Get("Content-Type") != c.ctype {
+			t.Errorf("%s %s: %d %q, want %d %q", c.method, c.path, st, h.Get("Content-Type"), c.status, c.ctype)
+		}
+		if got := h.Get("Content-Security-Policy") != ""; got != c.ui {
+			t.Errorf("%s %s: CSP present %v, want %v", c.method, c.path, got, c.ui)
+		}
 	}
 }

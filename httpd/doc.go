@@ -1,6 +1,7 @@
 // Package httpd serves runnel's HTTP surface: the REST API of seed/api.md
 // and SPEC §11 (with authentication, SPEC §12), the WebSocket log stream,
-// push webhooks, task webhooks and the remote worker protocol.
+// push webhooks, task webhooks, the remote worker protocol and (through
+// httpd/web) the browser UI on every other GET path.
 //
 // It must not hold job state or parse workflow files: every decision goes
 // through the small interfaces it declares for the job engine and the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"runnel/httpd/web"
 	"runnel/jobs"
 	"runnel/logstore"
 	"runnel/workspace"
@@ -123,6 +124,7 @@ type Server struct {
 	auth   *authState // nil when auth is off
 	hosts  *hostPolicy
 	events *hub // /api/events subscribers
+	ui     *web.Handler
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -172,6 +174,11 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger, router: httprouter.New(), hosts: hosts, quit: make(chan struct{}),
 		events: newHub()}
+	ui, err := web.New()
+	if err != nil {
+		return nil, err
+	}
+	s.ui = ui
 	if err := s.initAuth(); err != nil {
 		return nil, err
 	}
@@ -193,6 +200,10 @@ func (s *Server) routes() {
 	r.RedirectTrailingSlash = false
 	r.HandleMethodNotAllowed = true
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if web.Owns(r) {
+			s.ui.ServeHTTP(w, r) // the browser UI routes every other page itself
+			return
+		}
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "Not found"})
 	})
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
