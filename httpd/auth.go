@@ -57,6 +57,7 @@ type Users interface {
 	RecordLogin(rt jobs.RefreshToken) error
 	RotateRefreshToken(oldHash string, next jobs.RefreshToken) (*jobs.User, error)
 	DeleteRefreshToken(hash string) error
+	RefreshTokenUser(hash string) (*jobs.User, error)
 	CreateAPIKey(k jobs.APIKey) error
 	APIKeys(userID string) ([]*jobs.APIKey, error)
 	APIKeyByHash(hash string) (*jobs.APIKey, *jobs.User, error)
@@ -174,8 +175,10 @@ type principal struct {
 	UserID  string
 	Email   string
 	IsAdmin bool
-	// APIKey is set when the caller used an API key rather than a JWT.
-	APIKey bool
+	// APIKey is set when the caller used an API key rather than a JWT;
+	// KeyPrefix is then the key's prefix.
+	APIKey    bool
+	KeyPrefix string
 }
 
 type principalKey struct{}
@@ -309,7 +312,7 @@ func (s *Server) credentials(r *http.Request) (*principal, error) {
 				s.log.Warn("record api key use", "prefix", k.Prefix, "err", err)
 			}
 		}
-		return &principal{UserID: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, APIKey: true}, nil
+		return &principal{UserID: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, APIKey: true, KeyPrefix: k.Prefix}, nil
 	}
 	c, err := a.signer.Verify(tok, now)
 	if err != nil {
@@ -369,6 +372,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
+	auditTarget(r, req.Email)
 	u, err := a.users.UserByEmail(req.Email)
 	if err != nil && !errors.Is(err, jobs.ErrNotFound) {
 		return err
@@ -399,6 +403,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	if err != nil {
 		return err
 	}
+	auditActor(r, u.Email, jobs.ActorUser)
 	writeJSON(w, http.StatusOK, tokenPair{AccessToken: access, RefreshToken: refresh})
 	return nil
 }
@@ -447,13 +452,24 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 }
 
 // logout serves POST /api/auth/logout: it revokes the refresh token if
-// there is one and always answers 200.
+// there is one and always answers 200. Only a logout that revoked a token
+// is audited, as its user.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var req refreshRequest
+	revoked := false
 	if err := decodeBody(w, r, &req); err == nil && req.RefreshToken != "" {
-		if err := s.auth.users.DeleteRefreshToken(auth.HashRefreshToken(s.auth.refreshKey, req.RefreshToken)); err != nil {
+		hash := auth.HashRefreshToken(s.auth.refreshKey, req.RefreshToken)
+		u, uerr := s.auth.users.RefreshTokenUser(hash)
+		if err := s.auth.users.DeleteRefreshToken(hash); err != nil {
 			s.log.Warn("logout: revoke refresh token", "err", err)
+		} else if uerr == nil {
+			auditActor(r, u.Email, jobs.ActorUser)
+			auditTarget(r, u.Email)
+			revoked = true
 		}
+	}
+	if !revoked {
+		auditSkip(r) // nothing was revoked
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
@@ -548,6 +564,11 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, _ httprout
 		}
 		if err != nil {
 			return notFoundAs(err, errInvalidToken)
+		}
+		auditTarget(r, prefix)
+		auditDetail(r, "name", name)
+		if !expires.IsZero() {
+			auditDetail(r, "expires_at", expires.Format(jobs.APITimeLayout))
 		}
 		writeJSON(w, http.StatusOK, createdKeyView{Key: key, Name: name, Prefix: prefix, ExpiresAt: optTime(expires)})
 		return nil

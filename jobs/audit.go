@@ -102,7 +102,8 @@ func (e AuditEntry) LogValue() slog.Value {
 
 // AuditFilter selects entries: every set field must match. Actor and
 // Action match exactly (Actor case-insensitively); Since and Until bound
-// the time (inclusive, exclusive). Limit 0 means no limit.
+// the time (inclusive, exclusive). At most Limit entries are returned
+// after skipping Offset matches.
 type AuditFilter struct {
 	Actor, Action string
 	Since, Until  time.Time
@@ -187,7 +188,7 @@ func (s *Store) Audit(f AuditFilter) (AuditPage, error) {
 			if since != nil && bytes.Compare(k, since) < 0 {
 				break
 			}
-			full := f.Limit > 0 && len(page.Entries) >= f.Limit
+			full := len(page.Entries) >= f.Limit
 			if !filtered {
 				// Keys are counted without decoding their entries.
 				switch {

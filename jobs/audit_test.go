@@ -70,13 +70,14 @@ func TestAuditQuery(t *testing.T) {
 		want  []string
 		total int // -1: no total
 	}{
-		{"all", jobs.AuditFilter{}, []string{"t9", "t8", "t7", "t6", "t5", "t4", "t3", "t2", "t1", "t0"}, 10},
+		{"all", jobs.AuditFilter{Limit: 100}, []string{"t9", "t8", "t7", "t6", "t5", "t4", "t3", "t2", "t1", "t0"}, 10},
 		{"page", jobs.AuditFilter{Limit: 3, Offset: 2}, []string{"t7", "t6", "t5"}, 10},
-		{"actor", jobs.AuditFilter{Actor: "BOB@example.com"}, []string{"t9", "t7", "t5", "t3", "t1"}, -1},
-		{"action", jobs.AuditFilter{Action: jobs.ActionJobCancel}, []string{"t7", "t6", "t3", "t2"}, -1},
+		{"actor", jobs.AuditFilter{Actor: "BOB@example.com", Limit: 100}, []string{"t9", "t7", "t5", "t3", "t1"}, -1},
+		{"action", jobs.AuditFilter{Action: jobs.ActionJobCancel, Limit: 100}, []string{"t7", "t6", "t3", "t2"}, -1},
 		{"actor and action page", jobs.AuditFilter{Actor: "ada@example.com", Action: jobs.ActionJobExecute, Limit: 2, Offset: 1},
 			[]string{"t4", "t0"}, -1},
-		{"offset past the end", jobs.AuditFilter{Offset: 20}, []string{}, 10},
+		{"limit 0 counts only", jobs.AuditFilter{}, []string{}, 10},
+		{"offset past the end", jobs.AuditFilter{Offset: 20, Limit: 100}, []string{}, 10},
 	}
 	var since, until []string
 	for _, e := range all {
@@ -92,7 +93,7 @@ func TestAuditQuery(t *testing.T) {
 			f     jobs.AuditFilter
 			want  []string
 			total int
-		}{"since", jobs.AuditFilter{Since: mid}, since, len(since)},
+		}{"since", jobs.AuditFilter{Since: mid, Limit: 100}, since, len(since)},
 		struct {
 			name  string
 			f     jobs.AuditFilter
@@ -172,7 +173,7 @@ func TestAuditorMirror(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := a.List(jobs.AuditFilter{})
+	p, _ := a.List(jobs.AuditFilter{Limit: 100})
 	if len(p.Entries) != 1 || rec.Msg != "audit" || rec.Audit.ID != p.Entries[0].ID || rec.Audit.Action != jobs.ActionUserCreate ||
 		rec.Audit.Status != 201 || rec.Audit.Detail["is_admin"] != false {
 		t.Errorf("mirror line %s does not match stored %+v", lines[0], p.Entries)
@@ -225,7 +226,7 @@ func TestRetentionAudit(t *testing.T) {
 	if st.Audit != older || st.Jobs != 0 {
 		t.Errorf("stats %+v, want %d audit entries deleted and no jobs", st, older)
 	}
-	p, err := h.Store.Audit(jobs.AuditFilter{})
+	p, err := h.Store.Audit(jobs.AuditFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
