@@ -205,6 +205,13 @@ func (s *Server) Serve(ln net.Listener, certFile, keyFile string) error {
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
+	select {
+	case <-s.quit:
+		// Shutdown ran before srv was published: it could not stop it.
+		ln.Close()
+		return nil
+	default:
+	}
 	var err error
 	if certFile != "" {
 		err = srv.ServeTLS(ln, certFile, keyFile)
