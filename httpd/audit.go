@@ -62,14 +62,33 @@ var auditRoutes = map[string]auditRoute{
 	"POST /worker/register":                        {action: jobs.ActionWorkerRegister},
 }
 
+// auditTemplate is an auditRoutes key split for matching.
+type auditTemplate struct {
+	method string
+	segs   []string
+	route  auditRoute
+}
+
+// auditTemplates are auditRoutes split once.
+var auditTemplates = func() []auditTemplate {
+	out := make([]auditTemplate, 0, len(auditRoutes))
+	for key, rt := range auditRoutes {
+		method, tmpl, _ := strings.Cut(key, " ")
+		out = append(out, auditTemplate{method: method, segs: strings.Split(tmpl, "/"), route: rt})
+	}
+	return out
+}()
+
 // auditRouteOf finds the auditRoutes entry of a request: a template
 // matches when it has as many segments and each is equal or a ":param".
 func auditRouteOf(r *http.Request) (auditRoute, bool) {
-	path := strings.Split(r.URL.Path, "/")
-	for key, rt := range auditRoutes {
-		method, tmpl, _ := strings.Cut(key, " ")
-		if method == r.Method && matchTemplate(strings.Split(tmpl, "/"), path) {
-			return rt, true
+	n := strings.Count(r.URL.Path, "/") + 1
+	for _, t := range auditTemplates {
+		if t.method != r.Method || len(t.segs) != n {
+			continue
+		}
+		if matchTemplate(t.segs, strings.Split(r.URL.Path, "/")) {
+			return t.route, true
 		}
 	}
 	return auditRoute{}, false
