@@ -1,5 +1,6 @@
 // Package jobs owns job execution: the bbolt store (jobs, steps, workers,
-// users, scheduler state), the DAG engine and its ready queue, the built-in
+// users, scheduler state, the append-only audit log), the DAG engine and its
+// ready queue, the built-in
 // workers, timeouts, cancellation, hooks and child jobs.
 //
 // It must not speak HTTP or read workflow files: it sees tasks only through
