@@ -57,6 +57,7 @@ type Users interface {
 	RecordLogin(rt jobs.RefreshToken) error
 	RotateRefreshToken(oldHash string, next jobs.RefreshToken) (*jobs.User, error)
 	DeleteRefreshToken(hash string) error
+	RefreshTokenUser(hash string) (*jobs.User, error)
 	CreateAPIKey(k jobs.APIKey) error
 	APIKeys(userID string) ([]*jobs.APIKey, error)
 	APIKeyByHash(hash string) (*jobs.APIKey, *jobs.User, error)
@@ -178,8 +179,10 @@ type principal struct {
 	UserID  string
 	Email   string
 	IsAdmin bool
-	// APIKey is set when the caller used an API key rather than a JWT.
-	APIKey bool
+	// APIKey is set when the caller used an API key rather than a JWT;
+	// KeyPrefix is then the key's prefix.
+	APIKey    bool
+	KeyPrefix string
 }
 
 type principalKey struct{}
@@ -314,7 +317,7 @@ func (s *Server) credentials(r *http.Request) (*principal, error) {
 				s.log.Warn("record api key use", "prefix", k.Prefix, "err", err)
 			}
 		}
-		return &principal{UserID: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, APIKey: true}, nil
+		return &principal{UserID: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, APIKey: true, KeyPrefix: k.Prefix}, nil
 	}
 	c, err := a.signer.Verify(tok, now)
 	if err != nil {
@@ -386,6 +389,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) (access, refresh
 	if err := decodeBody(w, r, &req); err != nil {
 		return "", "", err
 	}
+	auditTarget(r, req.Email)
 	u, err := a.users.UserByEmail(req.Email)
 	if err != nil && !errors.Is(err, jobs.ErrNotFound) {
 		return "", "", err
@@ -416,6 +420,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) (access, refresh
 	if err != nil {
 		return "", "", err
 	}
+	auditActor(r, u.Email, jobs.ActorUser)
 	return access, refresh, nil
 }
 
@@ -478,25 +483,35 @@ func (s *Server) rotate(token string) (access, next string, err error) {
 }
 
 // logout serves POST /api/auth/logout: it revokes the refresh token if
-// there is one and always answers 200.
+// there is one and always answers 200. Only a logout that revoked a token
+// is audited, as its user.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	var req refreshRequest
-	if err := decodeBody(w, r, &req); err == nil {
-		s.revoke(req.RefreshToken)
+	if err := decodeBody(w, r, &req); err != nil || !s.revoke(r, req.RefreshToken) {
+		auditSkip(r) // nothing was revoked
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
-// revoke deletes a stored refresh token ("" is a no-op); failures are
-// logged, never answered.
-func (s *Server) revoke(token string) {
+// revoke deletes a refresh token and names its user as the request's audit
+// actor; false when there was nothing to revoke.
+func (s *Server) revoke(r *http.Request, token string) bool {
 	if token == "" {
-		return
+		return false
 	}
-	if err := s.auth.users.DeleteRefreshToken(auth.HashRefreshToken(s.auth.refreshKey, token)); err != nil {
+	hash := auth.HashRefreshToken(s.auth.refreshKey, token)
+	u, uerr := s.auth.users.RefreshTokenUser(hash)
+	if err := s.auth.users.DeleteRefreshToken(hash); err != nil {
 		s.log.Warn("logout: revoke refresh token", "err", err)
+		return false
 	}
+	if uerr != nil {
+		return false
+	}
+	auditActor(r, u.Email, jobs.ActorUser)
+	auditTarget(r, u.Email)
+	return true
 }
 
 type meView struct {
@@ -588,6 +603,11 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, _ httprout
 		}
 		if err != nil {
 			return notFoundAs(err, errInvalidToken)
+		}
+		auditTarget(r, prefix)
+		auditDetail(r, "name", name)
+		if !expires.IsZero() {
+			auditDetail(r, "expires_at", expires.Format(jobs.APITimeLayout))
 		}
 		writeJSON(w, http.StatusOK, createdKeyView{Key: key, Name: name, Prefix: prefix, ExpiresAt: optTime(expires)})
 		return nil

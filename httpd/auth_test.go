@@ -107,6 +107,8 @@ type authEnv struct {
 type envConfig struct {
 	auth    bool
 	options func(*httpd.Options)
+	// workflow replaces authWorkflow.
+	workflow string
 }
 
 func withAuth(c *envConfig)  { c.auth = true }
@@ -122,7 +124,10 @@ func startAuthServer(t *testing.T, opts ...func(*envConfig)) *authEnv {
 		o(&cfg)
 	}
 	e := &authEnv{clock: &testClock{now: time.Now().UTC()}, logs: &syncBuffer{}}
-	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": authWorkflow}, func(c *httpdtest.Config) {
+	if cfg.workflow == "" {
+		cfg.workflow = authWorkflow
+	}
+	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": cfg.workflow}, func(c *httpdtest.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c.Engine.LocalWorkers = 2
 		c.HTTP.Version, c.HTTP.PingInterval = "test", time.Second
@@ -304,6 +309,7 @@ func apiRoutes() []route {
 		{"GET", "/api/workers", nil, 200, 200},
 		{"GET", "/api/workers/{worker}", nil, 200, 200},
 		{"GET", "/api/backup", nil, 200, 200},
+		{"GET", "/api/audit", nil, 200, 200},
 		{"GET", "/api/users", nil, 200, 200},
 		{"GET", "/api/users/{user}", nil, 200, 404},
 		{"POST", "/api/users", map[string]any{"email": "new@example.com", "password": "new-password"}, 200, 404},

@@ -24,8 +24,12 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	st, err := s.opts.Store.Backup(w, s.opts.Logs)
 	if err != nil {
 		s.log.Error("backup failed", "err", err)
+		auditDetail(r, "error", err.Error())
 		return nil
 	}
+	auditDetail(r, "jobs", st.Jobs)
+	auditDetail(r, "db_bytes", st.DBBytes)
+	auditDetail(r, "log_bytes", st.LogBytes)
 	s.log.Info("backup sent", "jobs", st.Jobs, "db_bytes", st.DBBytes, "logs", st.Logs, "log_bytes", st.LogBytes)
 	return nil
 }

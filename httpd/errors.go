@@ -68,9 +68,14 @@ func statusOf(err error) (int, string) {
 type handlerFunc func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error
 
 // handle adapts a handlerFunc: errors become JSON bodies with the status
-// from statusOf; panics are recovered, logged and answered with 500.
+// from statusOf; panics are recovered, logged and answered with 500. A
+// request to a route in auditRoutes is recorded once it is answered.
 func (s *Server) handle(h handlerFunc) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		w, r, record := s.audited(w, r, ps)
+		if record != nil {
+			defer record()
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

@@ -146,6 +146,8 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if err != nil {
 		return err
 	}
+	auditTarget(r, snap.Name+"/"+tr.Task)
+	auditDetail(r, "trigger", tr.Name)
 	body, err := hookBody(w, r, tr)
 	if err != nil {
 		return err
@@ -157,6 +159,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if err != nil {
 		return err
 	}
+	auditDetail(r, "job_id", j.ID)
 	if tr.Mode != workspace.WebhookSync {
 		writeJSON(w, http.StatusOK, hookStarted{JobID: j.ID, Trigger: tr.WebhookName, Task: j.Task})
 		return nil

@@ -97,7 +97,9 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 	if ref == "" {
 		ref = "main"
 	}
+	auditDetail(r, "ref", payload.Ref)
 	if payload.Ref != "" && payload.Ref != "refs/heads/"+ref && payload.Ref != "refs/tags/"+ref {
+		auditDetail(r, "refresh", false)
 		writeJSON(w, http.StatusOK, pushView{ws, false})
 		return nil
 	}
@@ -108,6 +110,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, ps httprouter.Para
 			s.log.Warn("push refresh", "workspace", ws, "err", err)
 		}
 	}()
+	auditDetail(r, "refresh", true)
 	writeJSON(w, http.StatusAccepted, pushView{ws, true})
 	return nil
 }

@@ -86,6 +86,9 @@ type Options struct {
 	// that does not read (default 10 s); past it the connection is dropped
 	// without a close frame, and the client resumes from the bytes it has.
 	StreamWriteWait time.Duration
+	// Audit records state-changing requests and serves GET /api/audit;
+	// nil records nothing.
+	Audit Audit
 	// WorkerToken is the bearer token of remote workers (worker_token);
 	// "" disables every /worker route (404 "Remote workers are disabled").
 	WorkerToken string
@@ -240,6 +243,7 @@ func (s *Server) routes() {
 
 	r.POST("/push/:ws", s.handle(s.push))
 	r.GET("/api/backup", s.handle(s.backup))
+	r.GET("/api/audit", s.handle(s.listAudit))
 
 	s.authRoutes(r)
 	s.hookRoutes(r)
@@ -283,6 +287,13 @@ func (s *Server) Serve(ln net.Listener, certFile, keyFile string) error {
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
+	select {
+	case <-s.quit:
+		// Shutdown ran before srv was published: it could not stop it.
+		ln.Close()
+		return nil
+	default:
+	}
 	var err error
 	if certFile != "" {
 		err = srv.ServeTLS(ln, certFile, keyFile)

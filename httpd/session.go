@@ -83,8 +83,8 @@ func (s *Server) sessionRefresh(w http.ResponseWriter, r *http.Request, _ httpro
 // sessionLogout serves POST /api/auth/session/logout: the cookie's token is
 // deleted and the cookie cleared; always 200.
 func (s *Server) sessionLogout(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		s.revoke(c.Value)
+	if c, err := r.Cookie(sessionCookie); err != nil || !s.revoke(r, c.Value) {
+		auditSkip(r) // nothing was revoked
 	}
 	s.clearSession(w, r)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

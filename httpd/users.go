@@ -168,6 +168,8 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ httprouter
 	if !validEmail(email) {
 		return errorf(http.StatusBadRequest, "Invalid email address '%s'", email)
 	}
+	auditDetail(r, "email", email)
+	auditDetail(r, "is_admin", req.IsAdmin)
 	name := strings.TrimSpace(req.Name)
 	if name == "" {
 		name, _, _ = strings.Cut(email, "@")
@@ -189,6 +191,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ httprouter
 		}
 		return err
 	}
+	auditTarget(r, u.ID)
 	writeJSON(w, http.StatusOK, userViewOf(u))
 	return nil
 }
@@ -212,9 +215,11 @@ func (s *Server) setUserPassword(w http.ResponseWriter, r *http.Request, ps http
 	if err := checkPassword(req.Password); err != nil {
 		return err
 	}
-	if _, err := s.auth.users.User(id); err != nil {
+	u, err := s.auth.users.User(id)
+	if err != nil {
 		return notFoundAs(err, errUserNotFound)
 	}
+	auditDetail(r, "email", u.Email)
 	hash, err := s.auth.hasher.Hash(r.Context(), req.Password)
 	if err != nil {
 		return err
@@ -236,6 +241,9 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, ps httproute
 	}
 	if p := principalOf(r); p != nil && p.UserID == id {
 		return errorf(http.StatusBadRequest, "You cannot delete yourself")
+	}
+	if u, err := s.auth.users.User(id); err == nil {
+		auditDetail(r, "email", u.Email)
 	}
 	if err := s.auth.users.DeleteUser(id); err != nil {
 		return notFoundAs(err, errUserNotFound)

@@ -172,10 +172,16 @@ func (s *Server) workerRegister(w http.ResponseWriter, r *http.Request, _ httpro
 			return errorf(http.StatusBadRequest, "Invalid request body: tags must not contain empty strings")
 		}
 	}
+	auditActor(r, req.Name, jobs.ActorWorker)
+	auditDetail(r, "tags", tags)
+	if req.Version != "" {
+		auditDetail(r, "version", req.Version)
+	}
 	wk, err := eng.Register(req.Name, tags, req.Version)
 	if err != nil {
 		return err
 	}
+	auditTarget(r, wk.ID)
 	writeJSON(w, http.StatusOK, registerResponse{WorkerID: wk.ID, HeartbeatIntervalSecs: int(eng.HeartbeatInterval() / time.Second)})
 	return nil
 }

@@ -141,6 +141,8 @@ func (s *Server) refreshWorkspace(w http.ResponseWriter, r *http.Request, ps htt
 	if err != nil {
 		return err
 	}
+	auditDetail(r, "revision", res.Revision)
+	auditDetail(r, "changed", res.Changed)
 	writeJSON(w, http.StatusOK, refreshView{Workspace: ws, Revision: res.Revision, Refreshed: true, Changed: res.Changed})
 	return nil
 }
@@ -349,6 +351,7 @@ func (s *Server) executeTask(w http.ResponseWriter, r *http.Request, ps httprout
 	if err != nil {
 		return err
 	}
+	auditDetail(r, "job_id", j.ID)
 	writeJSON(w, http.StatusOK, map[string]string{"job_id": j.ID})
 	return nil
 }

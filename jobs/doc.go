@@ -1,6 +1,7 @@
 // Package jobs owns job execution: the bbolt store (jobs, steps, workers,
-// users, scheduler state), the DAG engine and its ready queue, the built-in
-// workers, timeouts, cancellation, hooks and child jobs.
+// users, scheduler state, the append-only audit log), the DAG engine and its
+// ready queue, the built-in workers, timeouts, cancellation, hooks and child
+// jobs.
 //
 // It must not speak HTTP or read workflow files: it sees tasks only through
 // workspace snapshots, and every state change happens inside a store

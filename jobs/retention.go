@@ -21,11 +21,15 @@ type Retention struct {
 	MaxJobsPerTask int
 	// WorkersDays deletes remote workers inactive for longer.
 	WorkersDays int
+	// AuditDays deletes audit log entries older than this many days.
+	AuditDays int
 }
 
 // RetentionStats says what one retention pass deleted.
 type RetentionStats struct {
 	Jobs, Steps, Logs, Workers, Schedules int
+	// Audit counts the audit log entries deleted.
+	Audit int
 	// LogBytes is the size of the log files removed.
 	LogBytes int64
 }
@@ -38,7 +42,8 @@ const retentionBatch = 200
 // terminal actions done) are deleted, and the newest job of every task is
 // always kept. A job goes with its steps, index entries, counters and log
 // file; workers inactive past WorkersDays go with their job links; schedule
-// records of workspaces no longer configured are dropped. It works in small
+// records of workspaces no longer configured are dropped; audit entries
+// older than AuditDays go last, oldest first. It works in small
 // transactions and can be interrupted between them.
 func (e *Engine) Enforce(now time.Time, p Retention) (RetentionStats, error) {
 	var st RetentionStats
@@ -61,6 +66,13 @@ func (e *Engine) Enforce(now time.Time, p Retention) (RetentionStats, error) {
 	if err := e.deleteOrphanSchedules(&st); err != nil {
 		return st, err
 	}
+	if p.AuditDays > 0 {
+		n, err := e.store.pruneAudit(now.Add(-time.Duration(p.AuditDays) * 24 * time.Hour))
+		st.Audit += n
+		if err != nil {
+			return st, err
+		}
+	}
 	return st, nil
 }
 
@@ -77,7 +89,7 @@ func (e *Engine) enforceRetention(now time.Time) {
 	}
 	if st != (RetentionStats{}) {
 		e.log.Info("retention freed space", "jobs", st.Jobs, "steps", st.Steps, "logs", st.Logs,
-			"log_bytes", st.LogBytes, "workers", st.Workers, "schedule_records", st.Schedules,
+			"log_bytes", st.LogBytes, "workers", st.Workers, "schedule_records", st.Schedules, "audit_entries", st.Audit,
 			"took", time.Since(start).Round(time.Millisecond))
 	}
 }

@@ -38,6 +38,9 @@ type SchedulerOptions struct {
 	// Logger receives the scheduler's own log lines (default: the
 	// engine's).
 	Logger *slog.Logger
+	// Audit, when set, records every job a fire creates (actor
+	// "<ws>/<trigger>", ActorTrigger).
+	Audit *Auditor
 }
 
 // Scheduler fires the enabled scheduler triggers of every workspace with a
@@ -445,6 +448,13 @@ func (s *Scheduler) fire(ctx context.Context, ws string, tr *workspace.Trigger, 
 	}
 	s.log.Debug("scheduled fire", "workspace", ws, "trigger", tr.Name, "job", j.ID, "status", j.Status,
 		"due", due, "woke_late", woke.Sub(due), "created_late", s.opts.Now().Sub(due))
+	if s.opts.Audit != nil {
+		err := s.opts.Audit.Record(AuditEntry{Actor: ws + "/" + tr.Name, ActorType: ActorTrigger, Action: ActionJobExecute,
+			Target: ws + "/" + tr.Task, Detail: map[string]any{"job_id": j.ID, "due": due.UTC().Format(APITimeLayout)}})
+		if err != nil {
+			s.log.Error("record audit entry", "workspace", ws, "trigger", tr.Name, "job", j.ID, "err", err)
+		}
+	}
 }
 
 // persistLocked writes the dirty entries' records and drops deleted ones.

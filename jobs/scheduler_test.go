@@ -455,3 +455,37 @@ triggers:
 		t.Errorf("catch-up for %v, want the first hour after %v", missed, downAt)
 	}
 }
+
+// TestSchedulerAudit: each job a fire creates is one audit entry with the
+// trigger as its actor.
+func TestSchedulerAudit(t *testing.T) {
+	h := jobstest.New(t, files(schedTask+`
+triggers:
+  hourly: { type: scheduler, cron: "0 0 * * * *", task: greet }
+`))
+	c := newClock(mustTime(t, "2030-01-01T09:59:30Z"))
+	s := jobs.NewScheduler(h.Engine, jobs.SchedulerOptions{Now: c.Now, Audit: jobs.NewAuditor(h.Store, nil)})
+	s.OnSwap("default", nil, current(t, h))
+	if err := s.OpenManual(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	s.Tick()
+	c.Set(mustTime(t, "2030-01-01T10:00:00Z"))
+	s.Tick()
+	js := triggerJobs(t, h, "hourly")
+	p, err := h.Store.Audit(jobs.AuditFilter{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(js) != 1 || len(p.Entries) != 1 {
+		t.Fatalf("%d jobs, %d audit entries; want one of each", len(js), len(p.Entries))
+	}
+	got := p.Entries[0]
+	want := jobs.AuditEntry{ID: got.ID, Time: got.Time, Actor: "default/hourly", ActorType: jobs.ActorTrigger,
+		Action: jobs.ActionJobExecute, Target: "default/greet",
+		Detail: map[string]any{"job_id": js[0].ID, "due": "2030-01-01T10:00:00.000Z"}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("entry (-want +got):\n%s", d)
+	}
+}

@@ -34,12 +34,13 @@ var (
 	bucketUserEmail = []byte("user_email")
 	bucketAPIKeys   = []byte("api_keys")
 	bucketRefresh   = []byte("refresh_tokens")
+	bucketAudit     = []byte("audit") // UUIDv7 (16 bytes, time-ordered) → AuditEntry JSON
 )
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketJobs, bucketSteps, bucketByWS, bucketByTask, bucketByStatus,
 	bucketBySource, bucketOpen, bucketCounts, bucketWorkers, bucketWorkerJob, bucketSchedule,
-	bucketUsers, bucketUserEmail, bucketAPIKeys, bucketRefresh,
+	bucketUsers, bucketUserEmail, bucketAPIKeys, bucketRefresh, bucketAudit,
 }
 
 // migrations upgrade the schema from version i+1 to i+2 (index 0 upgrades

@@ -415,6 +415,24 @@ func (s *Store) RotateRefreshToken(oldHash string, next RefreshToken) (*User, er
 	return u, nil
 }
 
+// RefreshTokenUser returns the user of the refresh token with hash, expired
+// or not; ErrNotFound for an unknown token or a deleted user.
+func (s *Store) RefreshTokenUser(hash string) (*User, error) {
+	var u *User
+	err := s.view(func(t *txn) error {
+		rt, err := t.getRefresh(hash)
+		if err != nil {
+			return err
+		}
+		u, err = t.getUser(rt.UserID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
 // DeleteRefreshToken revokes the refresh token with hash; an unknown hash
 // is not an error.
 func (s *Store) DeleteRefreshToken(hash string) error {

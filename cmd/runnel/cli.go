@@ -37,6 +37,7 @@ func clientCommands() []command {
 		{"cancel", "cancel a job", clientCmd(runCancel)},
 		{"workers", "list workers", clientCmd(runWorkers)},
 		{"refresh", "reload a workspace from its source now", clientCmd(runRefresh)},
+		{"audit", "list the server's audit log: who did what, when, from where", clientCmd(runAudit)},
 		{"run", "run a task from a local folder without a server", clientCmd(runLocal)},
 	}
 }

@@ -35,6 +35,8 @@ type cliServer struct {
 	main *Main
 	url  string
 	api  *client.Client
+	// stderr receives the server log (default: discarded).
+	stderr io.Writer
 }
 
 // cliStart serves files (relative path → content) as workspace "default"
@@ -63,7 +65,11 @@ func cliStart(t *testing.T, files map[string]string, adjust func(*ServerConfig))
 
 func (s *cliServer) open() {
 	s.t.Helper()
-	m := NewMain(s.cfg, env{stdout: io.Discard, stderr: io.Discard, environ: os.Environ()})
+	stderr := s.stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	m := NewMain(s.cfg, env{stdout: io.Discard, stderr: stderr, environ: os.Environ()})
 	if err := m.Open(context.Background()); err != nil {
 		m.Close()
 		s.t.Fatal(err)

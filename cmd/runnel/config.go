@@ -70,8 +70,10 @@ type ServerConfig struct {
 	LocalWorkerTags []string `yaml:"local_worker_tags"`
 	// Recovery tunes the recovery sweeper (SPEC §9.6).
 	Recovery RecoveryConfig `yaml:"recovery"`
-	// Retention deletes old jobs and workers on every sweep.
+	// Retention deletes old jobs, workers and audit entries on every sweep.
 	Retention RetentionConfig `yaml:"retention"`
+	// Audit configures the audit log.
+	Audit AuditConfig `yaml:"audit"`
 	// Auth turns authentication on when non-nil (SPEC §12).
 	Auth *AuthConfig `yaml:"auth"`
 	// TLS makes the server speak HTTPS when non-nil.
@@ -112,6 +114,15 @@ type RetentionConfig struct {
 	MaxJobsPerTask int `yaml:"max_jobs_per_task"`
 	// WorkersDays deletes remote workers inactive this long (0 = keep).
 	WorkersDays int `yaml:"workers_days"`
+	// AuditDays deletes audit log entries older than this many days (0 =
+	// keep).
+	AuditDays int `yaml:"audit_days"`
+}
+
+// AuditConfig configures the audit log (always recorded in the store).
+type AuditConfig struct {
+	// Log mirrors every entry to the server log as an "audit" record.
+	Log bool `yaml:"log"`
 }
 
 // RecoveryConfig tunes the recovery sweeper; all values are seconds.
@@ -425,7 +436,6 @@ var (
 			"db":                   "db.url is not used: runnel keeps job data in data_dir",
 			"default_step_timeout": "'default_step_timeout' is not supported yet",
 			"default_job_timeout":  "'default_job_timeout' is not supported yet",
-			"retention.audit_days": "'retention.audit_days' is not supported yet (there is no audit log yet)",
 			"log_storage.s3":       "'log_storage.s3' is not supported yet",
 			"log_storage.archive":  "'log_storage.archive' is not supported yet",
 		},
@@ -459,7 +469,8 @@ func (c *ServerConfig) problems() []Problem {
 	for _, r := range []struct {
 		key string
 		v   int
-	}{{"retention.jobs_days", c.Retention.JobsDays}, {"retention.max_jobs_per_task", c.Retention.MaxJobsPerTask}, {"retention.workers_days", c.Retention.WorkersDays}} {
+	}{{"retention.jobs_days", c.Retention.JobsDays}, {"retention.max_jobs_per_task", c.Retention.MaxJobsPerTask}, {"retention.workers_days", c.Retention.WorkersDays},
+		{"retention.audit_days", c.Retention.AuditDays}} {
 		if r.v < 0 {
 			ps.add(r.key, "%s must not be negative (got %d; 0 keeps everything)", r.key, r.v)
 		}
@@ -1532,6 +1543,26 @@ func (d *cfgDecoder) value(n *cfgNode, v reflect.Value, key string) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Bool:
+		if n.kind != cfgScalar || (n.tag != cfgBool && n.tag != cfgStr) {
+			d.fail(n.src, key, "%s must be true or false", key)
+			return
+		}
+		text := n.text
+		if n.tag == cfgStr {
+			var ok bool
+			if text, ok = d.str(n, key); !ok {
+				return
+			}
+		}
+		switch strings.ToLower(strings.TrimSpace(text)) {
+		case "true":
+			v.SetBool(true)
+		case "false":
+			v.SetBool(false)
+		default:
+			d.fail(n.src, key, "%s must be true or false", key)
+		}
 	default:
 		panic(fmt.Sprintf("config: field type %s of %q is not supported by the loader", v.Type(), key))
 	}

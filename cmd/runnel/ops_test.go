@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"runnel/jobs"
 )
 
 const opsWorkflow = `
@@ -284,5 +286,23 @@ func TestReloadOnHangup(t *testing.T) {
 	}
 	if restart := s.main.Reload(context.Background()); restart != nil || s.main.level.Level() != slog.LevelDebug {
 		t.Errorf("a broken config changed something: %v %v", restart, s.main.level.Level())
+	}
+
+	// Each reload is one audit entry by the system.
+	var entries []jobs.AuditEntry
+	if st := s.json("GET", "/api/audit?action=config.reload", "", &entries); st != 200 || len(entries) != 2 {
+		t.Fatalf("reload entries: %d %+v", st, entries)
+	}
+	for i, want := range []map[string]any{
+		{"signal": "SIGHUP", "config_error": true},
+		{"signal": "SIGHUP", "restart_keys": []any{"local_workers"}},
+	} {
+		e := entries[i]
+		if e.Actor != "system" || e.ActorType != jobs.ActorSystem || e.Status != nil || e.Target != path {
+			t.Errorf("entry %d: %+v", i, e)
+		}
+		if diff := cmp.Diff(want, e.Detail); diff != "" {
+			t.Errorf("entry %d detail (-want +got):\n%s", i, diff)
+		}
 	}
 }

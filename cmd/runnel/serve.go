@@ -93,6 +93,7 @@ type Main struct {
 	level  *slog.LevelVar // the log level; Reload changes it
 
 	Store     *jobs.Store
+	Audit     *jobs.Auditor
 	Logs      *logstore.Store
 	Manager   *workspace.Manager
 	Engine    *jobs.Engine
@@ -155,6 +156,12 @@ func (m *Main) Open(ctx context.Context) error {
 		m.log.Warn("keeping fewer job log files open than log_storage.max_open_files: half the open file limit",
 			"max_open_files", cfg.LogStorage.MaxOpenFiles, "using", maxOpen, "limit", limit)
 	}
+	var mirror *slog.Logger
+	if cfg.Audit.Log {
+		// Entries are logged whatever log_level says.
+		mirror = newLogger(m.env.stderr, slog.LevelInfo, cfg.LogFormat)
+	}
+	m.Audit = jobs.NewAuditor(m.Store, mirror)
 	var engine *jobs.Engine
 	logs, err := logstore.Open(logstore.Options{
 		Dir:     cfg.LogStorage.LocalDir,
@@ -188,14 +195,14 @@ func (m *Main) Open(ctx context.Context) error {
 		LocalWorkers: cfg.LocalWorkers, LocalTags: cfg.LocalWorkerTags,
 		ShutdownGrace: time.Duration(cfg.ShutdownGraceSecs) * time.Second,
 		Retention: jobs.Retention{JobsDays: cfg.Retention.JobsDays, MaxJobsPerTask: cfg.Retention.MaxJobsPerTask,
-			WorkersDays: cfg.Retention.WorkersDays},
+			WorkersDays: cfg.Retention.WorkersDays, AuditDays: cfg.Retention.AuditDays},
 		TempDir: tmp, Environ: m.env.environ, Version: version, Logger: m.log,
 		HeartbeatTimeout: time.Duration(cfg.Recovery.HeartbeatTimeoutSecs) * time.Second,
 		SweepInterval:    time.Duration(cfg.Recovery.SweepIntervalSecs) * time.Second,
 		UnmatchedTimeout: time.Duration(cfg.Recovery.UnmatchedStepTimeoutSecs) * time.Second,
 	})
 	m.Engine = engine
-	m.Scheduler = jobs.NewScheduler(engine, jobs.SchedulerOptions{Workspaces: m.Manager, Logger: m.log})
+	m.Scheduler = jobs.NewScheduler(engine, jobs.SchedulerOptions{Workspaces: m.Manager, Logger: m.log, Audit: m.Audit})
 	m.Manager.OnSwap(m.Scheduler.OnSwap)
 	if err := m.Manager.Start(ctx); err != nil {
 		return fmt.Errorf("start workspaces: %w", err)
@@ -209,7 +216,7 @@ func (m *Main) Open(ctx context.Context) error {
 
 	srv, err := httpd.New(httpd.Options{
 		Workspaces: m.Manager, Engine: m.Engine, Store: m.Store, Logs: m.Logs, Logger: m.log,
-		Users: m.Store, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
+		Users: m.Store, Audit: m.Audit, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
 		Version: version, TrustedProxies: cfg.TrustedProxies, WorkerToken: cfg.WorkerToken,
 		Listen: cfg.Listen, AllowedHosts: cfg.AllowedHosts, MaxConnections: cfg.MaxConnections,
 		Metrics: m.Metrics, MetricsToken: cfg.MetricsToken,
@@ -353,14 +360,27 @@ func (m *Main) Close() error {
 // Reload is what SIGHUP does: it reads the config file again, applies the
 // log level, refreshes every workspace (as POST …/refresh does) and names
 // the changed settings that need a restart. A config file that no longer
-// loads changes nothing. It returns those settings' keys.
+// loads changes nothing. It returns those settings' keys, and records the
+// reload in the audit log (actor "system").
 func (m *Main) Reload(ctx context.Context) []string {
 	m.log.Info("reloading (SIGHUP)")
 	var restart []string
+	detail := map[string]any{"signal": "SIGHUP"}
+	defer func() {
+		if len(restart) > 0 {
+			detail["restart_keys"] = restart
+		}
+		err := m.Audit.Record(jobs.AuditEntry{Actor: "system", ActorType: jobs.ActorSystem, Action: jobs.ActionConfigReload,
+			Target: m.Config.Path, Detail: detail})
+		if err != nil {
+			m.log.Error("record audit entry", "action", jobs.ActionConfigReload, "err", err)
+		}
+	}()
 	if m.Config.Path != "" {
 		cfg, err := LoadServerConfig(m.Config.Path, m.env.environ)
 		if err != nil {
 			m.log.Error("config reload failed; the running configuration stays", "err", err)
+			detail["config_error"] = true
 		} else {
 			if cfg.LogLevel != m.Config.LogLevel {
 				_ = m.level.UnmarshalText([]byte(cfg.LogLevel))
@@ -376,11 +396,18 @@ func (m *Main) Reload(ctx context.Context) []string {
 		res, err := m.Manager.Refresh(ctx, st.Name)
 		if err != nil {
 			m.log.Warn("workspace refresh failed", "workspace", st.Name, "err", err)
+			detail["failed_workspaces"] = append(asStrings(detail["failed_workspaces"]), st.Name)
 			continue
 		}
 		m.log.Info("workspace refreshed", "workspace", st.Name, "revision", res.Revision, "changed", res.Changed)
 	}
 	return restart
+}
+
+// asStrings is v as a []string (nil for anything else).
+func asStrings(v any) []string {
+	s, _ := v.([]string)
+	return s
 }
 
 // changedKeys lists the top-level config keys whose values differ.

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"runnel/jobs"
 )
 
 // This file holds the public REST API (SPEC §11, §12.4) as typed methods
@@ -291,6 +293,40 @@ func WorkersPath() string { return "/api/workers?limit=1000" }
 
 // APIKeysPath lists the caller's API keys.
 func APIKeysPath() string { return "/api/auth/api-keys" }
+
+// AuditPath lists audit entries matching f (GET /api/audit); Limit 0 is
+// the server's default (50).
+func AuditPath(f jobs.AuditFilter) string {
+	q := url.Values{}
+	if f.Actor != "" {
+		q.Set("actor", f.Actor)
+	}
+	if f.Action != "" {
+		q.Set("action", f.Action)
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	if f.Offset > 0 {
+		q.Set("offset", strconv.Itoa(f.Offset))
+	}
+	if len(q) == 0 {
+		return "/api/audit"
+	}
+	return "/api/audit?" + q.Encode()
+}
+
+// Audit lists audit entries matching f, newest first (admin only when
+// auth is on).
+func (c *Client) Audit(ctx context.Context, f jobs.AuditFilter) ([]jobs.AuditEntry, error) {
+	return get[[]jobs.AuditEntry](ctx, c, AuditPath(f))
+}
 
 // GetJSON fetches path and returns the answer's JSON as sent.
 func (c *Client) GetJSON(ctx context.Context, path string) (json.RawMessage, error) {

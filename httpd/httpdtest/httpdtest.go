@@ -133,6 +133,9 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	if ho.Users == nil {
 		ho.Users = s.Store
 	}
+	if ho.Audit == nil {
+		ho.Audit = jobs.NewAuditor(s.Store, nil)
+	}
 	if ho.Logger == nil {
 		ho.Logger = quiet
 	}
