@@ -203,8 +203,9 @@ func (t *txn) save(st *jobState) error {
 	if err != nil {
 		return err
 	}
-	t.recordJob(st)
+	// Metrics first: recordJob moves origSteps on to the saved statuses.
 	t.measureJob(st)
+	t.recordJob(st)
 	if st.dirtyJob {
 		raw, err := json.Marshal(j)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/goccy/go-yaml"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -68,8 +69,12 @@ var (
 	readmeGetEnv    = regexp.MustCompile(`get_env\(name='(\w+)'`)
 	readmeWorkflowK = regexp.MustCompile(`(?m)^(tasks|actions|triggers|secrets|on_success|on_error|on_cancel):`)
 	readmeWorkerK   = regexp.MustCompile(`(?m)^server_url:`)
-	readmeScript    = regexp.MustCompile(`(?m)^\s*(script|source):\s*([\w./-]+\.sh)\b`)
-	readmeEtc       = regexp.MustCompile(`/etc/runnel/[\w.-]+`)
+	// Prometheus's own files (scrape config, alert rules) sit beside
+	// runnel's: they are checked as YAML here, and against runnel's
+	// metric names by the metrics examples test.
+	readmePrometheusK = regexp.MustCompile(`(?m)^(scrape_configs|groups):`)
+	readmeScript      = regexp.MustCompile(`(?m)^\s*(script|source):\s*([\w./-]+\.sh)\b`)
+	readmeEtc         = regexp.MustCompile(`/etc/runnel/[\w.-]+`)
 )
 
 // readmeEnv sets every ${VAR} and get_env(name='VAR') of text to a value
@@ -136,6 +141,10 @@ func TestReadmeYAML(t *testing.T) {
 			}
 			cliWriteFiles(t, dir, files)
 			_, err = workspace.Load(dir, workspace.LoadOptions{Getenv: env2lookup(env)})
+		case readmePrometheusK.MatchString(b.text):
+			kinds["prometheus"]++
+			var v map[string]any
+			err = yaml.Unmarshal([]byte(b.text), &v)
 		case readmeWorkerK.MatchString(b.text):
 			kinds["worker config"]++
 			_, err = LoadWorkerConfig(readmeWrite(t, dir, "worker-config.yaml", b.text), env)
