@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
+	"runnel/httpd/web"
 	"strings"
 	"time"
 
@@ -21,8 +23,12 @@ type Metrics interface {
 }
 
 // unmatchedRoute is the route label of requests no route matched (404,
-// 405), so probing random paths adds no label values.
-const unmatchedRoute = "unmatched"
+// 405), so probing random paths adds no label values; uiRoute is the label
+// of every web UI page and asset.
+const (
+	unmatchedRoute = "unmatched"
+	uiRoute        = "ui"
+)
 
 // metricsRoutes registers GET /metrics when Options.Metrics is set.
 func (s *Server) metricsRoutes(r *httprouter.Router) {
@@ -89,6 +95,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 func (s *Server) routeOf(method, path string) string {
 	h, ps, _ := s.router.Lookup(method, path)
 	if h == nil {
+		if s.ui != nil && web.Owns(&http.Request{Method: method, URL: &url.URL{Path: path}}) {
+			return uiRoute
+		}
 		return unmatchedRoute
 	}
 	if len(ps) == 0 {

@@ -49,7 +49,9 @@ func TestRouteTemplates(t *testing.T) {
 		{"GET", "/api/workspaces/tasks/tasks/tasks", request{"/api/workspaces/:ws/tasks/:name", "GET", 404}},
 		{"POST", "/api/workspaces/default/tasks/execute/execute", request{"/api/workspaces/:ws/tasks/:name/execute", "POST", 404}},
 		{"GET", "/api/workspaces/default/tasks/t", request{"/api/workspaces/:ws/tasks/:name", "GET", 200}},
-		{"GET", "/nothing/here", request{"unmatched", "GET", 404}},
+		{"GET", "/nothing/here", request{"ui", "GET", 200}}, // the web UI's app shell
+		{"GET", "/api/nothing/here", request{"unmatched", "GET", 404}},
+		{"POST", "/nothing/here", request{"unmatched", "POST", 404}},
 		{"GET", "/api/jobs/a/b/c/d/e", request{"unmatched", "GET", 404}},
 		{"DELETE", "/api/jobs", request{"unmatched", "DELETE", 405}},
 		{"BREW", "/api/jobs", request{"unmatched", "BREW", 405}},
@@ -81,6 +83,7 @@ func TestRouteTemplates(t *testing.T) {
 // TestMetricsRouteOff: without Options.Metrics there is no /metrics.
 func TestMetricsRouteOff(t *testing.T) {
 	s := httpdtest.New(t, nil)
+	// Not the web UI either: /metrics is never its page.
 	if st, _, _ := s.Do("GET", "/metrics", nil); st != http.StatusNotFound {
 		t.Fatalf("GET /metrics without metrics: %d", st)
 	}
