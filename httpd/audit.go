@@ -183,35 +183,6 @@ func auditSkip(r *http.Request) {
 	}
 }
 
-// statusWriter remembers the status of an answer.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush passes through to the underlying writer.
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // audited prepares the recording of a request to a route in auditRoutes:
 // it returns the request carrying a note, the writer to answer through and
@@ -227,17 +198,14 @@ func (s *Server) audited(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	}
 	n := &auditNote{}
 	r = r.WithContext(context.WithValue(r.Context(), auditKey{}, n))
-	sw := &statusWriter{ResponseWriter: w}
-	return sw, r, func() { s.recordAudit(r, ps, rt, n, sw.status) }
+	sw := &statusRecorder{ResponseWriter: w}
+	return sw, r, func() { s.recordAudit(r, ps, rt, n, sw.code()) }
 }
 
 // recordAudit records one request. Answers 404 (nothing by that name, or
 // the feature is off) and 429 (rate limited) acted on nothing and are not
 // recorded.
 func (s *Server) recordAudit(r *http.Request, ps httprouter.Params, rt auditRoute, n *auditNote, status int) {
-	if status == 0 {
-		status = http.StatusOK // nothing written: net/http answers 200
-	}
 	if n.skip || status == http.StatusNotFound || status == http.StatusTooManyRequests {
 		return
 	}

@@ -1,10 +1,7 @@
 package httpd
 
 import (
-	"bufio"
 	"crypto/subtle"
-	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"runnel/httpd/web"
@@ -155,58 +152,4 @@ func (s *Server) isTemplate(method, t string, want httprouter.Params) bool {
 		}
 	}
 	return true
-}
-
-// statusRecorder remembers the response status; it passes Flush and
-// Hijack (WebSocket upgrades: 101) through.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 && code >= 200 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-// Flush flushes the underlying writer if it can.
-func (r *statusRecorder) Flush() {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Hijack hands the connection over (WebSocket upgrade).
-func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := r.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("response writer cannot hijack")
-	}
-	if r.status == 0 {
-		r.status = http.StatusSwitchingProtocols
-	}
-	return h.Hijack()
-}
-
-// Unwrap serves http.ResponseController.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// code is the status sent (200 when the handler wrote nothing).
-func (r *statusRecorder) code() int {
-	if r.status == 0 {
-		return http.StatusOK
-	}
-	return r.status
 }

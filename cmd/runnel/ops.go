@@ -128,7 +128,8 @@ func backupServer(ctx context.Context, e env, cf *connFlags, w io.Writer) (strin
 	return "from " + a.server, nil
 }
 
-// openStoppedStore opens DIR/runnel.db, saying so when a server holds it.
+// openStoppedStore opens DIR/runnel.db of a stopped server for the offline
+// tools (backup, compact, user reset-admin), saying so when a server holds it.
 func openStoppedStore(dataDir string) (*jobs.Store, error) {
 	dbPath := filepath.Join(dataDir, "runnel.db")
 	if _, err := os.Stat(dbPath); err != nil {
@@ -137,7 +138,7 @@ func openStoppedStore(dataDir string) (*jobs.Store, error) {
 	store := jobs.NewStore(dbPath, time.Second)
 	if err := store.Open(); err != nil {
 		if errors.Is(err, jobs.ErrLocked) {
-			return nil, fmt.Errorf("data_dir %s is in use by a running runnel server: stop it first (or use --server)", dataDir)
+			return nil, fmt.Errorf("data_dir %s is in use by a running runnel server: stop it first", dataDir)
 		}
 		return nil, err
 	}

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"runnel/httpd"
 	"runnel/httpd/auth"
@@ -245,11 +244,8 @@ func runUserResetAdmin(ctx context.Context, e env, args []string) error {
 		}
 		pw, generated = base64.RawURLEncoding.EncodeToString(b), true
 	}
-	store := jobs.NewStore(dbPath, time.Second)
-	if err := store.Open(); err != nil {
-		if errors.Is(err, jobs.ErrLocked) {
-			return fmt.Errorf("data_dir %s is in use by a running runnel server: stop it first", *dataDir)
-		}
+	store, err := openStoppedStore(*dataDir)
+	if err != nil {
 		return err
 	}
 	defer store.Close()
