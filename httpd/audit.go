@@ -183,7 +183,6 @@ func auditSkip(r *http.Request) {
 	}
 }
 
-
 // audited prepares the recording of a request to a route in auditRoutes:
 // it returns the request carrying a note, the writer to answer through and
 // the function that records the entry once the handler is done (nil
