@@ -500,9 +500,9 @@ tasks:
 	h.WaitFor(id, "running", func(j *jobs.Job) bool { return jobstest.Step(t, j, "long").Status == jobs.StepRunning })
 	// Running is recorded before the process prints: wait for its line too.
 	jobstest.Eventually(t, "the step's first line", func() bool { return strings.Contains(h.Log(id), `"line":"started"`) })
-	// Simulate a crash: the store and logs close under the running step.
-	// Close kills the step (shutdown), so reopen over a copy taken while it
-	// ran: instead, mark the engine gone by closing without grace.
+	// Restart the stack under the running step: Close gives it
+	// ShutdownGrace (100 ms) and kills it, then Open's recovery finds the
+	// step failed and the rest of the DAG runs on.
 	h.Restart()
 	j := h.Wait(id)
 	long, rescue := jobstest.Step(t, j, "long"), jobstest.Step(t, j, "rescue")
