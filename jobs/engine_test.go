@@ -365,16 +365,12 @@ tasks:
 	h.WaitFor(id, "long running", func(j *jobs.Job) bool { return jobstest.Step(t, j, "long").Status == jobs.StepRunning })
 	// The step writes its shell's pid once it runs.
 	var pid int
-	deadline := time.Now().Add(jobstest.Patience())
-	for pid == 0 && time.Now().Before(deadline) {
+	jobstest.Eventually(t, "the step's pid", func() bool {
 		if b, err := os.ReadFile(h.Dir + "/tmp/pid-x"); err == nil {
 			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if pid == 0 {
-		t.Fatal("step never wrote its pid")
-	}
+		return pid != 0
+	})
 	if err := h.Engine.Cancel(context.Background(), id, "api"); err != nil {
 		t.Fatal(err)
 	}
