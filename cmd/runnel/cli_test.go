@@ -181,18 +181,6 @@ func (b *syncBuffer) waitFor(t *testing.T, s string) {
 	}
 }
 
-// cliPoll polls cond for up to 10 s.
-func cliPoll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(jobstest.Patience())
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // cliClosedURL is an http URL on which nothing listens.
 func cliClosedURL(t *testing.T) string {
 	t.Helper()
