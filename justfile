@@ -21,6 +21,11 @@ lint:
 bench:
     go test -run '^$' -bench . -benchtime 1x ./...
 
+# Rewrite the golden files under testdata/ from the current output (review
+# the diff before committing).
+golden:
+    go test ./workspace ./cmd/runnel -update
+
 # Fuzz the YAML loader for a minute (other targets: FuzzRender in
 # ./workspace/tmpl, FuzzParseLine and FuzzRead in ./logstore).
 fuzz:

@@ -140,18 +140,6 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-// eventually polls cond until it holds or the wait is over.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", wait, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // freePort returns a port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -375,7 +363,7 @@ func (s *server) job(id string) job {
 func (s *server) waitJob(id string) job {
 	s.t.Helper()
 	var j job
-	eventually(s.t, "job "+id+" to finish", func() bool {
+	jobstest.Eventually(s.t, "job "+id+" to finish", func() bool {
 		j = s.job(id)
 		switch j.Status {
 		case "completed", "failed", "cancelled", "skipped":
@@ -432,7 +420,7 @@ tags: [%s]
 		t.Fatal(err)
 	}
 	w := &worker{proc: startProc(t, "runnel worker "+name, env, "worker", "--config", path)}
-	eventually(t, "worker "+name+" to register", func() bool {
+	jobstest.Eventually(t, "worker "+name+" to register", func() bool {
 		w.id = s.workerID(name)
 		return w.id != "" || w.exited()
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"runnel/httpd/client"
+	"runnel/jobs/jobstest"
 )
 
 const workflow = `
@@ -127,7 +128,7 @@ func TestKilledWorker(t *testing.T) {
 	s := startServer(t, files, serverConfig{LocalWorkers: 0, HeartbeatTimeout: 4, Sweep: 1})
 	w := startWorker(t, s, "doomed", []string{"shell"}, 1)
 	id := s.execute("sleepy", nil)
-	eventually(t, "the step to start", func() bool { return len(s.logs(id, "nap")) > 0 })
+	jobstest.Eventually(t, "the step to start", func() bool { return len(s.logs(id, "nap")) > 0 })
 	w.kill()
 
 	j := s.waitJob(id)
@@ -165,10 +166,10 @@ func TestServerRestartUnderRunningStep(t *testing.T) {
 	s := startServer(t, files, serverConfig{LocalWorkers: 0, HeartbeatTimeout: 30})
 	w := startWorker(t, s, "steady", []string{"shell"}, 2)
 	id := s.execute("chatty", nil)
-	eventually(t, "the first lines", func() bool { return len(s.logs(id, "talk")) > 0 })
+	jobstest.Eventually(t, "the first lines", func() bool { return len(s.logs(id, "talk")) > 0 })
 	s.stop()
 	// The server stays away until the worker has noticed.
-	eventually(t, "the worker to lose the server", func() bool {
+	jobstest.Eventually(t, "the worker to lose the server", func() bool {
 		return strings.Contains(w.out.String(), "server unreachable or failing; retrying")
 	})
 	s.start()
@@ -213,7 +214,7 @@ func TestPinnedRevisionAndTarball(t *testing.T) {
 
 	old := s.execute("version", nil) // pinned to rev1, waits: no worker yet
 	s.write(map[string]string{"bin/version.sh": "#!/bin/sh\necho v2\n"})
-	eventually(t, "the new revision", func() bool { return s.revision() != rev1 })
+	jobstest.Eventually(t, "the new revision", func() bool { return s.revision() != rev1 })
 	rev2 := s.revision()
 
 	tb, err = s.wk.DownloadWorkspace(ctx, "default", "", rev1)
@@ -301,11 +302,11 @@ func TestRemoteCancel(t *testing.T) {
 	s := startServer(t, files, serverConfig{LocalWorkers: 0})
 	startWorker(t, s, "cancellable", []string{"shell"}, 1)
 	id := s.execute("sleepy", nil)
-	eventually(t, "the step to start", func() bool { return len(s.logs(id, "nap")) > 0 })
+	jobstest.Eventually(t, "the step to start", func() bool { return len(s.logs(id, "nap")) > 0 })
 	if err := s.api.Do(context.Background(), "POST", "/api/jobs/"+id+"/cancel", nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the step to stop", func() bool { return s.job(id).step("nap").Status == "cancelled" })
+	jobstest.Eventually(t, "the step to stop", func() bool { return s.job(id).step("nap").Status == "cancelled" })
 	if j := s.job(id); j.Status != "cancelled" || j.step("after").Status != "cancelled" {
 		t.Errorf("job: %+v", j)
 	}
@@ -317,7 +318,7 @@ func TestWorkerSIGTERM(t *testing.T) {
 	s := startServer(t, files, serverConfig{LocalWorkers: 0})
 	w := startWorker(t, s, "graceful", []string{"shell"}, 2)
 	id := s.execute("short", nil)
-	eventually(t, "the step to start", func() bool { return len(s.logs(id, "work")) > 0 })
+	jobstest.Eventually(t, "the step to start", func() bool { return len(s.logs(id, "work")) > 0 })
 	w.signal(syscall.SIGTERM)
 	if code := w.waitExit(wait); code != 0 {
 		t.Fatalf("exit %d\n%s", code, w.out.String())
@@ -339,7 +340,7 @@ func TestWorkerReregisters(t *testing.T) {
 	}
 	s.start()
 	var again string
-	eventually(t, "the worker to register again", func() bool {
+	jobstest.Eventually(t, "the worker to register again", func() bool {
 		again = s.workerID("phoenix")
 		return again != ""
 	})

@@ -8,7 +8,6 @@ import (
 	"runnel/jobs/jobstest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -438,33 +437,20 @@ func TestReloadSeenThroughAPI(t *testing.T) {
 	s.JSON("GET", "/api/workspaces", nil, &ws)
 	rev1 := ws[0]["revision"]
 	s.Write(map[string]string{".workflows/extra.yaml": "tasks:\n  extra:\n    flow:\n      s: { type: script, script: \"true\" }\n"})
-	deadline := time.Now().Add(jobstest.Patience())
-	for {
+	jobstest.Eventually(t, "the new revision", func() bool {
 		s.JSON("GET", "/api/workspaces", nil, &ws)
-		if ws[0]["revision"] != rev1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("new revision not seen")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ws[0]["revision"] != rev1
+	})
 	if st, _, _ := s.Do("GET", "/api/workspaces/default/tasks/extra", nil); st != 200 {
 		t.Errorf("new task: %d", st)
 	}
 	// A broken file keeps the last good revision and reports the error.
 	s.Write(map[string]string{".workflows/broken.yaml": "tasks:\n  b:\n    flow:\n      s: { depend_on: [x], type: script, script: ok }\n"})
 	good := ws[0]["revision"]
-	for {
+	jobstest.Eventually(t, "the load error reported", func() bool {
 		s.JSON("GET", "/api/workspaces", nil, &ws)
-		if ws[0]["error"] != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("error not reported")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ws[0]["error"] != nil
+	})
 	if ws[0]["revision"] != good || !strings.Contains(ws[0]["error"].(string), ".workflows/broken.yaml:4:") || !hex64.MatchString(ws[0]["error_revision"].(string)) {
 		t.Errorf("broken push: %v", ws[0])
 	}

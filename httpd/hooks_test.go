@@ -538,18 +538,11 @@ triggers:
 		t.Fatalf("yearly next_runs %v", runs)
 	}
 	s.Write(yaml("*/2 * * * * *"))
-	deadline := time.Now().Add(jobstest.Patience())
 	var list []map[string]any
-	for {
+	jobstest.Eventually(t, "the reloaded */2 schedule to fire 2 jobs", func() bool {
 		s.JSON("GET", "/api/jobs?source_type=trigger", nil, &list)
-		if len(list) >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the reloaded */2 schedule fired %d jobs in 10 s", len(list))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(list) >= 2
+	})
 	j := s.WaitJob(list[len(list)-1]["job_id"].(string))
 	if j["source_id"] != "default/tick" || j["status"] != "completed" {
 		t.Errorf("job %v", j)

@@ -15,6 +15,7 @@ import (
 
 	"runnel/httpd"
 	"runnel/httpd/httpdtest"
+	"runnel/jobs/jobstest"
 )
 
 // rawConn is a client connection written byte by byte, as a slow or
@@ -248,17 +249,17 @@ func TestConnectionReserve(t *testing.T) {
 	// A reserve connection asking for the API moves to a free ordinary
 	// slot (the closed one's, once the server has seen the close).
 	ordinary[1].c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	jobstest.Eventually(t, "the reserve connection to reach the API", func() bool {
 		st, _ := health.request("GET", "/api/workspaces", "")
 		if st == 200 {
-			break
+			return true
 		}
-		if st != 503 || time.Now().After(deadline) {
+		if st != 503 {
 			t.Fatalf("reserve connection after a slot came free: %d", st)
 		}
 		health = dialRaw(t, s.Addr) // a 503 closes the connection
-	}
+		return false
+	})
 }
 
 // TestHookSecretBeforeBody: a webhook with a wrong ?secret= (or no proof at

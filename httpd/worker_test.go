@@ -315,7 +315,7 @@ func TestWorkerClaimLongPoll(t *testing.T) {
 		_, out := wdo(t, s, "POST", "/worker/jobs/claim", map[string]any{"worker_id": id, "wait_secs": 25})
 		got <- out
 	}()
-	waitFor(t, "the claim's heartbeat", func() bool {
+	jobstest.Eventually(t, "the claim's heartbeat", func() bool {
 		w, _, err := s.Engine.Worker(id)
 		return err == nil && w.LastHeartbeat.After(before.LastHeartbeat)
 	})
@@ -327,18 +327,6 @@ func TestWorkerClaimLongPoll(t *testing.T) {
 		}
 	case <-time.After(jobstest.Patience()):
 		t.Fatal("a held claim survived the shutdown")
-	}
-}
-
-// waitFor polls cond until it holds (10 s at most).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(jobstest.Patience())
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

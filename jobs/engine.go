@@ -305,6 +305,8 @@ func (e *Engine) logProblem(t *txn, jobID string, now time.Time, format string, 
 	e.logServer(t, jobID, logstore.Stderr, now, format, args...)
 }
 
+// logServer queues one _server line on stream for the job, written after
+// commit; logLifecycle and logProblem choose the stream.
 func (e *Engine) logServer(t *txn, jobID, stream string, now time.Time, format string, args ...any) {
 	line := logstore.Line{TS: now, Stream: stream, Step: logstore.ServerStep, Text: fmt.Sprintf(format, args...)}
 	t.after(func() {

@@ -2,11 +2,11 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -41,16 +41,16 @@ func finished(t testing.TB, h *jobstest.Harness, id string) *jobs.Job {
 	return h.WaitFor(id, "finalized", func(j *jobs.Job) bool { return j.Finalized })
 }
 
-// waitLog waits (10 s at most) for the job's log to contain want.
+// waitLog waits (jobstest.Patience at most) for the job's log to contain
+// want; on failure it shows the log.
 func waitLog(t testing.TB, h *jobstest.Harness, id, want string) {
 	t.Helper()
-	deadline := time.Now().Add(jobstest.Patience())
-	for !strings.Contains(h.Log(id), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log of %s lacks %s:\n%s", id, want, h.Log(id))
+	defer func() {
+		if t.Failed() {
+			t.Logf("log of %s:\n%s", id, h.Log(id))
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	}()
+	jobstest.Eventually(t, fmt.Sprintf("log of %s to contain %s", id, want), func() bool { return strings.Contains(h.Log(id), want) })
 }
 
 const hookActions = `

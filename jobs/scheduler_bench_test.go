@@ -42,20 +42,13 @@ triggers:
 // first pass is done).
 func waitRecords(b *testing.B, h *jobstest.Harness, n int) {
 	b.Helper()
-	deadline := time.Now().Add(jobstest.Patience())
-	for {
+	jobstest.Eventually(b, fmt.Sprintf("%d trigger records stored", n), func() bool {
 		recs, err := h.Store.ScheduleRecords()
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(recs) >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d records stored, want %d", len(recs), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(recs) >= n
+	})
 }
 
 func cpuTime(b *testing.B) time.Duration {

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -72,20 +73,16 @@ func triggerJobs(t testing.TB, h *jobstest.Harness, trigger string) []*jobs.Job 
 	return out
 }
 
-// waitJobs waits (10 s at most) until the trigger has started n jobs.
+// waitJobs waits (jobstest.Patience at most) until the trigger has started
+// n jobs.
 func waitJobs(t testing.TB, h *jobstest.Harness, trigger string, n int) []*jobs.Job {
 	t.Helper()
-	deadline := time.Now().Add(jobstest.Patience())
-	for {
-		js := triggerJobs(t, h, trigger)
-		if len(js) >= n {
-			return js
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("trigger %s started %d jobs, want %d", trigger, len(js), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var js []*jobs.Job
+	jobstest.Eventually(t, fmt.Sprintf("trigger %s to start %d jobs", trigger, n), func() bool {
+		js = triggerJobs(t, h, trigger)
+		return len(js) >= n
+	})
+	return js
 }
 
 // manual returns a scheduler driven by Tick and the clock, with snap
@@ -416,20 +413,14 @@ triggers:
   hourly: { type: scheduler, cron: "@hourly", task: greet }
 `))
 	s := started(t, h, 0)
-	deadline := time.Now().Add(jobstest.Patience())
-	for {
+	jobstest.Eventually(t, "the scheduler's record for the trigger", func() bool {
 		recs, err := h.Store.ScheduleRecords()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := recs["default/hourly"]; ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the scheduler stored no record for the trigger")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		_, ok := recs["default/hourly"]
+		return ok
+	})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

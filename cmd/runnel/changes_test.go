@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"runnel/gitsync/gittest"
+	"runnel/jobs/jobstest"
 )
 
 const changesTaskV1 = `tasks:
@@ -33,7 +34,7 @@ func TestJobChangesFromGit(t *testing.T) {
 	cfg.Path = "test"
 	cfg.Workspaces = map[string]WorkspaceConfig{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600}}
 	s := startMain(t, cfg)
-	eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
+	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
 
 	// Workspace details: source and the commit of the serving revision.
 	var ws []map[string]any

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"runnel/jobs/jobstest"
 )
 
 func TestCLIResolveServerAndToken(t *testing.T) {
@@ -207,7 +209,7 @@ func TestCLITriggerWaitCancelled(t *testing.T) {
 	}()
 	stdout.waitFor(t, "\n")
 	id := strings.TrimSpace(stdout.String())
-	cliPoll(t, "job running", func() bool {
+	jobstest.Eventually(t, "job running", func() bool {
 		j, err := s.api.Job(ctx, id)
 		return err == nil && j.Status == "running"
 	})

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"runnel/jobs/jobstest"
 )
 
 // TestCLICommandLine: --server, --token and --workspace before the
@@ -66,7 +68,7 @@ func TestCLIServeFlags(t *testing.T) {
 		code := run(ctx, []string{"serve", "--config", cfg, "--listen", addr, "--data-dir", "data"}, strings.NewReader(""), out, errb, cliEnv(t, ""))
 		done <- cliResult{out.String(), errb.String(), code}
 	}()
-	cliPoll(t, "server health on --listen", func() bool {
+	jobstest.Eventually(t, "server health on --listen", func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
 			return false
@@ -179,7 +181,7 @@ tasks:
 	}
 	want := "train  ready  -  -  waiting for a worker with tags [shell, gpu]; active workers: builtin [shell]"
 	var last cliResult
-	cliPoll(t, "the notice in status", func() bool {
+	jobstest.Eventually(t, "the notice in status", func() bool {
 		last = cliRun(t, environ, "", "status", id)
 		return strings.Contains((&cliNormalizer{}).apply(last.stdout), want)
 	})

@@ -177,7 +177,7 @@ func TestCLILogsFollowSurvivesRestart(t *testing.T) {
 	}()
 
 	stdout.waitFor(t, "first   | before restart 3")
-	cliPoll(t, "step second ready and first done", func() bool {
+	jobstest.Eventually(t, "step second ready and first done", func() bool {
 		j, err := s.api.Job(ctx, id)
 		return err == nil && len(j.Steps) == 2 && j.Steps[0].Status == "completed" && j.Steps[1].Status == "ready"
 	})

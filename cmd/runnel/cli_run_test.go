@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"runnel/jobs/jobstest"
 )
 
 // TestCLIRun runs tasks of folders without a server: the bundled example
@@ -136,7 +138,7 @@ func TestServeRelativeFolderPath(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.Workspaces = map[string]WorkspaceConfig{"default": {Type: "folder", Path: "."}}
 	s := startMain(t, cfg)
-	eventually(t, "first load", func() bool { return s.workspace().Revision != nil || s.workspace().Error != "" })
+	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil || s.workspace().Error != "" })
 	if w := s.workspace(); w.Error != "" || w.TasksCount != 1 {
 		t.Fatalf("workspace with path '.': %+v", w)
 	}

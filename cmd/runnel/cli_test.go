@@ -26,7 +26,9 @@ import (
 // in-process `runnel serve` (the real Main) on 127.0.0.1. Names start
 // with cli so they stay clear of the package's other tests.
 
-var cliUpdate = flag.Bool("update-cli", false, "rewrite testdata/cli golden files")
+// update rewrites the golden files under testdata/cli and testdata/config
+// instead of comparing with them.
+var update = flag.Bool("update", false, "rewrite golden files under testdata/cli and testdata/config")
 
 // cliServer is a running Main serving folder workspaces.
 type cliServer struct {
@@ -179,18 +181,6 @@ func (b *syncBuffer) waitFor(t *testing.T, s string) {
 	}
 }
 
-// cliPoll polls cond for up to 10 s.
-func cliPoll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(jobstest.Patience())
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // cliClosedURL is an http URL on which nothing listens.
 func cliClosedURL(t *testing.T) string {
 	t.Helper()
@@ -263,11 +253,11 @@ func (n *cliNormalizer) apply(s string) string {
 }
 
 // cliGolden compares got with testdata/cli/name.golden (rewritten with
-// -update-cli).
+// -update).
 func cliGolden(t *testing.T, name, got string) {
 	t.Helper()
 	p := filepath.Join("testdata", "cli", name+".golden")
-	if *cliUpdate {
+	if *update {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +268,7 @@ func cliGolden(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(p)
 	if err != nil {
-		t.Fatalf("%v (run with -update-cli to create it)", err)
+		t.Fatalf("%v (run with -update to create it)", err)
 	}
 	if d := cmp.Diff(string(want), got); d != "" {
 		t.Errorf("%s (-want +got):\n%s", p, d)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -17,8 +16,6 @@ import (
 // The command's tests live in package main (a main package cannot be
 // imported), so every name here starts with cfg/Config to stay clear of the
 // other files of the package.
-
-var cfgUpdate = flag.Bool("update-config", false, "rewrite testdata/config golden files")
 
 // cfgWrite writes content to dir/name and returns the path.
 func cfgWrite(t *testing.T, dir, name, content string) string {
@@ -181,7 +178,7 @@ func TestConfigGolden(t *testing.T) {
 	}
 	got := strings.ReplaceAll(err.Error(), dir, "$DIR") + "\n"
 	golden := filepath.Join("testdata", "config", "errors.golden")
-	if *cfgUpdate {
+	if *update {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +188,7 @@ func TestConfigGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("errors.yaml problems (-want +got; rerun with -update-config to accept):\n%s", diff)
+		t.Errorf("errors.yaml problems (-want +got; rerun with -update to accept):\n%s", diff)
 	}
 }
 

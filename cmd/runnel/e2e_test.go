@@ -83,18 +83,6 @@ func (s *e2eServer) json(method, path, body string, out any) int {
 	return st
 }
 
-// eventually polls cond for up to 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(jobstest.Patience())
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 type wsItem struct {
 	Name          string  `json:"name"`
 	Revision      *string `json:"revision"`
@@ -117,7 +105,7 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	cfg := DefaultServerConfig()
 	cfg.DataDir = t.TempDir()
 	s := startMain(t, cfg)
-	eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
+	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
 	var tasks []map[string]any
 	s.json("GET", "/api/workspaces/default/tasks", "", &tasks)
 	found := false
@@ -160,7 +148,7 @@ func TestGitWorkspaceEndToEnd(t *testing.T) {
 	cfg.Path = "test"
 	cfg.Workspaces = map[string]WorkspaceConfig{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600, WebhookSecret: "push-secret"}}
 	s := startMain(t, cfg)
-	eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
+	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
 	if w := s.workspace(); *w.Revision != first || w.TasksCount != 1 {
 		t.Fatalf("first revision: %+v", w)
 	}
@@ -283,7 +271,7 @@ func TestGitWorkspaceEndToEnd(t *testing.T) {
 	if st, _ := s.do("POST", "/push/ops", body, "X-Gitlab-Token", "push-secret"); st != 202 {
 		t.Fatal(st)
 	}
-	eventually(t, "push refresh", func() bool { return *s.workspace().Revision == pushed })
+	jobstest.Eventually(t, "push refresh", func() bool { return *s.workspace().Revision == pushed })
 }
 
 func TestGitPollPicksUpPush(t *testing.T) {
@@ -294,9 +282,9 @@ func TestGitPollPicksUpPush(t *testing.T) {
 	cfg.Path = "test"
 	cfg.Workspaces = map[string]WorkspaceConfig{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 1}}
 	s := startMain(t, cfg)
-	eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
+	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
 	next := up.Commit(t, "second", map[string]string{".workflows/more.yaml": "tasks:\n  more:\n    flow:\n      s: { type: script, script: ok }\n"})
-	eventually(t, "poll to see the new commit", func() bool { return *s.workspace().Revision == next })
+	jobstest.Eventually(t, "poll to see the new commit", func() bool { return *s.workspace().Revision == next })
 	if st, _ := s.do("GET", "/api/workspaces/ops/tasks/more", ""); st != 200 {
 		t.Fatalf("polled task: %d", st)
 	}
@@ -344,7 +332,7 @@ func serveProcess(t *testing.T, cfgPath, addr string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	eventually(t, "server health", func() bool {
+	jobstest.Eventually(t, "server health", func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
 			return false
@@ -381,12 +369,12 @@ tasks:
 	t.Setenv("RUNNEL_PIDFILE_DIR", dir)
 	cmd := serveProcess(t, cfgPath, addr)
 	s := &e2eServer{t: t, url: "http://" + addr}
-	eventually(t, "load", func() bool { return s.workspace().Revision != nil })
+	jobstest.Eventually(t, "load", func() bool { return s.workspace().Revision != nil })
 	var out struct {
 		JobID string `json:"job_id"`
 	}
 	s.json("POST", "/api/workspaces/default/tasks/t/execute", "", &out)
-	eventually(t, "the step's first line", func() bool {
+	jobstest.Eventually(t, "the step's first line", func() bool {
 		var l struct{ Logs string }
 		s.json("GET", "/api/jobs/"+out.JobID+"/logs", "", &l)
 		return strings.Contains(l.Logs, "before the crash")

@@ -1,6 +1,3 @@
-// Command runnel is a self-hosted job server: `runnel serve` runs the
-// server with built-in workers, `runnel worker` a remote worker, and the
-// other subcommands are tools and API clients.
 package main
 
 import (

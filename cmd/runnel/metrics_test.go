@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"runnel/gitsync/gittest"
+	"runnel/jobs/jobstest"
 )
 
 const metricsWorkflow = `
@@ -95,7 +96,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	cfg.Workspaces = map[string]WorkspaceConfig{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600}}
 	before := time.Now()
 	s := startMain(t, cfg)
-	eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
+	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
 
 	var ids []string
 	for _, task := range []string{"ok", "ok", "boom"} {
@@ -121,7 +122,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	// A request is recorded when its handler returns, which the client
 	// may not wait for: scrape until the last one shows.
 	var fams map[string]*dto.MetricFamily
-	eventually(t, "the requests recorded", func() bool {
+	jobstest.Eventually(t, "the requests recorded", func() bool {
 		fams = s.scrape()
 		return value(fams, "runnel_http_requests_total", map[string]string{"route": "/api/workspaces/:ws/refresh"}) == 1
 	})
@@ -254,7 +255,7 @@ func TestMetricsAuth(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, "the refused scrapes counted under route /metrics", func() bool {
+	jobstest.Eventually(t, "the refused scrapes counted under route /metrics", func() bool {
 		fams := s.scrape("Authorization", "Bearer "+metricsToken)
 		return value(fams, "runnel_http_requests_total", map[string]string{"route": "/metrics", "code": "401"}) == 3 &&
 			value(fams, "runnel_http_requests_total", map[string]string{"route": "/metrics", "code": "403"}) == 1

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"runnel/jobs"
+	"runnel/jobs/jobstest"
 )
 
 const opsWorkflow = `
@@ -37,7 +38,7 @@ func opsServer(t *testing.T, dataDir, wsDir string) *e2eServer {
 	cfg.LogStorage.LocalDir = filepath.Join(dataDir, "logs")
 	cfg.Workspaces = map[string]WorkspaceConfig{"default": {Type: "folder", Path: wsDir}}
 	s := startMain(t, cfg)
-	eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
+	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
 	return s
 }
 
@@ -55,7 +56,7 @@ func (s *e2eServer) execute(task, body string) string {
 func (s *e2eServer) waitDone(id string) map[string]any {
 	s.t.Helper()
 	var j map[string]any
-	eventually(s.t, "job "+id+" to end", func() bool {
+	jobstest.Eventually(s.t, "job "+id+" to end", func() bool {
 		s.json("GET", "/api/jobs/"+id+"?wait=true&timeout=5", "", &j)
 		return j["completed_at"] != nil
 	})
@@ -263,7 +264,7 @@ func TestReloadOnHangup(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startMain(t, cfg)
-	eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
+	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
 	if s.main.level.Level() != slog.LevelInfo {
 		t.Fatalf("level %v", s.main.level.Level())
 	}

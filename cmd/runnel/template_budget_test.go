@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"runnel/jobs/jobstest"
 )
 
 const budgetWorkflow = `
@@ -60,7 +62,7 @@ func TestTemplatesCannotStallServer(t *testing.T) {
 	}
 	cmd := serveProcess(t, cfgPath, addr)
 	s := &e2eServer{t: t, url: "http://" + addr}
-	eventually(t, "load", func() bool { return s.workspace().Revision != nil })
+	jobstest.Eventually(t, "load", func() bool { return s.workspace().Revision != nil })
 
 	run := func(task, body string) map[string]any {
 		var out struct {

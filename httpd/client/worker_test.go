@@ -117,7 +117,7 @@ func newStack(t *testing.T, adjust func(*worker.Options)) *stack {
 			t.Error("worker did not stop")
 		}
 	})
-	waitFor(t, "registration", func() bool { return st.w.ID() != "" })
+	jobstest.Eventually(t, "registration", func() bool { return st.w.ID() != "" })
 	return st
 }
 
@@ -128,17 +128,6 @@ func writable(dir string) {
 		}
 		return nil
 	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(jobstest.Patience())
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func stepOf(j map[string]any, name string) map[string]any {
@@ -224,11 +213,11 @@ func TestWorkerLoopDeliversEveryLine(t *testing.T) {
 func TestWorkerLoopCancel(t *testing.T) {
 	s := newStack(t, nil)
 	job := s.Execute("sleepy", nil)
-	waitFor(t, "the step to print", func() bool { return len(s.logs(t, job, "nap")) > 0 })
+	jobstest.Eventually(t, "the step to print", func() bool { return len(s.logs(t, job, "nap")) > 0 })
 	if st := s.JSON("POST", "/api/jobs/"+job+"/cancel", nil, nil); st != 200 {
 		t.Fatalf("cancel: %d", st)
 	}
-	waitFor(t, "the step to stop", func() bool {
+	jobstest.Eventually(t, "the step to stop", func() bool {
 		var j map[string]any
 		s.JSON("GET", "/api/jobs/"+job, nil, &j)
 		return stepOf(j, "nap")["status"] == "cancelled"
@@ -250,7 +239,7 @@ func TestWorkerLoopStepTimeout(t *testing.T) {
 func TestWorkerLoopShutdownKillsAfterGrace(t *testing.T) {
 	s := newStack(t, func(o *worker.Options) { o.ShutdownGrace = 300 * time.Millisecond })
 	job := s.Execute("sleepy", nil)
-	waitFor(t, "the step to print", func() bool { return len(s.logs(t, job, "nap")) > 0 })
+	jobstest.Eventually(t, "the step to print", func() bool { return len(s.logs(t, job, "nap")) > 0 })
 	s.stop()
 	select {
 	case err := <-s.ended:

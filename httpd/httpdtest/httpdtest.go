@@ -1,7 +1,3 @@
-// Package httpdtest runs the whole server stack — a folder workspace
-// watched by the real manager, a bbolt store, log files, the job engine with
-// built-in workers and the HTTP server — on 127.0.0.1 in a test's temporary
-// directory.
 package httpdtest
 
 import (

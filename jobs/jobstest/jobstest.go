@@ -1,6 +1,3 @@
-// Package jobstest runs a real job engine (bbolt file, log files, shell
-// processes, workflow YAML loaded by the real loader) in a test's temporary
-// directory.
 package jobstest
 
 import (

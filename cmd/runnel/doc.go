@@ -1,0 +1,7 @@
+// Command runnel is a self-hosted job server: `runnel serve` runs the
+// server with built-in workers, `runnel worker` a remote worker, and the
+// other subcommands are tools and API clients.
+//
+// It must hold only wiring, configuration, flags and signals: behaviour
+// lives in the library packages, and no package imports it.
+package main
