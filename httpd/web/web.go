@@ -114,13 +114,13 @@ func New() (*Handler, error) {
 }
 
 // Owns reports whether a request is the UI's: GET or HEAD outside the API,
-// webhook, push, worker and health routes.
+// webhook, push, worker, health and debug (pprof) routes.
 func Owns(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
 	p := r.URL.Path
-	for _, prefix := range []string{"/api", "/hooks", "/push", "/worker", "/healthz"} {
+	for _, prefix := range []string{"/api", "/hooks", "/push", "/worker", "/healthz", "/debug"} {
 		if p == prefix || strings.HasPrefix(p, prefix+"/") {
 			return false
 		}

@@ -166,6 +166,7 @@ func TestOwns(t *testing.T) {
 		{"GET", "/push/x", false},
 		{"GET", "/worker/jobs/x", false},
 		{"GET", "/healthz", false},
+		{"GET", "/debug/pprof/", false},
 	}
 	for _, c := range cases {
 		if got := web.Owns(httptest.NewRequest(c.method, c.path, nil)); got != c.want {
