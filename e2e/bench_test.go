@@ -1,15 +1,19 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"runnel/httpd/client"
+	"runnel/jobs/jobstest"
 )
 
 const benchWorkflow = `
@@ -99,7 +103,10 @@ func median(ds []time.Duration) float64 {
 
 // BenchmarkOneStepJobs runs one-step jobs through the built-in pool and
 // through two `runnel worker` processes with 4 slots each; 16 clients
-// execute and wait concurrently. Reported as jobs/s.
+// execute and wait concurrently. Reported as jobs/s, its ratio to the bare
+// spawn ceiling (8 goroutines running `sh -c true`, 200 starts measured in
+// the same run before and after) and the server process's own CPU time
+// per job (/proc/<pid>/stat utime+stime: children excluded, 10 ms ticks).
 func BenchmarkOneStepJobs(b *testing.B) {
 	cases := []struct {
 		name    string
@@ -120,6 +127,9 @@ func BenchmarkOneStepJobs(b *testing.B) {
 			for range 8 {
 				s.waitJobBench(b, s.execute("one", nil))
 			}
+			ceiling := spawnCeiling(b)
+			pid := s.cmd.Process.Pid
+			cpu0 := procCPU(b, pid)
 			jobs := make(chan struct{})
 			var wg sync.WaitGroup
 			start := time.Now()
@@ -139,9 +149,47 @@ func BenchmarkOneStepJobs(b *testing.B) {
 			close(jobs)
 			wg.Wait()
 			b.StopTimer()
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+			perSec := float64(b.N) / time.Since(start).Seconds()
+			cpu := procCPU(b, pid) - cpu0
+			ceiling = (ceiling + spawnCeiling(b)) / 2
+			b.ReportMetric(perSec, "jobs/s")
+			b.ReportMetric(ceiling, "spawn-ceiling/s")
+			b.ReportMetric(perSec/ceiling, "ratio-to-spawn-ceiling")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "server-cpu-ms/job")
 		})
 	}
+}
+
+// spawnCeiling is jobstest.SpawnCeiling of 200 starts.
+func spawnCeiling(b *testing.B) float64 {
+	b.Helper()
+	perSec, err := jobstest.SpawnCeiling(200)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return perSec
+}
+
+// procCPU is the user plus system CPU time of process pid itself, without
+// its children (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of
+// 10 ms: USER_HZ is 100 on Linux).
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces; fields resume after ')'.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		b.Fatalf("short /proc/%d/stat: %q", pid, data)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("parse /proc/%d/stat: %q", pid, data)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // waitJobBench waits for a job to complete (server-side wait).

@@ -116,6 +116,9 @@ type Options struct {
 	// MetricsToken is a bearer token for scrapers (metrics_token); with
 	// auth on, /metrics takes it or an admin's credentials.
 	MetricsToken string
+	// Pprof serves Go's runtime profiles under /debug/pprof/ to loopback
+	// clients (debug.pprof); off, those paths are 404.
+	Pprof bool
 }
 
 // Server serves the HTTP API.
@@ -249,6 +252,7 @@ func (s *Server) routes() {
 	s.hookRoutes(r)
 	s.workerRoutes(r)
 	s.metricsRoutes(r)
+	s.pprofRoutes(r)
 }
 
 // Handler returns the root handler: request metrics, the connection

@@ -3,10 +3,9 @@ package jobs_test
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,7 +14,11 @@ import (
 )
 
 // BenchmarkOneStepJobs runs one-step `true` jobs through the engine with 8
-// built-in slots, 16 concurrent triggers; reports jobs/s.
+// built-in slots, 16 concurrent triggers; reports jobs/s, its ratio to the
+// bare spawn ceiling (8 goroutines running `sh -c true`, measured in the
+// same run before and after, at least 200 starts each) and the CPU time
+// per job of this process (engine, store and the triggering goroutines;
+// RUSAGE_SELF) and of the step processes (RUSAGE_CHILDREN).
 func BenchmarkOneStepJobs(b *testing.B) {
 	h := jobstest.New(b, files(`
 tasks:
@@ -24,6 +27,8 @@ tasks:
       s: { type: script, script: "true" }
 `), func(o *jobs.Options) { o.LocalWorkers = 8 })
 	ctx := context.Background()
+	ceiling := spawnCeiling(b, b.N)
+	self0, children0 := rusageCPU(b, syscall.RUSAGE_SELF), rusageCPU(b, syscall.RUSAGE_CHILDREN)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -49,14 +54,24 @@ tasks:
 		}()
 	}
 	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+	perSec := float64(b.N) / time.Since(start).Seconds()
+	self, children := rusageCPU(b, syscall.RUSAGE_SELF)-self0, rusageCPU(b, syscall.RUSAGE_CHILDREN)-children0
+	b.StopTimer()
+	ceiling = (ceiling + spawnCeiling(b, b.N)) / 2
+	b.ReportMetric(perSec, "jobs/s")
+	b.ReportMetric(ceiling, "spawn-ceiling/s")
+	b.ReportMetric(perSec/ceiling, "ratio-to-spawn-ceiling")
+	b.ReportMetric(float64(self.Microseconds())/1000/float64(b.N), "server-cpu-ms/job")
+	b.ReportMetric(float64(children.Microseconds())/1000/float64(b.N), "child-cpu-ms/job")
 	st := h.Store.Stats()
 	b.ReportMetric(float64(st.Commits)/float64(b.N), "commits/job")
 	b.ReportMetric(float64(st.Updates)/float64(st.Commits), "updates/commit")
 }
 
 // BenchmarkChain100 runs a 100-step sequential chain of `true`; reports the
-// per-step overhead beyond the process itself.
+// per-step overhead beyond the process itself, and the wall time per step
+// beyond a bare `sh -c true` start (100 sequential starts measured in the
+// same run before and after the chains).
 func BenchmarkChain100(b *testing.B) {
 	var y strings.Builder
 	y.WriteString("tasks:\n  chain:\n    flow:\n")
@@ -68,6 +83,7 @@ func BenchmarkChain100(b *testing.B) {
 		y.WriteString(" }\n")
 	}
 	h := jobstest.New(b, files(y.String()), func(o *jobs.Options) { o.LocalWorkers = 8 })
+	bare := bareStart(b)
 	b.ResetTimer()
 	var total, procs time.Duration
 	for i := 0; i < b.N; i++ {
@@ -81,28 +97,48 @@ func BenchmarkChain100(b *testing.B) {
 			procs += s.CompletedAt.Sub(s.StartedAt)
 		}
 	}
+	b.StopTimer()
+	bare = (bare + bareStart(b)) / 2
+	perStep := total / time.Duration(b.N*100)
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/chain")
 	b.ReportMetric(float64((total-procs).Microseconds())/float64(b.N)/100/1000, "ms/step-overhead")
+	b.ReportMetric(float64(bare.Microseconds())/1000, "ms-bare-start")
+	b.ReportMetric(float64((perStep-bare).Microseconds())/1000, "ms-per-step-beyond-bare-start")
 }
 
 // BenchmarkSpawnCeiling runs bare `sh -c true` processes from 8 goroutines
 // (no engine at all): the machine's ceiling for one-step jobs/s.
 func BenchmarkSpawnCeiling(b *testing.B) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
-				if err := exec.Command("sh", "-c", "true").Run(); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
+	b.ReportMetric(spawnCeiling(b, b.N), "spawns/s")
+}
+
+// spawnCeiling is jobstest.SpawnCeiling with at least 200 starts.
+func spawnCeiling(b *testing.B, n int) float64 {
+	b.Helper()
+	perSec, err := jobstest.SpawnCeiling(max(n, 200))
+	if err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "spawns/s")
+	return perSec
+}
+
+// bareStart is jobstest.BareStart of 100 starts (a chain's length).
+func bareStart(b *testing.B) time.Duration {
+	b.Helper()
+	d, err := jobstest.BareStart(100)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+// rusageCPU is the user plus system CPU time of who (RUSAGE_SELF: this
+// process; RUSAGE_CHILDREN: its waited-for children).
+func rusageCPU(b *testing.B, who int) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -74,6 +74,8 @@ type ServerConfig struct {
 	Retention RetentionConfig `yaml:"retention"`
 	// Audit configures the audit log.
 	Audit AuditConfig `yaml:"audit"`
+	// Debug turns on diagnostics that are off by default.
+	Debug DebugConfig `yaml:"debug"`
 	// Auth turns authentication on when non-nil (SPEC §12).
 	Auth *AuthConfig `yaml:"auth"`
 	// TLS makes the server speak HTTPS when non-nil.
@@ -123,6 +125,13 @@ type RetentionConfig struct {
 type AuditConfig struct {
 	// Log mirrors every entry to the server log as an "audit" record.
 	Log bool `yaml:"log"`
+}
+
+// DebugConfig holds diagnostics for operators, all off by default.
+type DebugConfig struct {
+	// Pprof serves Go's runtime profiles under /debug/pprof/ to loopback
+	// clients only.
+	Pprof bool `yaml:"pprof"`
 }
 
 // RecoveryConfig tunes the recovery sweeper; all values are seconds.

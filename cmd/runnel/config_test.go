@@ -141,6 +141,7 @@ func TestConfigFullExample(t *testing.T) {
 		},
 		Retention:         RetentionConfig{JobsDays: 90, MaxJobsPerTask: 500, WorkersDays: 30, AuditDays: 365},
 		Audit:             AuditConfig{Log: true},
+		Debug:             DebugConfig{Pprof: true},
 		LogLevel:          "debug",
 		LogFormat:         "json",
 		ShutdownGraceSecs: 45,
@@ -365,6 +366,10 @@ func TestConfigServerProblems(t *testing.T) {
 			nil, []string{`F:2:8: audit.log must be true or false`}},
 		{"audit.log from the environment", "", []string{"RUNNEL__AUDIT__LOG=maybe"},
 			[]string{`RUNNEL__AUDIT__LOG: audit.log must be true or false`}},
+		{"debug.pprof must be a boolean", "debug:\n  pprof: loopback\n",
+			nil, []string{`F:2:10: debug.pprof must be true or false`}},
+		{"debug.pprof from the environment", "", []string{"RUNNEL__DEBUG__PPROF=on"},
+			[]string{`RUNNEL__DEBUG__PPROF: debug.pprof must be true or false`}},
 		{"null values keep defaults", "listen:\nlocal_workers: ~\nlocal_worker_tags:\nworkspaces:\n", nil, nil},
 		{"problems sorted by position", "log_format: xml\nlisten: nope\n",
 			nil, []string{

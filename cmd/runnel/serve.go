@@ -219,7 +219,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Users: m.Store, Audit: m.Audit, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
 		Version: version, TrustedProxies: cfg.TrustedProxies, WorkerToken: cfg.WorkerToken,
 		Listen: cfg.Listen, AllowedHosts: cfg.AllowedHosts, MaxConnections: cfg.MaxConnections,
-		Metrics: m.Metrics, MetricsToken: cfg.MetricsToken,
+		Metrics: m.Metrics, MetricsToken: cfg.MetricsToken, Pprof: cfg.Debug.Pprof,
 	})
 	if err != nil {
 		return err
