@@ -22,6 +22,7 @@ import (
 	"runnel/httpd/auth"
 	"runnel/httpd/httpdtest"
 	"runnel/jobs"
+	"runnel/jobs/jobstest"
 )
 
 // browser is the one chromium process shared by every test (a tab each).
@@ -142,7 +143,7 @@ func (b *tab) addErr(format string, args ...any) {
 // run runs actions with a generous deadline (the machine may be busy).
 func (b *tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, jobstest.Patience())
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.fail(what, err)
@@ -210,9 +211,9 @@ func (b *tab) click(sel string) {
 // waitJS polls a JS expression until it is true.
 func (b *tab) waitJS(what, expr string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, jobstest.Patience())
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(25*time.Second))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(jobstest.Patience()-time.Second))); err != nil {
 		b.fail(what, err)
 	}
 }
@@ -220,7 +221,7 @@ func (b *tab) waitJS(what, expr string) {
 // eval evaluates a JS expression into T.
 func eval[T any](b *tab, expr string) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, jobstest.Patience())
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
@@ -238,7 +239,7 @@ func (b *tab) screenshot(name string) {
 	for _, size := range [][2]int64{{1400, 900}, {390, 844}} {
 		b.run("resize for "+name, chromedp.EmulateViewport(size[0], size[1]),
 			chromedp.Sleep(150*time.Millisecond)) // layout settles after the resize (screenshots only)
-		ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+		ctx, cancel := context.WithTimeout(b.ctx, jobstest.Patience())
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		cancel()
 		if err != nil {
@@ -616,7 +617,7 @@ func TestWhatChanged(t *testing.T) {
 	s.JSON("GET", "/api/workspaces", nil, &ws)
 	old := ws[0]["revision"]
 	s.Write(map[string]string{".workflows/main.yaml": strings.Replace(workflow, `echo "Hello {{ input.name }}"`, `echo "Hello there, {{ input.name }}"`, 1)})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(jobstest.Patience())
 	for ws[0]["revision"] == old {
 		if time.Now().After(deadline) {
 			t.Fatal("the workspace did not reload within 10s")
