@@ -25,6 +25,9 @@ type Metrics interface {
 	ScheduleMissed(ws string)
 	// StoreCommitted: one write transaction took took.
 	StoreCommitted(took time.Duration)
+	// RetentionDeleted: a retention pass deleted n things of kind (jobs,
+	// steps, logs, log_bytes, workers, schedule_records, audit_entries).
+	RetentionDeleted(kind string, n int64)
 }
 
 // nopMetrics records nothing (no Instrument call).
@@ -37,6 +40,7 @@ func (nopMetrics) StepDispatched(time.Duration)                              {}
 func (nopMetrics) ScheduleFired(time.Duration)                               {}
 func (nopMetrics) ScheduleMissed(string)                                     {}
 func (nopMetrics) StoreCommitted(time.Duration)                              {}
+func (nopMetrics) RetentionDeleted(string, int64)                            {}
 
 // Instrument sends the store's, its engine's and its scheduler's
 // measurements to m; call it before Open.

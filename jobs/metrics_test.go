@@ -49,6 +49,9 @@ func (r *recorder) StepDispatched(d time.Duration)    { r.add("dispatched", d) }
 func (r *recorder) ScheduleFired(lag time.Duration)   { r.add("fired", lag) }
 func (r *recorder) ScheduleMissed(ws string)          { r.add("missed "+ws, 0) }
 func (r *recorder) StoreCommitted(took time.Duration) { r.add("commit", took) }
+func (r *recorder) RetentionDeleted(kind string, n int64) {
+	r.add(fmt.Sprintf("retention %s %d", kind, n), 0)
+}
 
 const metricsTasks = `
 tasks:
@@ -140,5 +143,27 @@ triggers:
 	jobstest.Eventually(t, "a regular fire's lag", func() bool { n, _ := rec.get("fired"); return n >= 1 })
 	if _, lags := rec.get("fired"); lags[0] < 0 || lags[0] > jobstest.Patience() {
 		t.Errorf("lag %v", lags[0])
+	}
+}
+
+// TestMetricsRetention: a retention pass reports what it deleted, by kind.
+func TestMetricsRetention(t *testing.T) {
+	h := jobstest.New(t, files(metricsTasks))
+	rec := newRecorder()
+	h.Metrics = rec
+	h.Restart()
+	for range 3 {
+		h.Wait(h.Trigger("ok", nil))
+	}
+	if _, err := h.Engine.Enforce(time.Now(), jobs.Retention{MaxJobsPerTask: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"retention jobs 2", "retention steps 2", "retention logs 2"} {
+		if n, _ := rec.get(key); n != 1 {
+			t.Errorf("%q reported %d times, want once", key, n)
+		}
+	}
+	if n, _ := rec.get("retention workers 0"); n != 0 {
+		t.Error("a kind with nothing deleted was reported")
 	}
 }

@@ -34,6 +34,21 @@ type RetentionStats struct {
 	LogBytes int64
 }
 
+// report hands what a pass deleted to the metrics, kind by kind.
+func (st RetentionStats) report(m Metrics) {
+	for _, k := range []struct {
+		kind string
+		n    int64
+	}{
+		{"jobs", int64(st.Jobs)}, {"steps", int64(st.Steps)}, {"logs", int64(st.Logs)}, {"log_bytes", st.LogBytes},
+		{"workers", int64(st.Workers)}, {"schedule_records", int64(st.Schedules)}, {"audit_entries", int64(st.Audit)},
+	} {
+		if k.n > 0 {
+			m.RetentionDeleted(k.kind, k.n)
+		}
+	}
+}
+
 // retentionBatch bounds the jobs deleted per write transaction, so a pass
 // over a large store never holds the writer for long.
 const retentionBatch = 200
@@ -45,8 +60,8 @@ const retentionBatch = 200
 // records of workspaces no longer configured are dropped; audit entries
 // older than AuditDays go last, oldest first. It works in small
 // transactions and can be interrupted between them.
-func (e *Engine) Enforce(now time.Time, p Retention) (RetentionStats, error) {
-	var st RetentionStats
+func (e *Engine) Enforce(now time.Time, p Retention) (st RetentionStats, err error) {
+	defer func() { st.report(e.store.metrics) }()
 	victims, err := e.retentionVictims(now, p)
 	if err != nil {
 		return st, err

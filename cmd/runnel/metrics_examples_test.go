@@ -39,6 +39,7 @@ func exportedNames(t *testing.T) (map[string]bool, map[string]dto.MetricType) {
 	m.ScheduleFired(time.Millisecond)
 	m.ScheduleMissed("ws")
 	m.StoreCommitted(time.Millisecond)
+	m.RetentionDeleted("jobs", 1)
 	m.WorkspaceLoaded("ws", time.Millisecond, nil)
 	m.WorkspaceLoaded("ws", time.Millisecond, errors.New("x"))
 	m.GitFetched("ws", time.Millisecond, errors.New("x"))

@@ -86,6 +86,7 @@ type Metrics struct {
 	gitFetch       *prometheus.HistogramVec
 	gitFailures    *prometheus.CounterVec
 	commitDuration prometheus.Histogram
+	retention      *prometheus.CounterVec
 	httpRequests   *prometheus.CounterVec
 	httpDuration   *prometheus.HistogramVec
 }
@@ -117,6 +118,9 @@ func New(src Sources) *Metrics {
 			Name: "runnel_scheduler_lag_seconds", Help: "Delay from a scheduler trigger's planned fire time to its job's creation.",
 			Buckets: lagBuckets,
 		}),
+		retention: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "runnel_retention_deleted_total", Help: "What retention deleted: jobs, steps, logs, log_bytes, workers, schedule_records, audit_entries.",
+		}, []string{"kind"}),
 		schedMissed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "runnel_scheduler_missed_fires_total", Help: "Scheduler fires missed (server down) and run once as a catch-up.",
 		}, []string{"workspace"}),
@@ -152,7 +156,7 @@ func New(src Sources) *Metrics {
 	m.reg.MustRegister(
 		m.jobsStarted, m.jobsFinished, m.jobDuration, m.stepDuration, m.dispatch,
 		m.schedLag, m.schedMissed, m.wsLoad, m.wsLastSuccess, m.wsErrors, m.gitFetch, m.gitFailures,
-		m.commitDuration, m.httpRequests, m.httpDuration,
+		m.commitDuration, m.retention, m.httpRequests, m.httpDuration,
 		newSampler(src),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -192,6 +196,11 @@ func (m *Metrics) ScheduleFired(lag time.Duration) { m.schedLag.Observe(seconds(
 
 // ScheduleMissed counts a fire missed while the server was down.
 func (m *Metrics) ScheduleMissed(ws string) { m.schedMissed.WithLabelValues(ws).Inc() }
+
+// RetentionDeleted counts what a retention pass deleted, by kind.
+func (m *Metrics) RetentionDeleted(kind string, n int64) {
+	m.retention.WithLabelValues(kind).Add(float64(n))
+}
 
 // StoreCommitted records one write transaction of the job store.
 func (m *Metrics) StoreCommitted(took time.Duration) { m.commitDuration.Observe(seconds(took)) }
