@@ -516,11 +516,22 @@ func TestPages(t *testing.T) {
 	b.waitVisible(text("boom: something broke"))
 	b.click(button("Jump to first error"))
 	b.waitVisible(`//*[contains(@class,"ln") and contains(@class,"hit")][contains(., "boom: something broke")]`)
+	// Its failure is a server problem event; a good job's server events
+	// (created, started, finished) are not.
+	b.waitVisible(`//*[contains(@class,"ln") and contains(@class,"problem")][contains(., "failed")]`)
+	b.waitVisible(`//*[contains(@class,"ln") and contains(@class,"server")][contains(., "Job failed in")]`)
+	if n := eval[int](b, `[...document.querySelectorAll('.ln.server.problem')].filter(e => e.textContent.includes('Job failed in')).length`); n != 0 {
+		t.Error("the job's final status line (a lifecycle event) is shown as a problem")
+	}
 
 	// Dark mode follows the system setting.
 	b.run("dark", darkMode(true))
 	b.open("/jobs/" + id)
 	b.waitVisible(`//*[@role="log"]//*[contains(text(),"Hello Screens")]`)
+	b.waitVisible(`//*[contains(@class,"ln") and contains(@class,"server")][contains(., "Job completed")]`)
+	if n := eval[int](b, `document.querySelectorAll('.ln.server.problem').length`); n != 0 {
+		t.Errorf("a completed job shows %d server problem lines", n)
+	}
 	if bg := eval[string](b, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(13, 17, 23)" {
 		t.Errorf("dark background %q", bg)
 	}

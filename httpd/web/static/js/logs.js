@@ -65,10 +65,12 @@ function parse(text, want) {
 }
 
 // serverProblem tells a server event that reports a problem (failure,
-// timeout, cancel, skip…) from a lifecycle one (created, started, finished);
-// the text decides, as every server event is written to stderr.
-const PROBLEM = /fail|error|timed out|\[timeout\]|lost|cancel|skipped|dropped|\[recovery\]|unmatched|refused/i;
-export function serverProblem(l) { return l.step === '_server' && PROBLEM.test(l.line) && !/^Job completed/.test(l.line); }
+// timeout, cancel, skip, waiting for a worker…) from a lifecycle one
+// (created, started, finished): the server writes problems to stderr and
+// lifecycle events to stdout. Logs written before that distinction have
+// every server event on stderr, so lifecycle texts are recognised too.
+const LIFECYCLE = /^(Job created|Step '.*' started|Job \w+ in |\[scheduler\] Catch-up)/;
+export function serverProblem(l) { return l.step === '_server' && l.stream === 'stderr' && !LIFECYCLE.test(l.line); }
 
 export function isError(l) {
   if (l.step === '_server') return serverProblem(l) && !/cancel|skipped/i.test(l.line);
