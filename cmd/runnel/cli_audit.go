@@ -59,12 +59,9 @@ func runAudit(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(e.stdout, raw)
-	}
 	var list []jobs.AuditEntry
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return fmt.Errorf("decode audit entries: %w", err)
+	if printed, err := decodeOrPrint(e, *asJSON, raw, &list); printed || err != nil {
+		return err
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(e.stderr, "no audit entries")

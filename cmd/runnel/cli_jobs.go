@@ -518,12 +518,9 @@ func runJobs(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(e.stdout, raw)
-	}
 	var list []client.JobItem
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return fmt.Errorf("decode jobs: %w", err)
+	if printed, err := decodeOrPrint(e, *asJSON, raw, &list); printed || err != nil {
+		return err
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(e.stderr, "no jobs")
