@@ -82,6 +82,14 @@ export function JobPage({ params: [id] }) {
       } else if (ev.type === 'tick' || ev.type === 'resync') reload();
     });
   }, [id]);
+  // The event stream carries every change; while the job runs, a slow
+  // re-read besides it makes sure a missed event cannot leave the page stale.
+  const live = d.data && !TERMINAL.has(d.data.job.status);
+  useEffect(() => {
+    if (!live) return;
+    const t = setInterval(() => d.reload(), 5000);
+    return () => clearInterval(t);
+  }, [id, live]);
   const j = d.data && d.data.job;
   const cancel = async () => {
     setCancelling(true); setCancelErr(null);

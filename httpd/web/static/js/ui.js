@@ -44,7 +44,10 @@ export function useAsync(fn, deps) {
       error => { if (n === seq.current) setSt(s => ({ data: s.data, error, loading: false })); });
   };
   useEffect(() => { setSt({ data: null, error: null, loading: true }); run(); }, deps);
-  return { ...st, reload: run, setData: d => setSt(s => ({ ...s, data: typeof d === 'function' ? d(s.data) : d })) };
+  // setData (a live event) also drops the answers of loads already in
+  // flight: they were asked before the event and would undo it.
+  const setData = d => { seq.current++; setSt(s => ({ ...s, data: typeof d === 'function' ? d(s.data) : d, loading: false })); };
+  return { ...st, reload: run, setData };
 }
 
 /** throttle(fn, ms): at most one call per ms, the last one always runs. */
