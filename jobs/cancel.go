@@ -17,9 +17,10 @@ func (e *Engine) Cancel(ctx context.Context, id, by string) error {
 	})
 }
 
-// cancelJob cancels a job inside a transaction: pending and ready steps are
-// cancelled, children of running task steps are cancelled recursively,
-// running processes are told to stop; the job finalizes once nothing runs.
+// cancelJob cancels a job inside a transaction: the job moves to
+// cancelled, its running steps are stopped (children of task steps
+// cancelled recursively, processes signalled), and the plan (state.go)
+// cancels its pending and ready steps; it finalizes once nothing runs.
 func (e *Engine) cancelJob(t *txn, id, by string, now time.Time) error {
 	st, err := t.load(id)
 	if err != nil {
@@ -29,19 +30,11 @@ func (e *Engine) cancelJob(t *txn, id, by string, now time.Time) error {
 	if JobTerminal(j.Status) {
 		return ErrTerminal
 	}
-	j.Status = JobCancelled
-	j.EndReason = by
-	st.touch()
+	if err := st.moveJob(jobCancel, by); err != nil {
+		return err
+	}
 	e.logProblem(t, id, now, "Job cancelled %s", cancelledBy(by))
-	if err := e.stopSteps(t, st, now, StepCancelled, "Job cancelled", "parent job "+id, errCancelled); err != nil {
-		return err
-	}
-	e.endJob(t, st, now)
-	snap, err := e.snapshot(j)
-	if err != nil {
-		return err
-	}
-	return e.maybeFinish(t, st, snap, now)
+	return e.stopJob(t, st, now, errCancelled)
 }
 
 func cancelledBy(by string) string {
@@ -52,47 +45,39 @@ func cancelledBy(by string) string {
 	return "by " + by
 }
 
-// stopSteps ends a job's unfinished steps after a cancel or job timeout:
-// pending/ready steps get waiting (cancelled or skipped), running task
-// steps cancel their child and end with status/msg, running processes are
-// signalled with cause and end when their report arrives.
-func (e *Engine) stopSteps(t *txn, st *jobState, now time.Time, waiting, msg, childBy string, cause error) error {
+// stopJob carries out a cancel or job timeout the job's status already
+// records: running task steps cancel their child and end as stoppedEnd
+// says, running processes are signalled with cause (they end when their
+// report arrives), then advance applies the plan for a stopped job
+// (pending and ready steps cancelled or skipped) and finishes it.
+func (e *Engine) stopJob(t *txn, st *jobState, now time.Time, cause error) error {
+	ev, msg, _ := stoppedEnd(st.job)
 	anyRunning := false
 	for _, s := range st.steps {
-		switch s.Status {
-		case StepPending, StepReady:
-			if s.Status == StepReady {
-				id, name := st.job.ID, s.Name
-				t.after(func() { e.queue.remove(id, name) })
-			}
-			s.Status = waiting
-			s.CompletedAt = now
-			if waiting == StepSkipped {
-				s.SkipReason = "job timed out"
-			}
-			st.touchStep(s)
-		case StepRunning:
-			if s.ChildJobID != "" {
-				if err := e.cancelJob(t, s.ChildJobID, childBy, now); err != nil && !errors.Is(err, ErrTerminal) && !errors.Is(err, ErrNotFound) {
-					return err
-				}
-				s.Status = StepCancelled
-				if waiting == StepSkipped {
-					s.Status = StepFailed
-				}
-				s.ErrorMessage = msg
-				s.CompletedAt = now
-				st.touchStep(s)
-				continue
-			}
+		if s.Status != StepRunning {
+			continue
+		}
+		if s.ChildJobID == "" {
 			anyRunning = true
+			continue
+		}
+		if err := e.cancelJob(t, s.ChildJobID, "parent job "+st.job.ID, now); err != nil && !errors.Is(err, ErrTerminal) && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if err := e.endStep(t, st, s, ev, now, msg); err != nil {
+			return err
 		}
 	}
 	if anyRunning {
 		id := st.job.ID
 		t.after(func() { e.killJob(id, cause) })
 	}
-	return nil
+	e.endJob(t, st, now)
+	snap, err := e.snapshot(st.job)
+	if err != nil {
+		return err
+	}
+	return e.advance(t, st, snap, now)
 }
 
 // timeoutJob fails a job whose task timeout expired (SPEC §5.7).
@@ -102,26 +87,15 @@ func (e *Engine) timeoutJob(id string) {
 		if err != nil {
 			return err
 		}
-		j := st.job
-		if JobTerminal(j.Status) {
+		if JobTerminal(st.job.Status) {
 			return nil
 		}
 		now := time.Now()
-		d := shell.FormatDuration(j.Timeout)
-		j.Status = JobFailed
-		j.Output = nil
-		j.EndReason = "timeout"
-		st.touch()
-		e.logProblem(t, id, now, "[timeout] Job timed out after %s", d)
-		if err := e.stopSteps(t, st, now, StepSkipped, "Job timed out after "+d, "parent job "+id, errTimeout); err != nil {
+		if err := st.moveJob(jobTimeout, ""); err != nil {
 			return err
 		}
-		e.endJob(t, st, now)
-		snap, err := e.snapshot(j)
-		if err != nil {
-			return err
-		}
-		return e.maybeFinish(t, st, snap, now)
+		e.logProblem(t, id, now, "[timeout] Job timed out after %s", shell.FormatDuration(st.job.Timeout))
+		return e.stopJob(t, st, now, errTimeout)
 	})
 	if err != nil && !errors.Is(err, errStoreClosed) {
 		e.log.Error("job timeout", "job", id, "err", err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"runnel/jobs/shell"
 	"runnel/workspace"
 )
 
@@ -96,7 +95,9 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 		now := time.Now()
 		snap, err := e.snapshot(st.job)
 		if err != nil {
-			e.failStep(t, st, s, now, "Failed to render action: "+err.Error())
+			if err := e.rejectStep(t, st, s, now, "Failed to render action: "+err.Error()); err != nil {
+				return err
+			}
 			return e.finishLater(t, st, now)
 		}
 		act := snap.Actions[s.Action]
@@ -110,16 +111,20 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 			return nil
 		}
 		if res.msg != "" {
-			e.failStep(t, st, s, now, res.msg)
+			if err := e.rejectStep(t, st, s, now, res.msg); err != nil {
+				return err
+			}
 			return e.advance(t, st, snap, now)
 		}
 		r, _ := res.val.(renderedAction)
-		s.Status = StepRunning
+		if err := st.moveStep(s, stepClaim, now, ""); err != nil {
+			return err
+		}
 		s.WorkerID = w.id
-		s.StartedAt = now
 		s.Acked = w.builtin
-		st.touchStep(s)
-		markRunning(t, st, now)
+		if err := markRunning(t, st, now); err != nil {
+			return err
+		}
 		if st.job.WorkerID == "" {
 			st.job.WorkerID = w.id
 			st.touch()
@@ -206,17 +211,28 @@ func (e *Engine) completeRenders(jobID, step string, res StepResult) *renderCach
 		return c
 	}
 	task := snap.Tasks[st.job.Task]
-	// As Complete will record it.
-	s.Status, s.Output = StepCompleted, res.Output
-	for _, p := range st.steps {
-		if p.Status != StepPending || p.Rendered || task == nil {
-			continue
-		}
+	if task == nil {
+		return c
+	}
+	// As Complete will record it (on this read's copy).
+	if st.moveStep(s, stepComplete, time.Now(), "") != nil {
+		return c
+	}
+	s.Output = res.Output
+	d := plan(st.job, st.steps, facts{})
+	// A step with a when: is seeded its condition and its input: a false
+	// condition costs only the input render.
+	for _, p := range append(d.evaluate, d.ready...) {
 		a := snap.Actions[p.Action]
-		if ready, _, wait := evaluate(st, p); !ready || wait || a == nil {
+		fs := task.Step(p.Name)
+		if p.Rendered || a == nil || fs == nil {
 			continue
 		}
-		fs, ctx := task.Step(p.Name), stepContext(st, snap)
+		ctx := stepContext(st, snap)
+		if p.When != "" {
+			when := fs.When
+			c.seed(renderKey("when", jobID, p.Name), ctx, func() renderResult { return evalWhen(when, ctx) })
+		}
 		c.seed(renderKey("step", jobID, p.Name), ctx, func() renderResult {
 			return renderStep(fs, a, false, nil, ctx, snap)
 		})
@@ -233,24 +249,21 @@ func claimRender(act *workspace.Action, input map[string]any, snap *workspace.Sn
 	return renderResult{val: r}
 }
 
-// finishLater evaluates the job after a failure that had no snapshot.
+// finishLater evaluates the job after a failure that had no snapshot: the
+// plan for a lost revision (state.go) skips what has not started and fails
+// the job once nothing runs; hooks cannot fire without the revision.
 func (e *Engine) finishLater(t *txn, st *jobState, now time.Time) error {
-	for _, s := range st.steps {
-		if s.Status == StepPending {
-			s.Status = StepSkipped
-			s.SkipReason = "workspace revision not available"
-			s.FailureSkip = true
-			s.CompletedAt = now
-			st.touchStep(s)
-		}
+	d := plan(st.job, st.steps, facts{lost: true})
+	if err := e.applyMoves(t, st, d.moves, now); err != nil {
+		return err
 	}
 	if !JobTerminal(st.job.Status) {
-		for _, s := range st.steps {
-			if !StepTerminal(s.Status) {
-				return nil
-			}
+		if !d.final {
+			return nil
 		}
-		st.job.Status = JobFailed
+		if err := st.moveJob(jobFail, ""); err != nil {
+			return err
+		}
 		e.endJob(t, st, now)
 	}
 	st.job.Finalized = true
@@ -295,24 +308,20 @@ func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res
 		}
 		now := time.Now()
 		j := st.job
+		ev, msg, stopped := stoppedEnd(j)
 		switch {
-		case j.Status == JobCancelled:
-			s.Status = StepCancelled
-			s.ErrorMessage = "Job cancelled"
-			s.CompletedAt = now
-			st.touchStep(s)
-		case j.Status == JobFailed && j.EndReason == "timeout":
-			e.failStep(t, st, s, now, "Job timed out after "+shell.FormatDuration(j.Timeout))
+		case stopped:
 		case res.Error == "":
-			s.Status = StepCompleted
+			ev = stepComplete
 			s.Output = res.Output
-			s.CompletedAt = now
-			st.touchStep(s)
 		default:
 			if res.TimedOut {
 				e.logProblem(t, jobID, now, "%s", stepTimeoutMessage(s.Name, s.Timeout))
 			}
-			e.failStep(t, st, s, now, res.Error)
+			ev, msg = stepFail, res.Error
+		}
+		if err := e.endStep(t, st, s, ev, now, msg); err != nil {
+			return err
 		}
 		snap, err := e.snapshot(j)
 		if err != nil {

@@ -272,6 +272,9 @@ func flowSteps(snap *workspace.Snapshot, task *workspace.Task) []*Step {
 			ContinueOnFailure: fs.ContinueOnFailure, Timeout: fs.Timeout,
 			Input: map[string]any{},
 		}
+		if fs.When != nil {
+			s.When = fs.When.Source()
+		}
 		if fs.Input != nil && fs.Input.Raw() != nil {
 			s.Input = fs.Input.Raw()
 		}

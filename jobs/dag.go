@@ -11,64 +11,98 @@ import (
 	"runnel/workspace/tmpl"
 )
 
-// advance evaluates pending steps until nothing changes (SPEC §5.3),
-// dispatching the ones that become ready, then finishes the job when no
-// step is left pending, ready or running (SPEC §5.4).
+// advance applies plan's decisions (state.go) until nothing changes:
+// skips are recorded, when: conditions evaluated, ready steps dispatched;
+// then it finishes the job when the plan says it is final (SPEC §5.3, §5.4).
 func (e *Engine) advance(t *txn, st *jobState, snap *workspace.Snapshot, now time.Time) error {
-	for changed := true; changed && !JobTerminal(st.job.Status); {
-		changed = false
-		for _, s := range st.steps {
-			if s.Status != StepPending {
+	var conds map[string]bool
+	for {
+		d := plan(st.job, st.steps, facts{conds: conds})
+		moved := len(d.moves) > 0
+		if err := e.applyMoves(t, st, d.moves, now); err != nil {
+			return err
+		}
+		for _, s := range d.evaluate {
+			r, ok := e.condition(t, st, s, snap)
+			if !ok {
+				// Waits for its render outside the transaction.
 				continue
 			}
-			ready, reason, wait := evaluate(st, s)
-			switch {
-			case wait:
-				continue
-			case ready:
-				if err := e.dispatch(t, st, s, snap, now); err != nil {
+			moved = true
+			if r.msg != "" {
+				e.logProblem(t, st.job.ID, now, "[template] Step '%s': %s", s.Name, r.msg)
+				if err := e.rejectStep(t, st, s, now, r.msg); err != nil {
 					return err
 				}
-				if s.Status == StepPending {
-					// Waits for its render outside the transaction.
-					continue
-				}
-			default:
-				s.Status = StepSkipped
-				s.SkipReason = reason
-				s.FailureSkip = true
-				s.CompletedAt = now
-				st.touchStep(s)
-				e.logProblem(t, st.job.ID, now, "Step '%s' skipped: %s", s.Name, reason)
+				continue
 			}
-			changed = true
+			if conds == nil {
+				conds = map[string]bool{}
+			}
+			conds[s.Name], _ = r.val.(bool)
+		}
+		for _, s := range d.ready {
+			if err := e.dispatch(t, st, s, snap, now); err != nil {
+				return err
+			}
+			// A step still pending waits for its render outside the
+			// transaction.
+			moved = moved || s.Status != StepPending
+		}
+		if !moved {
+			return e.finish(t, st, snap, d, now)
 		}
 	}
-	return e.maybeFinish(t, st, snap, now)
 }
 
-// evaluate applies the readiness rules to one pending step.
-func evaluate(st *jobState, s *Step) (ready bool, skipReason string, wait bool) {
-	for _, d := range s.DependsOn {
-		if dep := st.step(d); dep == nil || !StepTerminal(dep.Status) {
-			return false, "", true
+// applyMoves records plan's skips and cancels, with their log lines;
+// cancelled ready steps leave the queue.
+func (e *Engine) applyMoves(t *txn, st *jobState, moves []stepMove, now time.Time) error {
+	for _, m := range moves {
+		s := m.step
+		if s.Status == StepReady {
+			id, name := st.job.ID, s.Name
+			t.after(func() { e.queue.remove(id, name) })
+		}
+		if err := st.moveStep(s, m.ev, now, m.reason); err != nil {
+			return err
+		}
+		switch m.ev {
+		case stepSkipUpstream:
+			e.logProblem(t, st.job.ID, now, "Step '%s' skipped: %s", s.Name, m.reason)
+		case stepSkipCondition:
+			e.logLifecycle(t, st.job.ID, now, "Step '%s' skipped: %s", s.Name, m.reason)
 		}
 	}
-	if s.ContinueOnFailure {
-		return true, "", false
-	}
-	for _, d := range s.DependsOn {
-		dep := st.step(d)
-		switch {
-		case dep.Status == StepFailed:
-			return false, fmt.Sprintf("upstream step '%s' failed", d), false
-		case dep.Status == StepCancelled:
-			return false, fmt.Sprintf("upstream step '%s' was cancelled", d), false
-		case dep.Status == StepSkipped && dep.FailureSkip:
-			return false, dep.SkipReason, false
+	return nil
+}
+
+// condition evaluates a step's when: with the step input's context,
+// outside the transaction (render.go): ok is false until the result is
+// there. The result is a bool, or msg when the template failed.
+func (e *Engine) condition(t *txn, st *jobState, s *Step, snap *workspace.Snapshot) (renderResult, bool) {
+	var when *tmpl.Template
+	if task := snap.Tasks[st.job.Task]; task != nil {
+		if fs := task.Step(s.Name); fs != nil {
+			when = fs.When
 		}
 	}
-	return true, "", false
+	ctx := stepContext(st, snap)
+	return t.rendered(renderKey("when", st.job.ID, s.Name), ctx, func() renderResult {
+		return evalWhen(when, ctx)
+	})
+}
+
+// evalWhen evaluates a when: template (outside any transaction).
+func evalWhen(when *tmpl.Template, ctx map[string]any) renderResult {
+	if when == nil {
+		return renderResult{msg: "Template error in when: the condition is not defined in the job's revision"}
+	}
+	v, err := when.Truth(ctx)
+	if err != nil {
+		return renderResult{msg: templateError("when", err)}
+	}
+	return renderResult{val: v}
 }
 
 // stepContext is the template context of a step input (SPEC §4.3).
@@ -113,8 +147,7 @@ func templateError(where string, err error) string {
 func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapshot, now time.Time) error {
 	a := snap.Actions[s.Action]
 	if a == nil {
-		e.failStep(t, st, s, now, fmt.Sprintf("Action '%s' is not defined in revision %s", s.Action, snap.Revision))
-		return nil
+		return e.rejectStep(t, st, s, now, fmt.Sprintf("Action '%s' is not defined in revision %s", s.Action, snap.Revision))
 	}
 	var (
 		fs     *workspace.Step
@@ -138,8 +171,7 @@ func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapsho
 	}
 	if r.msg != "" {
 		e.logProblem(t, st.job.ID, now, "[template] Step '%s': %s", s.Name, r.msg)
-		e.failStep(t, st, s, now, r.msg)
-		return nil
+		return e.rejectStep(t, st, s, now, r.msg)
 	}
 	if !s.Rendered {
 		in, _ := r.val.(map[string]any)
@@ -149,9 +181,9 @@ func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapsho
 	if a.Type == workspace.TypeTask {
 		return e.startChild(t, st, s, a, snap, now)
 	}
-	s.Status = StepReady
-	s.ReadyAt = now
-	st.touchStep(s)
+	if err := st.moveStep(s, stepDispatch, now, ""); err != nil {
+		return err
+	}
 	item := &queueItem{jobID: st.job.ID, step: s.Name, readyAt: now, created: st.job.CreatedAt, tags: s.Tags}
 	t.after(func() { e.queue.push(item) })
 	return e.noticeUnmatched(t, st.job.ID, s, now)
@@ -230,13 +262,25 @@ func renderAction(a *workspace.Action, input map[string]any, snap *workspace.Sna
 	return r, nil
 }
 
-// failStep ends a step that never ran or whose report failed it.
-func (e *Engine) failStep(t *txn, st *jobState, s *Step, now time.Time, msg string) {
-	s.Status = StepFailed
-	s.ErrorMessage = msg
-	s.CompletedAt = now
-	st.touchStep(s)
-	e.logProblem(t, st.job.ID, now, "Step '%s' failed: %s", s.Name, firstLine(msg))
+// failStep ends a running step that failed (stepFail).
+func (e *Engine) failStep(t *txn, st *jobState, s *Step, now time.Time, msg string) error {
+	return e.endStep(t, st, s, stepFail, now, msg)
+}
+
+// rejectStep fails a pending or ready step that never ran (stepReject).
+func (e *Engine) rejectStep(t *txn, st *jobState, s *Step, now time.Time, msg string) error {
+	return e.endStep(t, st, s, stepReject, now, msg)
+}
+
+// endStep moves a step by ev with msg, logging failures.
+func (e *Engine) endStep(t *txn, st *jobState, s *Step, ev stepEvent, now time.Time, msg string) error {
+	if err := st.moveStep(s, ev, now, msg); err != nil {
+		return err
+	}
+	if s.Status == StepFailed {
+		e.logProblem(t, st.job.ID, now, "Step '%s' failed: %s", s.Name, firstLine(msg))
+	}
+	return nil
 }
 
 func firstLine(s string) string {
@@ -248,12 +292,15 @@ func firstLine(s string) string {
 
 // markRunning records that a job has begun (the time is the same in every
 // attempt of the update: hook contexts read it).
-func markRunning(t *txn, st *jobState, now time.Time) {
-	if st.job.Status == JobPending {
-		st.job.Status = JobRunning
-		st.job.StartedAt = t.stableTime(renderKey("started", st.job.ID), now)
-		st.touch()
+func markRunning(t *txn, st *jobState, now time.Time) error {
+	if st.job.Status != JobPending {
+		return nil
 	}
+	if err := st.moveJob(jobStart, ""); err != nil {
+		return err
+	}
+	st.job.StartedAt = t.stableTime(renderKey("started", st.job.ID), now)
+	return nil
 }
 
 // maxDepth is the deepest allowed child job (a top-level job has depth 0).
@@ -262,18 +309,15 @@ const maxDepth = 10
 // startChild creates the child job of a type: task step (SPEC §8.3).
 func (e *Engine) startChild(t *txn, st *jobState, s *Step, a *workspace.Action, snap *workspace.Snapshot, now time.Time) error {
 	if st.job.Depth+1 >= maxDepth {
-		e.failStep(t, st, s, now, fmt.Sprintf("Maximum task nesting depth (%d) exceeded for task '%s'", maxDepth, a.Task))
-		return nil
+		return e.rejectStep(t, st, s, now, fmt.Sprintf("Maximum task nesting depth (%d) exceeded for task '%s'", maxDepth, a.Task))
 	}
 	task := snap.Tasks[a.Task]
 	if task == nil {
-		e.failStep(t, st, s, now, fmt.Sprintf("Task '%s' is not defined in revision %s", a.Task, snap.Revision))
-		return nil
+		return e.rejectStep(t, st, s, now, fmt.Sprintf("Task '%s' is not defined in revision %s", a.Task, snap.Revision))
 	}
 	in, err := workspace.CheckInput(task.Input, stepInput(s))
 	if err != nil {
-		e.failStep(t, st, s, now, "Child job input validation failed: "+err.Error())
-		return nil
+		return e.rejectStep(t, st, s, now, "Child job input validation failed: "+err.Error())
 	}
 	id, created := t.newJobID(renderKey("child", st.job.ID, s.Name))
 	child, err := e.createJob(t, snap, jobSpec{
@@ -283,48 +327,42 @@ func (e *Engine) startChild(t *txn, st *jobState, s *Step, a *workspace.Action, 
 	if err != nil {
 		return err
 	}
-	s.Status = StepRunning
-	s.StartedAt = now
-	s.ReadyAt = now
+	if err := st.moveStep(s, stepDispatch, now, ""); err != nil {
+		return err
+	}
+	if err := st.moveStep(s, stepStartChild, now, ""); err != nil {
+		return err
+	}
 	s.ChildJobID = child.job.ID
-	st.touchStep(s)
-	markRunning(t, st, now)
+	if err := markRunning(t, st, now); err != nil {
+		return err
+	}
 	e.logLifecycle(t, st.job.ID, now, "Step '%s' started child job %s", s.Name, child.job.ID)
 	return e.advance(t, child, snap, now)
 }
 
-// maybeFinish ends the job when no step is pending, ready or running, then
-// finalizes it: parent propagation, hooks, secret scrubbing (SPEC §5.4).
+// maybeFinish plans the job (state.go) and finishes it when final.
 func (e *Engine) maybeFinish(t *txn, st *jobState, snap *workspace.Snapshot, now time.Time) error {
+	return e.finish(t, st, snap, plan(st.job, st.steps, facts{}), now)
+}
+
+// finish ends the job when d says it is final (its status and output), then
+// finalizes it: parent propagation, hooks, secret scrubbing (SPEC §5.4).
+func (e *Engine) finish(t *txn, st *jobState, snap *workspace.Snapshot, d decision, now time.Time) error {
 	j := st.job
-	if j.Finalized {
+	if j.Finalized || !d.final {
 		return nil
 	}
-	for _, s := range st.steps {
-		if !StepTerminal(s.Status) {
-			return nil
-		}
-	}
 	if !JobTerminal(j.Status) {
-		failed := false
-		output := map[string]any{}
-		sinks := sinkSteps(st)
-		for _, s := range st.steps {
-			if s.Status == StepFailed && !s.ContinueOnFailure {
-				failed = true
-			}
-			if sinks[s.Name] && s.Status == StepCompleted && s.Output != nil {
-				output[s.Name] = s.Output
-			}
+		ev := jobComplete
+		if d.status == JobFailed {
+			ev = jobFail
 		}
-		if failed {
-			j.Status = JobFailed
-			j.Output = nil
-		} else {
-			j.Status = JobCompleted
-			if len(output) > 0 {
-				j.Output = output
-			}
+		if err := st.moveJob(ev, ""); err != nil {
+			return err
+		}
+		if d.output != nil {
+			j.Output = d.output
 		}
 		e.endJob(t, st, now)
 	}
@@ -365,20 +403,6 @@ func (e *Engine) endJob(t *txn, st *jobState, now time.Time) {
 	t.after(func() { e.notifyTerminal(id) })
 }
 
-// sinkSteps returns the steps nothing depends on.
-func sinkSteps(st *jobState) map[string]bool {
-	sinks := make(map[string]bool, len(st.steps))
-	for _, s := range st.steps {
-		sinks[s.Name] = true
-	}
-	for _, s := range st.steps {
-		for _, d := range s.DependsOn {
-			delete(sinks, d)
-		}
-	}
-	return sinks
-}
-
 // childResult is what a finished child job hands its parent step, captured
 // before the child's record is scrubbed.
 type childResult struct {
@@ -399,21 +423,19 @@ func (e *Engine) propagate(t *txn, c childResult, now time.Time) error {
 	if ps == nil || ps.Status != StepRunning || ps.ChildJobID != c.id {
 		return nil
 	}
+	ev, msg, stopped := stoppedEnd(parent.job)
 	switch {
+	case stopped:
 	case c.status == JobCompleted:
-		ps.Status = StepCompleted
+		ev = stepComplete
 		ps.Output = c.output
-		ps.CompletedAt = now
-		parent.touchStep(ps)
-	case c.status == JobCancelled && JobTerminal(parent.job.Status):
-		ps.Status = StepCancelled
-		ps.ErrorMessage = "Job cancelled"
-		ps.CompletedAt = now
-		parent.touchStep(ps)
 	case c.status == JobCancelled:
-		e.failStep(t, parent, ps, now, fmt.Sprintf("Child job %s was cancelled", c.id))
+		ev, msg = stepFail, fmt.Sprintf("Child job %s was cancelled", c.id)
 	default:
-		e.failStep(t, parent, ps, now, fmt.Sprintf("Child job %s failed", c.id))
+		ev, msg = stepFail, fmt.Sprintf("Child job %s failed", c.id)
+	}
+	if err := e.endStep(t, parent, ps, ev, now, msg); err != nil {
+		return err
 	}
 	snap, err := e.snapshot(parent.job)
 	if err != nil {

@@ -136,4 +136,6 @@ type Step struct {
 	FailureSkip bool `json:"failure_skip,omitempty"`
 	// Acked is set when a remote worker confirmed the start (/start).
 	Acked bool `json:"acked,omitempty"`
+	// When is the step's when: template as written ("" = none).
+	When string `json:"when,omitempty"`
 }

@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"time"
-
-	"runnel/jobs/shell"
 )
 
 // recover repairs what a previous process left (SPEC §5.9): steps running
@@ -42,25 +40,24 @@ func (e *Engine) recoverJob(t *txn, st *jobState, now time.Time) error {
 		if s.Status != StepRunning || s.ChildJobID != "" || s.WorkerID != e.builtinID {
 			continue
 		}
-		switch {
-		case j.Status == JobCancelled:
-			s.Status = StepCancelled
-			s.ErrorMessage = "Job cancelled"
-			s.CompletedAt = now
-			st.touchStep(s)
-		case j.Status == JobFailed && j.EndReason == "timeout":
-			e.failStep(t, st, s, now, "Job timed out after "+shell.FormatDuration(j.Timeout))
-		default:
+		ev, msg, stopped := stoppedEnd(j)
+		if !stopped {
 			e.logProblem(t, j.ID, now, "[recovery] server restarted while step '%s' was running", s.Name)
-			e.failStep(t, st, s, now, "server restarted while step was running")
+			ev, msg = stepFail, "server restarted while step was running"
+		}
+		if err := e.endStep(t, st, s, ev, now, msg); err != nil {
+			return err
 		}
 	}
 	snap, err := e.snapshot(j)
 	if err != nil {
 		e.logProblem(t, j.ID, now, "[recovery] %s", err)
 		for _, s := range st.steps {
-			if s.Status == StepReady {
-				e.failStep(t, st, s, now, "Failed to render action: "+err.Error())
+			if s.Status != StepReady {
+				continue
+			}
+			if err := e.rejectStep(t, st, s, now, "Failed to render action: "+err.Error()); err != nil {
+				return err
 			}
 		}
 		return e.finishLater(t, st, now)

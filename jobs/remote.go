@@ -141,7 +141,7 @@ func (e *Engine) Cancelled(jobID string) (bool, error) {
 		if err != nil {
 			return err
 		}
-		stop = j.Status == JobCancelled || (j.Status == JobFailed && j.EndReason == "timeout")
+		stop = jobStopped(j)
 		return nil
 	})
 	return stop, err
@@ -220,24 +220,25 @@ func (e *Engine) Sweep(now time.Time) error {
 					continue
 				}
 				j := st.job
+				stopEv, stopMsg, stopped := stoppedEnd(j)
+				var err error
 				switch {
 				case dead[s.WorkerID]:
 					e.logProblem(t, id, now, "[recovery] Worker %s unresponsive (heartbeat timeout), failing step '%s'", s.WorkerID, s.Name)
-					e.failStep(t, st, s, now, fmt.Sprintf("Worker heartbeat timeout (worker %s unresponsive)", s.WorkerID))
+					err = e.failStep(t, st, s, now, fmt.Sprintf("Worker heartbeat timeout (worker %s unresponsive)", s.WorkerID))
 				case !s.Acked && since(s.StartedAt) > hb:
 					e.logProblem(t, id, now, "[recovery] Claim of step '%s' by worker %s was never started; requeued", s.Name, s.WorkerID)
-					s.Status, s.WorkerID, s.StartedAt, s.ReadyAt = StepReady, "", time.Time{}, now
-					st.touchStep(s)
+					err = st.moveStep(s, stepRequeue, now, "")
 					requeue = append(requeue, &queueItem{jobID: id, step: s.Name, readyAt: now, created: j.CreatedAt, tags: s.Tags})
-				case j.Status == JobCancelled && since(j.CompletedAt) > cancelGrace:
-					s.Status, s.ErrorMessage, s.CompletedAt = StepCancelled, "Job cancelled", now
-					st.touchStep(s)
-				case j.Status == JobFailed && j.EndReason == "timeout" && since(j.CompletedAt) > cancelGrace:
-					e.failStep(t, st, s, now, "Job timed out after "+shell.FormatDuration(j.Timeout))
+				case stopped && since(j.CompletedAt) > cancelGrace:
+					err = e.endStep(t, st, s, stopEv, now, stopMsg)
 				case s.Timeout > 0 && since(s.StartedAt) > s.Timeout+remoteTimeoutGrace:
-					e.failStep(t, st, s, now, fmt.Sprintf("Step timed out after %s (server-side enforcement)", shell.FormatDuration(s.Timeout)))
+					err = e.failStep(t, st, s, now, fmt.Sprintf("Step timed out after %s (server-side enforcement)", shell.FormatDuration(s.Timeout)))
 				default:
 					continue
+				}
+				if err != nil {
+					return err
 				}
 				changed = true
 			}
@@ -346,7 +347,9 @@ func (e *Engine) failUnmatched(t *txn, now time.Time, since func(time.Time) time
 		}
 		e.queue.remove(it.jobID, it.step)
 		e.logProblem(t, it.jobID, now, "[recovery] Step '%s' has been ready for %ds with no matching worker, failing", s.Name, int(limit.Seconds()))
-		e.failStep(t, st, s, now, fmt.Sprintf("No active worker with tags [%s] to run this step", strings.Join(s.Tags, ", ")))
+		if err := e.rejectStep(t, st, s, now, fmt.Sprintf("No active worker with tags [%s] to run this step", strings.Join(s.Tags, ", "))); err != nil {
+			return err
+		}
 		snap, err := e.snapshot(st.job)
 		if err != nil {
 			if err := e.finishLater(t, st, now); err != nil {

@@ -169,6 +169,9 @@ type Step struct {
 	Timeout     time.Duration
 	DisplayName string
 	Description string
+	// When is the step's condition (nil = none): evaluated once its
+	// dependencies are done; false skips the step (SPEC §5.3).
+	When *tmpl.Template
 }
 
 // TemplateName is the step's name in template contexts ("-" → "_").

@@ -1,0 +1,296 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestStepTransitions checks every step status × event: exactly SPEC
+// §5.1's rows are legal, everything else is refused.
+func TestStepTransitions(t *testing.T) {
+	legal := map[string]string{ // "event from" → to
+		"create ":                StepPending,
+		"dispatch pending":       StepReady,
+		"skip-upstream pending":  StepSkipped,
+		"skip-condition pending": StepSkipped,
+		"skip-stopped pending":   StepSkipped,
+		"skip-stopped ready":     StepSkipped,
+		"cancel pending":         StepCancelled,
+		"cancel ready":           StepCancelled,
+		"reject pending":         StepFailed,
+		"reject ready":           StepFailed,
+		"claim ready":            StepRunning,
+		"start-child ready":      StepRunning,
+		"requeue running":        StepReady,
+		"complete running":       StepCompleted,
+		"fail running":           StepFailed,
+		"stop running":           StepCancelled,
+	}
+	froms := []string{newStatus, StepPending, StepReady, StepRunning, StepCompleted, StepFailed, StepSkipped, StepCancelled}
+	seen := 0
+	for ev := stepEvent(0); ev <= numStepEvents; ev++ {
+		for _, from := range froms {
+			key := fmt.Sprintf("%s %s", ev, from)
+			to, err := stepNext(from, ev)
+			want, ok := legal[key]
+			switch {
+			case ok && (err != nil || to != want):
+				t.Errorf("%s: got %q, %v; want %q", key, to, err, want)
+			case !ok && !errors.Is(err, errIllegalTransition):
+				t.Errorf("%s: got %q, %v; want refused", key, to, err)
+			case ok:
+				seen++
+			}
+			if ok && StepTerminal(from) {
+				t.Errorf("%s leaves a terminal status", key)
+			}
+		}
+	}
+	if seen != len(legal) {
+		t.Errorf("%d legal moves found, %d listed", seen, len(legal))
+	}
+}
+
+// TestJobTransitions checks every job status × event.
+func TestJobTransitions(t *testing.T) {
+	legal := map[string]string{
+		"create ":          JobPending,
+		"refuse ":          JobSkipped,
+		"start pending":    JobRunning,
+		"complete pending": JobCompleted,
+		"complete running": JobCompleted,
+		"fail pending":     JobFailed,
+		"fail running":     JobFailed,
+		"timeout pending":  JobFailed,
+		"timeout running":  JobFailed,
+		"cancel pending":   JobCancelled,
+		"cancel running":   JobCancelled,
+	}
+	froms := append([]string{newStatus}, JobStatuses...)
+	seen := 0
+	for ev := jobEvent(0); ev <= numJobEvents; ev++ {
+		for _, from := range froms {
+			key := fmt.Sprintf("%s %s", ev, from)
+			to, err := jobNext(from, ev)
+			want, ok := legal[key]
+			switch {
+			case ok && (err != nil || to != want):
+				t.Errorf("%s: got %q, %v; want %q", key, to, err, want)
+			case !ok && !errors.Is(err, errIllegalTransition):
+				t.Errorf("%s: got %q, %v; want refused", key, to, err)
+			case ok:
+				seen++
+			}
+		}
+	}
+	if seen != len(legal) {
+		t.Errorf("%d legal moves found, %d listed", seen, len(legal))
+	}
+}
+
+// TestMoveStamps checks what applying a move records on a step and a job,
+// and that a refused move changes nothing.
+func TestMoveStamps(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	earlier := now.Add(-time.Minute)
+	cases := []struct {
+		name string
+		from Step
+		ev   stepEvent
+		msg  string
+		want Step
+	}{
+		{"dispatch", Step{Status: StepPending}, stepDispatch, "", Step{Status: StepReady, ReadyAt: now}},
+		{"claim", Step{Status: StepReady, ReadyAt: earlier}, stepClaim, "", Step{Status: StepRunning, ReadyAt: earlier, StartedAt: now}},
+		{"requeue", Step{Status: StepRunning, WorkerID: "w", StartedAt: earlier}, stepRequeue, "", Step{Status: StepReady, ReadyAt: now}},
+		{"complete", Step{Status: StepRunning, StartedAt: earlier}, stepComplete, "", Step{Status: StepCompleted, StartedAt: earlier, CompletedAt: now}},
+		{"fail", Step{Status: StepRunning}, stepFail, "Exit code: 1", Step{Status: StepFailed, ErrorMessage: "Exit code: 1", CompletedAt: now}},
+		{"stop", Step{Status: StepRunning}, stepStop, "Job cancelled", Step{Status: StepCancelled, ErrorMessage: "Job cancelled", CompletedAt: now}},
+		{"failure skip", Step{Status: StepPending}, stepSkipUpstream, "upstream step 'a' failed",
+			Step{Status: StepSkipped, SkipReason: "upstream step 'a' failed", FailureSkip: true, CompletedAt: now}},
+		{"condition skip", Step{Status: StepPending}, stepSkipCondition, "when: x was false",
+			Step{Status: StepSkipped, SkipReason: "when: x was false", CompletedAt: now}},
+		{"refused", Step{Status: StepCompleted, CompletedAt: earlier}, stepFail, "x", Step{Status: StepCompleted, CompletedAt: earlier}},
+	}
+	for _, c := range cases {
+		s := c.from
+		s.Name = "s"
+		st := &jobState{job: &Job{ID: "j"}, steps: []*Step{&s}, byName: map[string]*Step{"s": &s}, dirtySteps: map[string]bool{}}
+		err := st.moveStep(&s, c.ev, now, c.msg)
+		if (err != nil) != (c.name == "refused") {
+			t.Errorf("%s: err %v", c.name, err)
+		}
+		c.want.Name = "s"
+		if diff := cmp.Diff(c.want, s); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, diff)
+		}
+		if st.dirtySteps["s"] != (err == nil) {
+			t.Errorf("%s: dirty %v", c.name, st.dirtySteps["s"])
+		}
+	}
+	st := &jobState{job: &Job{ID: "j", Status: JobRunning, Output: "x"}, dirtySteps: map[string]bool{}}
+	if err := st.moveJob(jobTimeout, ""); err != nil || st.job.Status != JobFailed || st.job.EndReason != endTimeout || st.job.Output != nil || !st.dirtyJob {
+		t.Errorf("timeout: %v %+v", err, st.job)
+	}
+	if !jobStopped(st.job) {
+		t.Error("a timed-out job is stopped")
+	}
+	if err := st.moveJob(jobCancel, "api"); !errors.Is(err, errIllegalTransition) || st.job.Status != JobFailed {
+		t.Errorf("cancel after timeout: %v %+v", err, st.job)
+	}
+}
+
+// step builds a step for plan tests: "name:status" with dependencies.
+func step(name, status string, deps ...string) *Step {
+	return &Step{Name: name, Status: status, DependsOn: deps}
+}
+
+// TestPlan is SPEC §5.3/§5.4 over small DAGs: what becomes ready, skipped
+// (and why), evaluated, or final, and the job's resulting status.
+func TestPlan(t *testing.T) {
+	type want struct {
+		moves    []string // "step event reason"
+		evaluate []string
+		ready    []string
+		final    bool
+		status   string
+		output   any
+	}
+	failSkip := func(s *Step, reason string) *Step { s.FailureSkip, s.SkipReason = true, reason; return s }
+	condSkip := func(s *Step) *Step { s.SkipReason = "when: x was false"; return s }
+	cof := func(s *Step) *Step { s.ContinueOnFailure = true; return s }
+	when := func(s *Step, w string) *Step { s.When = w; return s }
+	out := func(s *Step, v any) *Step { s.Output = v; return s }
+	running := &Job{Status: JobRunning}
+	cases := []struct {
+		name  string
+		job   *Job
+		steps []*Step
+		conds map[string]bool
+		lost  bool
+		want  want
+	}{
+		{name: "roots ready", job: &Job{Status: JobPending},
+			steps: []*Step{step("a", StepPending), step("b", StepPending), step("c", StepPending, "a")},
+			want:  want{ready: []string{"a", "b"}}},
+		{name: "waits for a running dependency", job: running,
+			steps: []*Step{step("a", StepRunning), step("b", StepPending, "a")},
+			want:  want{}},
+		{name: "completed dependency makes ready", job: running,
+			steps: []*Step{step("a", StepCompleted), step("b", StepPending, "a")},
+			want:  want{ready: []string{"b"}}},
+		{name: "failure skips propagate with the root cause", job: running,
+			steps: []*Step{step("a", StepFailed), step("b", StepPending, "a"), step("c", StepPending, "b"), step("d", StepPending)},
+			want: want{moves: []string{"b skip-upstream upstream step 'a' failed", "c skip-upstream upstream step 'a' failed"},
+				ready: []string{"d"}}},
+		{name: "cancelled dependency", job: running,
+			steps: []*Step{step("a", StepCancelled), step("b", StepPending, "a")},
+			want:  want{moves: []string{"b skip-upstream upstream step 'a' was cancelled"}, final: true, status: JobCompleted}},
+		{name: "failed job when an unflagged step failed", job: running,
+			steps: []*Step{step("a", StepFailed), step("b", StepPending, "a")},
+			want:  want{moves: []string{"b skip-upstream upstream step 'a' failed"}, final: true, status: JobFailed}},
+		{name: "inherited failure skip", job: running,
+			steps: []*Step{failSkip(step("a", StepSkipped), "upstream step 'x' failed"), step("b", StepPending, "a")},
+			want:  want{moves: []string{"b skip-upstream upstream step 'x' failed"}, final: true, status: JobCompleted}},
+		{name: "continue_on_failure runs and does not fail the job", job: running,
+			steps: []*Step{cof(step("a", StepFailed)), cof(step("b", StepPending, "a"))},
+			want:  want{ready: []string{"b"}}},
+		{name: "flagged failure completes", job: running,
+			steps: []*Step{cof(step("a", StepFailed)), out(step("b", StepCompleted), 1.0)},
+			want:  want{final: true, status: JobCompleted, output: map[string]any{"b": 1.0}}},
+		{name: "condition skip counts as satisfied", job: running,
+			steps: []*Step{condSkip(step("a", StepSkipped)), step("b", StepPending, "a")},
+			want:  want{ready: []string{"b"}}},
+		{name: "when unknown is evaluated", job: running,
+			steps: []*Step{step("a", StepCompleted), when(step("b", StepPending, "a"), "{{ x }}"), step("c", StepPending, "b")},
+			want:  want{evaluate: []string{"b"}}},
+		{name: "when true is ready", job: running, conds: map[string]bool{"b": true},
+			steps: []*Step{step("a", StepCompleted), when(step("b", StepPending, "a"), "{{ x }}")},
+			want:  want{ready: []string{"b"}}},
+		{name: "when false skips and its dependants run", job: running, conds: map[string]bool{"b": false},
+			steps: []*Step{step("a", StepCompleted), when(step("b", StepPending, "a"), "{{ x }}"), step("c", StepPending, "b")},
+			want:  want{moves: []string{"b skip-condition when: {{ x }} was false"}, ready: []string{"c"}}},
+		{name: "failure skip wins over when", job: running,
+			steps: []*Step{step("a", StepFailed), when(step("b", StepPending, "a"), "{{ x }}")},
+			want:  want{moves: []string{"b skip-upstream upstream step 'a' failed"}, final: true, status: JobFailed}},
+		{name: "all condition-skipped completes without output", job: running, conds: map[string]bool{"a": false},
+			steps: []*Step{when(step("a", StepPending), "false")},
+			want:  want{moves: []string{"a skip-condition when: false was false"}, final: true, status: JobCompleted}},
+		{name: "completed sinks make the output", job: running,
+			steps: []*Step{out(step("a", StepCompleted), 1.0), out(step("b", StepCompleted, "a"), "x"), step("c", StepCompleted, "a")},
+			want:  want{final: true, status: JobCompleted, output: map[string]any{"b": "x"}}},
+		{name: "cancelled job cancels pending and ready", job: &Job{Status: JobCancelled},
+			steps: []*Step{step("a", StepRunning), step("b", StepReady), step("c", StepPending, "a")},
+			want:  want{moves: []string{"b cancel ", "c cancel "}}},
+		{name: "cancelled job is final once nothing runs", job: &Job{Status: JobCancelled},
+			steps: []*Step{step("a", StepCancelled), step("b", StepPending, "a")},
+			want:  want{moves: []string{"b cancel "}, final: true, status: JobCancelled}},
+		{name: "timed-out job skips", job: &Job{Status: JobFailed, EndReason: endTimeout},
+			steps: []*Step{step("a", StepFailed), step("b", StepReady), step("c", StepPending, "a")},
+			want:  want{moves: []string{"b skip-stopped job timed out", "c skip-stopped job timed out"}, final: true, status: JobFailed}},
+		{name: "lost revision skips pending and fails", job: running, lost: true,
+			steps: []*Step{step("a", StepCompleted), step("b", StepPending, "a")},
+			want:  want{moves: []string{"b skip-stopped workspace revision not available"}, final: true, status: JobFailed}},
+		{name: "lost revision waits for running steps", job: running, lost: true,
+			steps: []*Step{step("a", StepRunning), step("b", StepPending, "a")},
+			want:  want{moves: []string{"b skip-stopped workspace revision not available"}}},
+		{name: "finished job plans nothing", job: &Job{Status: JobCompleted},
+			steps: []*Step{step("a", StepCompleted)},
+			want:  want{final: true, status: JobCompleted}},
+	}
+	for _, c := range cases {
+		// plan must not change what it reads.
+		before := fmt.Sprintf("%+v", c.steps)
+		d := plan(c.job, c.steps, facts{conds: c.conds, lost: c.lost})
+		if after := fmt.Sprintf("%+v", c.steps); after != before {
+			t.Errorf("%s: plan changed its input", c.name)
+		}
+		got := want{final: d.final, status: d.status, output: d.output}
+		if !d.final {
+			got.status = ""
+		}
+		for _, m := range d.moves {
+			got.moves = append(got.moves, fmt.Sprintf("%s %s %s", m.step.Name, m.ev, m.reason))
+		}
+		for _, s := range d.evaluate {
+			got.evaluate = append(got.evaluate, s.Name)
+		}
+		for _, s := range d.ready {
+			got.ready = append(got.ready, s.Name)
+		}
+		if diff := cmp.Diff(c.want, got, cmp.AllowUnexported(want{})); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, diff)
+		}
+		// Every planned move is a legal row from the step's status.
+		for _, m := range d.moves {
+			if _, err := stepNext(m.step.Status, m.ev); err != nil {
+				t.Errorf("%s: planned %v", c.name, err)
+			}
+		}
+	}
+}
+
+// TestStoppedEnd checks how a running step ends in each kind of job.
+func TestStoppedEnd(t *testing.T) {
+	cases := []struct {
+		job *Job
+		ev  stepEvent
+		msg string
+		ok  bool
+	}{
+		{&Job{Status: JobCancelled}, stepStop, "Job cancelled", true},
+		{&Job{Status: JobFailed, EndReason: endTimeout, Timeout: time.Hour}, stepFail, "Job timed out after 1h", true},
+		{&Job{Status: JobRunning}, 0, "", false},
+		{&Job{Status: JobFailed}, 0, "", false},
+	}
+	for _, c := range cases {
+		ev, msg, ok := stoppedEnd(c.job)
+		if ev != c.ev || msg != c.msg || ok != c.ok {
+			t.Errorf("%+v: got %s %q %v", c.job, ev, msg, ok)
+		}
+	}
+}
