@@ -244,6 +244,15 @@ func (sc *scopeCheck) task(td *taskDef) {
 	upstream := upstreamSteps(td)
 	for _, sd := range td.steps {
 		label := fmt.Sprintf("task '%s' step '%s'", td.t.Name, sd.s.Name)
+		if site := sd.when; site != nil {
+			// A condition sees what the step's input sees; it prints
+			// nothing into a command.
+			for _, r := range sc.refsOf(site) {
+				if !r.Guarded {
+					sc.stepRef(td, sd, label+" "+site.label, site, r, byTemplate, names, upstream[sd.s.Name])
+				}
+			}
+		}
 		for i := range sd.sites {
 			site := &sd.sites[i]
 			for _, r := range sc.refsOf(site) {

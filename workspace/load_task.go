@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ type stepDef struct {
 	deps      []depRef
 	// sites are the templates of the step input (load_scope.go).
 	sites []tmplSite
+	// when is the step's when: template (nil = none), checked like an
+	// input (load_scope.go).
+	when *tmplSite
 }
 
 type depRef struct {
@@ -78,7 +82,7 @@ var taskKeys = map[string]bool{
 var stepKeys = map[string]bool{
 	"action": false, "depends_on": false, "input": false, "continue_on_failure": false,
 	"timeout": false, "name": false, "description": false,
-	"when": true, "for_each": true, "sequential": true, "retry": true,
+	"when": false, "for_each": true, "sequential": true, "retry": true,
 }
 
 // hookKeys are the keys of a hook entry.
@@ -284,6 +288,8 @@ func (l *loader) step(d *yamlDoc, task string, e entry) *stepDef {
 				inputNode = x.val
 			case "continue_on_failure":
 				l.boolField(d, x, owner, &s.ContinueOnFailure)
+			case "when":
+				sd.when = l.when(d, x, owner, s)
 			case "timeout":
 				s.Timeout = l.duration(d, x.val, owner)
 			case "name":
@@ -329,6 +335,33 @@ func (l *loader) step(d *yamlDoc, task string, e entry) *stepDef {
 		sd.sites = l.inputSites(d, inputNode)
 	}
 	return sd
+}
+
+// when reads a step's when: a template, or true/false. Static text
+// other than true/false is refused (it would always be true).
+func (l *loader) when(d *yamlDoc, x entry, owner string, s *Step) *tmplSite {
+	var src string
+	switch v := d.value(x.val).(type) {
+	case bool:
+		src = strconv.FormatBool(v)
+	case string:
+		src = v
+	default:
+		d.errorf(x.val, "%s: 'when' must be a template such as \"{{ input.deploy }}\", or true or false", owner)
+		return nil
+	}
+	if t, err := l.parse(src); err == nil && t.Static() && src != "true" && src != "false" {
+		d.errorf(x.val, "%s: 'when' must be a template such as \"{{ %s }}\", or true or false (plain text is always true)", owner, src)
+		return nil
+	}
+	l.parseLater(src, func(t *tmpl.Template, err error) {
+		if err != nil {
+			d.errorf(x.val, "%s 'when': template error: %v", owner, err)
+			return
+		}
+		s.When = t
+	})
+	return &tmplSite{d: d, node: x.val, src: src, label: "when"}
 }
 
 // deps reads depends_on, dropping repeats.
