@@ -68,6 +68,9 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 	rctx := map[string]any{"input": jobInput, "secret": secrets(snap)}
 	for _, fs := range task.Steps {
 		if a := snap.Actions[fs.Action]; a != nil && len(fs.DependsOn) == 0 {
+			if when := fs.When; when != nil {
+				renders.seed(renderKey("when", id, fs.Name), rctx, func() renderResult { return evalWhen(when, rctx) })
+			}
 			renders.seed(renderKey("step", id, fs.Name), rctx, func() renderResult {
 				return renderStep(fs, a, false, nil, rctx, snap)
 			})
