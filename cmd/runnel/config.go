@@ -22,7 +22,7 @@ import (
 
 	"runnel/httpd"
 	"runnel/workspace"
-	"runnel/workspace/yamllimit"
+	"runnel/workspace/yamlfile"
 )
 
 // This file holds the two configuration files of the runnel binary
@@ -808,8 +808,8 @@ func cfgRead(path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
-	src, err := yamllimit.ReadFile(path)
-	var le *yamllimit.Error
+	src, err := yamlfile.ReadFile(path)
+	var le *yamlfile.Error
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("config file %s: no such file", path)
@@ -1021,8 +1021,8 @@ func (n *cfgNode) clone() *cfgNode {
 func cfgParse(src []byte, file string) (*cfgNode, []Problem) {
 	// The same size and nesting limits as workflow files, checked before
 	// the parser sees the bytes.
-	var le *yamllimit.Error
-	if err := yamllimit.Check(src); errors.As(err, &le) {
+	var le *yamlfile.Error
+	if err := yamlfile.Check(src); errors.As(err, &le) {
 		return nil, []Problem{{File: file, Line: le.Line, Col: le.Col, Message: le.Message}}
 	}
 	f, err := parser.ParseBytes(src, 0)
@@ -1324,7 +1324,7 @@ func cfgParseOverride(name, value string) (*cfgNode, *Problem) {
 	if trimmed == "" {
 		return raw, nil
 	}
-	if err := yamllimit.Check([]byte(value)); err != nil {
+	if err := yamlfile.Check([]byte(value)); err != nil {
 		// Over the YAML limits: the parser never sees it.
 		if trimmed[0] == '[' || trimmed[0] == '{' {
 			return nil, &Problem{Env: name, Message: fmt.Sprintf("value is not a valid YAML flow list or mapping: %v", err)}
