@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -45,10 +45,10 @@ func TestConfigYAMLLimits(t *testing.T) {
 			var path string
 			if tt.worker {
 				path = cfgWrite(t, t.TempDir(), "worker-config.yaml", tt.yaml)
-				_, err = LoadWorkerConfig(path, tt.env)
+				_, err = LoadWorker(path, tt.env)
 			} else {
 				path = cfgWrite(t, t.TempDir(), "server-config.yaml", tt.yaml)
-				_, err = LoadServerConfig(path, tt.env)
+				_, err = LoadServer(path, tt.env)
 			}
 			if diff := cmp.Diff(tt.want, cfgLines(t, err, path)); diff != "" {
 				t.Errorf("problems (-want +got):\n%s", diff)
