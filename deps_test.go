@@ -100,22 +100,23 @@ type importRules struct {
 // runnelRules is the policy the module is held to.
 var runnelRules = importRules{
 	May: map[string][]string{
-		"cmd":                 {"httpd", "jobs", "workspace", "logstore", "gitsync", "examples"},
-		"httpd":               {"jobs", "workspace", "logstore"},
-		"httpd/client":        {"jobs", "workspace", "logstore"}, // never the server it talks to
-		"httpd/auth":          {},
-		"httpd/metrics":       {},
-		"httpd/web":           {},
-		"jobs":                {"workspace", "logstore"},
-		"jobs/shell":          {},
-		"workspace":           {},
-		"workspace/cron":      {},
-		"workspace/tmpl":      {},
-		"workspace/yamllimit": {},
-		"logstore":            {},
-		"gitsync":             {},
-		"examples":            {},
-		"e2e":                 {"httpd", "jobs", "workspace", "logstore"}, // black-box tests of the real binaries
+		"cmd":                {"httpd", "jobs", "workspace", "logstore", "gitsync", "examples"},
+		"cmd/runnel/config":  {"httpd", "jobs", "workspace", "logstore"}, // httpd's defaults, workspace's suggestions
+		"httpd":              {"jobs", "workspace", "logstore"},
+		"httpd/client":       {"jobs", "workspace", "logstore"}, // never the server it talks to
+		"httpd/auth":         {},
+		"httpd/metrics":      {},
+		"httpd/web":          {},
+		"jobs":               {"workspace", "logstore"},
+		"jobs/shell":         {},
+		"workspace":          {},
+		"workspace/cron":     {},
+		"workspace/tmpl":     {},
+		"workspace/yamlfile": {},
+		"logstore":           {},
+		"gitsync":            {},
+		"examples":           {},
+		"e2e":                {"httpd", "jobs", "workspace", "logstore"}, // black-box tests of the real binaries
 	},
 	TestMay: map[string][]string{
 		"examples": {"workspace"}, // the examples are checked with the real loader
@@ -128,7 +129,7 @@ var runnelRules = importRules{
 		"github.com/fsnotify/fsnotify":        {"workspace"},
 		"github.com/nikolalohinski/gonja/v2":  {"workspace/tmpl"},
 		"github.com/adhocore/gronx":           {"workspace/cron"},
-		"github.com/goccy/go-yaml":            {"workspace", "cmd"},
+		"github.com/goccy/go-yaml":            {"workspace", "cmd/runnel/config"},
 		"github.com/golang-jwt/jwt/v5":        {"httpd/auth"},
 		"golang.org/x/crypto/argon2":          {"httpd/auth"},
 		"github.com/aymanbagabas/go-udiff":    {"httpd"},

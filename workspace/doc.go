@@ -1,5 +1,6 @@
-// Package workspace loads and validates workflow YAML (SPEC §3) into
-// immutable snapshots, and keeps each configured workspace's current
+// Package workspace loads and validates workflow YAML (SPEC §3), parsed
+// through yamlfile (the one YAML layer and its limits), into immutable
+// snapshots, and keeps each configured workspace's current
 // snapshot up to date from its source (a folder watched with fsnotify, or a
 // fetch function such as a git mirror handed in by cmd).
 //

@@ -18,7 +18,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 
 	"runnel/workspace/tmpl"
-	"runnel/workspace/yamllimit"
+	"runnel/workspace/yamlfile"
 )
 
 // Problem is one load or validation error (or warning) with its position.
@@ -355,11 +355,11 @@ func (l *loader) parseFiles(files []string) []*yamlDoc {
 		src, ok := l.sources[rel]
 		if !ok {
 			var err error
-			src, err = yamllimit.ReadFile(filepath.Join(l.dir, filepath.FromSlash(rel)))
-			var le *yamllimit.Error
+			src, err = yamlfile.ReadFile(filepath.Join(l.dir, filepath.FromSlash(rel)))
+			var le *yamlfile.Error
 			switch {
 			case errors.As(err, &le):
-				report(limitProblem(rel, le))
+				report(fileProblem(rel, le))
 				return
 			case err != nil:
 				report(Problem{File: rel, Message: fmt.Sprintf("cannot read: %v", err)})

@@ -11,7 +11,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"runnel/workspace"
-	"runnel/workspace/yamllimit"
+	"runnel/workspace/yamlfile"
 )
 
 // FuzzLoad loads arbitrary bytes as the only workflow file: Load must never
@@ -29,8 +29,8 @@ func FuzzLoad(f *testing.F) {
 	dir := f.TempDir()
 	env := func(name string) (string, bool) { return "value-of-" + name, name != "UNSET" }
 	f.Fuzz(func(t *testing.T, src []byte) {
-		if yamllimit.Check(src) == nil {
-			if d := parsedDepth(src); d > 2*yamllimit.MaxDepth {
+		if yamlfile.Check(src) == nil {
+			if d := parsedDepth(src); d > 2*yamlfile.MaxDepth {
 				t.Fatalf("the limits let through a file that parses %d levels deep", d)
 			}
 		}

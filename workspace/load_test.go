@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"runnel/workspace"
-	"runnel/workspace/yamllimit"
+	"runnel/workspace/yamlfile"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite golden files under testdata/load")
@@ -106,7 +106,7 @@ func TestLoadLimits(t *testing.T) {
 	files := map[string]string{
 		"deep.yaml":       strings.Repeat("[", 40_000) + "\n",
 		"deep-block.yaml": "tasks:\n  t:\n" + strings.Repeat("    - ", 1) + strings.Repeat("- ", 70) + "x\n",
-		"big.yaml":        strings.Repeat("# padding\n", yamllimit.MaxSize/10+1),
+		"big.yaml":        strings.Repeat("# padding\n", yamlfile.MaxSize/10+1),
 		"ok.yaml":         "tasks:\n  t:\n    flow:\n      s:\n        type: shell\n        cmd: echo [[[[ ] ] ] ] \"[[[\" \n",
 		"bad.yaml":        "tasks: [\n",
 	}

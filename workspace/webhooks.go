@@ -8,9 +8,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 
-	"runnel/workspace/yamllimit"
+	"runnel/workspace/yamlfile"
 )
 
 // webhookEntry is one row of the manager's webhook table.
@@ -79,11 +78,11 @@ func TriggerPosition(dir, name string) Problem {
 		if d.IsDir() || (ext != ".yaml" && ext != ".yml") {
 			return nil
 		}
-		data, err := yamllimit.ReadFile(p)
-		if err != nil || yamllimit.Check(data) != nil {
+		data, err := yamlfile.ReadFile(p)
+		if err != nil {
 			return nil
 		}
-		f, err := parser.ParseBytes(data, 0)
+		f, err := yamlfile.Parse(data)
 		if err != nil {
 			return nil
 		}

@@ -1,7 +1,7 @@
 package workspace
 
-// This file holds the YAML layer of the loader: parsing one file with
-// goccy/go-yaml into an AST, resolving anchors, aliases, tags and merge keys,
+// This file holds the YAML layer of the loader: parsing one file into an
+// AST (through yamlfile, which holds the limits), resolving anchors, aliases, tags and merge keys,
 // reading mappings in key order, and converting nodes to plain values, all
 // while keeping the position of every key and value for problems.
 
@@ -11,16 +11,10 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 
-	"runnel/workspace/yamllimit"
+	"runnel/workspace/yamlfile"
 )
-
-// maxYAMLNodes bounds the nodes visited per file, so alias chains ("billion
-// laughs") cannot make a load run away.
-const maxYAMLNodes = 250_000
 
 // at is a position in a workspace file.
 type at struct {
@@ -37,9 +31,8 @@ type yamlDoc struct {
 	// newest anchor of that name defined before the alias); missing =
 	// undefined alias.
 	aliases map[*ast.AliasNode]ast.Node
-	// visits counts node visits against maxYAMLNodes.
-	visits   int
-	exceeded bool
+	// nodes counts node visits against yamlfile.MaxNodes.
+	nodes yamlfile.Budget
 	// report receives the problems found while reading the document.
 	report func(Problem)
 }
@@ -48,28 +41,13 @@ type yamlDoc struct {
 // layer (size and nesting limits, syntax, duplicate keys, several
 // documents, undefined aliases) through report; it returns nil when the
 // file cannot be used at all.
-func parseYAML(file string, src []byte, report func(Problem)) (d *yamlDoc) {
-	// The parser's cost grows faster than linearly with nesting: check the
-	// limits on the bytes before it sees them.
-	var le *yamllimit.Error
-	if err := yamllimit.Check(src); errors.As(err, &le) {
-		report(limitProblem(file, le))
-		return nil
-	}
-	defer func() {
-		// The parser is third-party code fed with user input: a crash
-		// must reject the file, not the server.
-		if r := recover(); r != nil {
-			d = nil
-			report(Problem{File: file, Message: fmt.Sprintf("invalid YAML: %v", r)})
-		}
-	}()
-	f, err := parser.ParseBytes(src, 0)
+func parseYAML(file string, src []byte, report func(Problem)) *yamlDoc {
+	f, err := yamlfile.Parse(src)
 	if err != nil {
-		report(yamlProblem(file, err))
+		report(fileProblem(file, err))
 		return nil
 	}
-	d = &yamlDoc{file: file, aliases: map[*ast.AliasNode]ast.Node{}, report: report}
+	d := &yamlDoc{file: file, aliases: map[*ast.AliasNode]ast.Node{}, report: report}
 	for _, doc := range f.Docs {
 		if doc == nil || doc.Body == nil {
 			continue
@@ -86,22 +64,14 @@ func parseYAML(file string, src []byte, report func(Problem)) (d *yamlDoc) {
 	return d
 }
 
-// limitProblem is a file over a yamllimit limit.
-func limitProblem(file string, le *yamllimit.Error) Problem {
-	return Problem{File: file, Line: le.Line, Col: le.Col, Message: le.Message}
-}
-
-// yamlProblem turns a goccy error into a problem with its position.
-func yamlProblem(file string, err error) Problem {
-	p := Problem{File: file, Message: err.Error()}
-	var ye yaml.Error
+// fileProblem is a file that cannot be read or parsed: a *yamlfile.Error
+// (a limit, a syntax error) keeps its position.
+func fileProblem(file string, err error) Problem {
+	var ye *yamlfile.Error
 	if errors.As(err, &ye) {
-		p.Message = ye.GetMessage()
-		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
-			p.Line, p.Col = tk.Position.Line, tk.Position.Column
-		}
+		return Problem{File: file, Line: ye.Line, Col: ye.Col, Message: ye.Message}
 	}
-	return p
+	return Problem{File: file, Message: err.Error()}
 }
 
 // indexAliases walks n in document order, recording anchors after their
@@ -145,35 +115,9 @@ func (d *yamlDoc) indexAliases(n ast.Node, anchors map[string]ast.Node, depth in
 	}
 }
 
-// nodePos returns the 1-based line and column of n: the first key of a
-// mapping, the token of anything else; 0, 0 if unknown.
-func nodePos(n ast.Node) (int, int) {
-	switch v := n.(type) {
-	case nil:
-		return 0, 0
-	case *ast.MappingNode:
-		if len(v.Values) > 0 {
-			return nodePos(v.Values[0])
-		}
-		if v.Start != nil && v.Start.Position != nil {
-			return v.Start.Position.Line, v.Start.Position.Column
-		}
-		return 0, 0
-	case *ast.MappingValueNode:
-		return nodePos(v.Key)
-	case *ast.DocumentNode:
-		return nodePos(v.Body)
-	}
-	tk := n.GetToken()
-	if tk == nil || tk.Position == nil {
-		return 0, 0
-	}
-	return tk.Position.Line, tk.Position.Column
-}
-
 // at returns the position of n in this file.
 func (d *yamlDoc) at(n ast.Node) at {
-	l, c := nodePos(n)
+	l, c := yamlfile.Pos(n)
 	return at{file: d.file, line: l, col: c}
 }
 
@@ -343,15 +287,11 @@ func (d *yamlDoc) scalarText(n ast.Node) (string, bool) {
 // visit counts one node visit and reports whether the budget is exhausted
 // (reporting that once).
 func (d *yamlDoc) visit() bool {
-	d.visits++
-	if d.visits > maxYAMLNodes {
-		if !d.exceeded {
-			d.exceeded = true
-			d.report(Problem{File: d.file, Message: fmt.Sprintf("the file expands to more than %d YAML nodes (aliases)", maxYAMLNodes)})
-		}
-		return true
+	over, first := d.nodes.Spend(1)
+	if first {
+		d.report(Problem{File: d.file, Message: yamlfile.TooManyNodes()})
 	}
-	return false
+	return over
 }
 
 // errorf reports a problem at the position of n.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"runnel/cmd/runnel/config"
 	"runnel/gitsync/gittest"
 	"runnel/jobs/jobstest"
 )
@@ -29,10 +30,10 @@ const changesTaskV1 = `tasks:
 func TestJobChangesFromGit(t *testing.T) {
 	up := gittest.New(t)
 	first := up.Commit(t, "ship v1", map[string]string{".workflows/deploy.yaml": changesTaskV1, "notes.txt": "keep\n"})
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = t.TempDir()
 	cfg.Path = "test"
-	cfg.Workspaces = map[string]WorkspaceConfig{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600}}
+	cfg.Workspaces = map[string]config.Workspace{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600}}
 	s := startMain(t, cfg)
 	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"runnel/cmd/runnel/config"
 	"runnel/jobs"
 )
 
@@ -15,9 +16,9 @@ import (
 func TestCLIAudit(t *testing.T) {
 	const wrong = "not the password"
 	s := cliStart(t, map[string]string{".workflows/main.yaml": "tasks:\n  quick: { flow: { s: { type: shell, cmd: 'true' } } }\n"},
-		func(c *ServerConfig) {
-			c.Auth = &AuthConfig{JWTSecret: strings.Repeat("j", 32), RefreshSecret: strings.Repeat("r", 32),
-				InitialUser: &InitialUser{Email: cliEmail, Password: cliPassword}}
+		func(c *config.Server) {
+			c.Auth = &config.Auth{JWTSecret: strings.Repeat("j", 32), RefreshSecret: strings.Repeat("r", 32),
+				InitialUser: &config.InitialUser{Email: cliEmail, Password: cliPassword}}
 			c.Audit.Log = true
 			c.LogFormat = "json"
 		})

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"runnel/cmd/runnel/config"
 	"runnel/httpd/client"
 )
 
@@ -22,11 +23,11 @@ const (
 // cliAuthServer serves cliGatedWorkflow with authentication on and one
 // admin user.
 func cliAuthServer(t *testing.T) *cliServer {
-	return cliStart(t, map[string]string{".workflows/main.yaml": cliGatedWorkflow}, func(c *ServerConfig) {
-		c.Auth = &AuthConfig{
+	return cliStart(t, map[string]string{".workflows/main.yaml": cliGatedWorkflow}, func(c *config.Server) {
+		c.Auth = &config.Auth{
 			JWTSecret:     strings.Repeat("j", 32),
 			RefreshSecret: strings.Repeat("r", 32),
-			InitialUser:   &InitialUser{Email: cliEmail, Password: cliPassword},
+			InitialUser:   &config.InitialUser{Email: cliEmail, Password: cliPassword},
 		}
 	})
 }

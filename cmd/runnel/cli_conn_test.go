@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"runnel/cmd/runnel/config"
 	"runnel/jobs/jobstest"
 )
 
@@ -71,10 +72,10 @@ func TestCLIResolveServerAndToken(t *testing.T) {
 }
 
 func TestCLIResolveWorkspace(t *testing.T) {
-	solo := cliStart(t, map[string]string{".workflows/main.yaml": cliGatedWorkflow}, func(c *ServerConfig) {
-		c.Workspaces = map[string]WorkspaceConfig{"solo": c.Workspaces["default"]}
+	solo := cliStart(t, map[string]string{".workflows/main.yaml": cliGatedWorkflow}, func(c *config.Server) {
+		c.Workspaces = map[string]config.Workspace{"solo": c.Workspaces["default"]}
 	})
-	two := cliStart(t, map[string]string{".workflows/main.yaml": cliGatedWorkflow}, func(c *ServerConfig) {
+	two := cliStart(t, map[string]string{".workflows/main.yaml": cliGatedWorkflow}, func(c *config.Server) {
 		c.Workspaces["other"] = c.Workspaces["default"]
 	})
 	tests := []struct {

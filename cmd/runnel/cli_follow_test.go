@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runnel/cmd/runnel/config"
 	"runnel/jobs/jobstest"
 	"strconv"
 	"strings"
@@ -181,7 +182,7 @@ func TestCLILogsFollowSurvivesRestart(t *testing.T) {
 		j, err := s.api.Job(ctx, id)
 		return err == nil && len(j.Steps) == 2 && j.Steps[0].Status == "completed" && j.Steps[1].Status == "ready"
 	})
-	s.restart(func(c *ServerConfig) { c.LocalWorkerTags = []string{"shell", "late"} })
+	s.restart(func(c *config.Server) { c.LocalWorkerTags = []string{"shell", "late"} })
 
 	select {
 	case code := <-done:
@@ -251,8 +252,8 @@ func TestCLITriggerFollowRelated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := cliStart(t, nil, func(c *ServerConfig) {
-		c.Workspaces = map[string]WorkspaceConfig{"default": {Type: "folder", Path: examples}}
+	s := cliStart(t, nil, func(c *config.Server) {
+		c.Workspaces = map[string]config.Workspace{"default": {Type: "folder", Path: examples}}
 	})
 	environ := cliEnv(t, s.url)
 	norm := cliNormFor(t, s)

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"runnel/cmd/runnel/config"
 )
 
 // cliWorkflow is the workspace of the golden tests: folders, inputs with
@@ -96,8 +98,8 @@ triggers:
 // a previous step saved under that name.
 func TestCLIGolden(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-such-repo")
-	s := cliStart(t, map[string]string{".workflows/main.yaml": cliWorkflow}, func(c *ServerConfig) {
-		c.Workspaces["broken"] = WorkspaceConfig{Type: "git", URL: "file://" + missing, Ref: "main", PollIntervalSecs: 3600}
+	s := cliStart(t, map[string]string{".workflows/main.yaml": cliWorkflow}, func(c *config.Server) {
+		c.Workspaces["broken"] = config.Workspace{Type: "git", URL: "file://" + missing, Ref: "main", PollIntervalSecs: 3600}
 	})
 	closed := cliClosedURL(t)
 	environ := cliEnv(t, s.url)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"runnel/cmd/runnel/config"
 	"runnel/jobs/jobstest"
 )
 
@@ -134,9 +135,9 @@ func TestServeRelativeFolderPath(t *testing.T) {
 	ws := t.TempDir()
 	cliWriteFiles(t, ws, map[string]string{".workflows/a.yaml": "tasks:\n  a:\n    flow:\n      s: { type: shell, cmd: echo ok }\n"})
 	t.Chdir(ws)
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = t.TempDir()
-	cfg.Workspaces = map[string]WorkspaceConfig{"default": {Type: "folder", Path: "."}}
+	cfg.Workspaces = map[string]config.Workspace{"default": {Type: "folder", Path: "."}}
 	s := startMain(t, cfg)
 	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil || s.workspace().Error != "" })
 	if w := s.workspace(); w.Error != "" || w.TasksCount != 1 {

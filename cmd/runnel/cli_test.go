@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runnel/cmd/runnel/config"
 	"runnel/jobs/jobstest"
 	"strings"
 	"sync"
@@ -26,14 +27,14 @@ import (
 // in-process `runnel serve` (the real Main) on 127.0.0.1. Names start
 // with cli so they stay clear of the package's other tests.
 
-// update rewrites the golden files under testdata/cli and testdata/config
+// update rewrites the golden files under testdata/cli
 // instead of comparing with them.
-var update = flag.Bool("update", false, "rewrite golden files under testdata/cli and testdata/config")
+var update = flag.Bool("update", false, "rewrite golden files under testdata/cli")
 
 // cliServer is a running Main serving folder workspaces.
 type cliServer struct {
 	t    *testing.T
-	cfg  ServerConfig
+	cfg  config.Server
 	main *Main
 	url  string
 	api  *client.Client
@@ -44,18 +45,18 @@ type cliServer struct {
 // cliStart serves files (relative path → content) as workspace "default"
 // and waits for every workspace's first load. adjust may change the
 // config (more workspaces, worker tags).
-func cliStart(t *testing.T, files map[string]string, adjust func(*ServerConfig)) *cliServer {
+func cliStart(t *testing.T, files map[string]string, adjust func(*config.Server)) *cliServer {
 	t.Helper()
 	dir := t.TempDir()
 	ws := filepath.Join(dir, "ws")
 	cliWriteFiles(t, ws, files)
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.Path = "test"
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.LogStorage.LocalDir = filepath.Join(cfg.DataDir, "logs")
 	cfg.LogLevel = "error"
-	cfg.Workspaces = map[string]WorkspaceConfig{"default": {Type: "folder", Path: ws}}
+	cfg.Workspaces = map[string]config.Workspace{"default": {Type: "folder", Path: ws}}
 	if adjust != nil {
 		adjust(&cfg)
 	}
@@ -88,7 +89,7 @@ func (s *cliServer) open() {
 
 // restart closes the server and opens a new one on the same data
 // directory and address; adjust may change the new config.
-func (s *cliServer) restart(adjust func(*ServerConfig)) {
+func (s *cliServer) restart(adjust func(*config.Server)) {
 	s.t.Helper()
 	if err := s.main.Close(); err != nil {
 		s.t.Fatalf("close: %v", err)

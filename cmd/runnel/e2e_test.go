@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runnel/cmd/runnel/config"
 	"runnel/jobs/jobstest"
 	"strings"
 	"sync"
@@ -41,7 +42,7 @@ type e2eServer struct {
 	url  string
 }
 
-func startMain(t *testing.T, cfg ServerConfig) *e2eServer {
+func startMain(t *testing.T, cfg config.Server) *e2eServer {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	m := NewMain(cfg, env{stdout: io.Discard, stderr: io.Discard, environ: os.Environ()})
@@ -102,7 +103,7 @@ func (s *e2eServer) workspace() wsItem {
 }
 
 func TestServeEmbeddedDefault(t *testing.T) {
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = t.TempDir()
 	s := startMain(t, cfg)
 	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
@@ -143,10 +144,10 @@ tasks:
 func TestGitWorkspaceEndToEnd(t *testing.T) {
 	up := gittest.New(t)
 	first := up.Commit(t, "first", map[string]string{".workflows/hello.yaml": e2eTask})
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = t.TempDir()
 	cfg.Path = "test"
-	cfg.Workspaces = map[string]WorkspaceConfig{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600, WebhookSecret: "push-secret"}}
+	cfg.Workspaces = map[string]config.Workspace{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600, WebhookSecret: "push-secret"}}
 	s := startMain(t, cfg)
 	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
 	if w := s.workspace(); *w.Revision != first || w.TasksCount != 1 {
@@ -277,10 +278,10 @@ func TestGitWorkspaceEndToEnd(t *testing.T) {
 func TestGitPollPicksUpPush(t *testing.T) {
 	up := gittest.New(t)
 	up.Commit(t, "first", map[string]string{".workflows/hello.yaml": e2eTask})
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = t.TempDir()
 	cfg.Path = "test"
-	cfg.Workspaces = map[string]WorkspaceConfig{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 1}}
+	cfg.Workspaces = map[string]config.Workspace{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 1}}
 	s := startMain(t, cfg)
 	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
 	next := up.Commit(t, "second", map[string]string{".workflows/more.yaml": "tasks:\n  more:\n    flow:\n      s: { type: script, script: ok }\n"})
@@ -415,7 +416,7 @@ tasks:
 }
 
 func TestSecondServerOnSameDataDir(t *testing.T) {
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = t.TempDir()
 	startMain(t, cfg)
 	second := NewMain(cfg, env{stdout: io.Discard, stderr: io.Discard})
@@ -437,11 +438,11 @@ func TestSecondServerOnSameDataDir(t *testing.T) {
 func BenchmarkPushRefreshVisible(b *testing.B) {
 	up := gittest.New(b)
 	up.Commit(b, "first", map[string]string{".workflows/hello.yaml": e2eTask})
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = b.TempDir()
 	cfg.Path = "bench"
 	cfg.Listen = "127.0.0.1:0"
-	cfg.Workspaces = map[string]WorkspaceConfig{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600}}
+	cfg.Workspaces = map[string]config.Workspace{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600}}
 	m := NewMain(cfg, env{stdout: io.Discard, stderr: io.Discard, environ: os.Environ()})
 	if err := m.Open(context.Background()); err != nil {
 		b.Fatal(err)
@@ -481,7 +482,7 @@ func TestBusyPortFailsBeforeTouchingData(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Listen = busy.Addr().String()
 	m := NewMain(cfg, env{stdout: io.Discard, stderr: io.Discard})
@@ -519,9 +520,9 @@ func TestServeTLS(t *testing.T) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = filepath.Join(dir, "data")
-	cfg.TLS = &TLSConfig{CertFile: certFile, KeyFile: keyFile}
+	cfg.TLS = &config.TLS{CertFile: certFile, KeyFile: keyFile}
 	s := startMain(t, cfg)
 	cert, _ := x509.ParseCertificate(der)
 	pool := x509.NewCertPool()

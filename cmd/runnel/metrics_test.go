@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"runnel/cmd/runnel/config"
 	"runnel/gitsync/gittest"
 	"runnel/jobs/jobstest"
 )
@@ -90,10 +91,10 @@ func value(fams map[string]*dto.MetricFamily, name string, labels map[string]str
 func TestMetricsEndToEnd(t *testing.T) {
 	up := gittest.New(t)
 	up.Commit(t, "first", map[string]string{".workflows/m.yaml": metricsWorkflow})
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = t.TempDir()
 	cfg.Path = "test"
-	cfg.Workspaces = map[string]WorkspaceConfig{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600}}
+	cfg.Workspaces = map[string]config.Workspace{"ops": {Type: "git", URL: up.URL(), Ref: "main", PollIntervalSecs: 3600}}
 	before := time.Now()
 	s := startMain(t, cfg)
 	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
@@ -205,13 +206,13 @@ func atLeast(want float64) func(float64) bool { return func(v float64) bool { re
 func TestMetricsAuth(t *testing.T) {
 	const adminPW, userPW = "correct horse battery", "another horse battery"
 	metricsToken := strings.Repeat("m", 40)
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = t.TempDir()
 	cfg.MetricsToken = metricsToken
-	cfg.Auth = &AuthConfig{
+	cfg.Auth = &config.Auth{
 		JWTSecret:     strings.Repeat("j", 32),
 		RefreshSecret: strings.Repeat("r", 32),
-		InitialUser:   &InitialUser{Email: "admin@example.com", Password: adminPW},
+		InitialUser:   &config.InitialUser{Email: "admin@example.com", Password: adminPW},
 	}
 	s := startMain(t, cfg)
 	login := func(email, pw string) string {

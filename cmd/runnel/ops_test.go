@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"runnel/cmd/runnel/config"
 	"runnel/jobs"
 	"runnel/jobs/jobstest"
 )
@@ -33,10 +34,10 @@ tasks:
 
 // opsServer starts an in-process server over a folder workspace in dataDir.
 func opsServer(t *testing.T, dataDir, wsDir string) *e2eServer {
-	cfg := DefaultServerConfig()
+	cfg := config.DefaultServer()
 	cfg.DataDir = dataDir
 	cfg.LogStorage.LocalDir = filepath.Join(dataDir, "logs")
-	cfg.Workspaces = map[string]WorkspaceConfig{"default": {Type: "folder", Path: wsDir}}
+	cfg.Workspaces = map[string]config.Workspace{"default": {Type: "folder", Path: wsDir}}
 	s := startMain(t, cfg)
 	jobstest.Eventually(t, "first load", func() bool { return s.workspace().Revision != nil })
 	return s
@@ -259,7 +260,7 @@ func TestReloadOnHangup(t *testing.T) {
 		}
 	}
 	write("info", 4)
-	cfg, err := LoadServerConfig(path, os.Environ())
+	cfg, err := config.LoadServer(path, os.Environ())
 	if err != nil {
 		t.Fatal(err)
 	}

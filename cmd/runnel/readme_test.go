@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"runnel/cmd/runnel/config"
 	"runnel/workspace"
 )
 
@@ -147,7 +148,7 @@ func TestReadmeYAML(t *testing.T) {
 			err = yaml.Unmarshal([]byte(b.text), &v)
 		case readmeWorkerK.MatchString(b.text):
 			kinds["worker config"]++
-			_, err = LoadWorkerConfig(readmeWrite(t, dir, "worker-config.yaml", b.text), env)
+			_, err = config.LoadWorker(readmeWrite(t, dir, "worker-config.yaml", b.text), env)
 		default:
 			kinds["server config"]++
 			// Files the block names under /etc/runnel/ (TLS) are made in
@@ -157,7 +158,7 @@ func TestReadmeYAML(t *testing.T) {
 				readmeWrite(t, dir, filepath.Base(f), "")
 			}
 			text = readmeEtc.ReplaceAllStringFunc(text, func(f string) string { return filepath.Join(dir, filepath.Base(f)) })
-			_, err = LoadServerConfig(readmeWrite(t, dir, "server-config.yaml", text), env)
+			_, err = config.LoadServer(readmeWrite(t, dir, "server-config.yaml", text), env)
 		}
 		if err != nil {
 			t.Errorf("%s: this yaml block does not load:\n%s\n%v", where, b.text, err)

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"runnel/cmd/runnel/config"
 	"runnel/examples"
 	"runnel/gitsync"
 	"runnel/httpd"
@@ -36,12 +37,12 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if fs.NArg() > 0 {
 		return &usageError{msg: "unexpected arguments: " + fmt.Sprint(fs.Args())}
 	}
-	path := ConfigPath(*configFlag, e.environ, "server-config.yaml")
-	cfg, err := LoadServerConfig(path, e.environ)
+	path := config.Path(*configFlag, e.environ, "server-config.yaml")
+	cfg, err := config.LoadServer(path, e.environ)
 	if err != nil {
 		return err
 	}
-	if err := cfg.override(*listen, *dataDir); err != nil {
+	if err := overrideConfig(&cfg, *listen, *dataDir); err != nil {
 		return err
 	}
 	m := NewMain(cfg, e)
@@ -63,11 +64,11 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 }
 
-// override applies serve's --listen and --data-dir ("" = keep): a
+// overrideConfig applies serve's --listen and --data-dir ("" = keep): a
 // relative data directory is taken from the working directory, and logs
 // that lived under the old data directory move with it. The result is
 // validated again.
-func (c *ServerConfig) override(listen, dataDir string) error {
+func overrideConfig(c *config.Server, listen, dataDir string) error {
 	if listen != "" {
 		c.Listen = listen
 	}
@@ -87,7 +88,7 @@ func (c *ServerConfig) override(listen, dataDir string) error {
 // Main is a running `runnel serve`: it owns every component and closes
 // them in reverse order.
 type Main struct {
-	Config ServerConfig
+	Config config.Server
 	env    env
 	log    *slog.Logger
 	level  *slog.LevelVar // the log level; Reload changes it
@@ -105,7 +106,7 @@ type Main struct {
 }
 
 // NewMain returns an unopened server for cfg.
-func NewMain(cfg ServerConfig, e env) *Main {
+func NewMain(cfg config.Server, e env) *Main {
 	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	return &Main{Config: cfg, env: e, level: level, log: newLogger(e.stderr, level, cfg.LogFormat)}
@@ -252,7 +253,7 @@ func (m *Main) sources() ([]workspace.Source, error) {
 			}
 		}
 		m.log.Info("no config file: serving the bundled examples as workspace 'default'", "path", dir)
-		cfg.Workspaces = map[string]WorkspaceConfig{"default": {Type: "folder", Path: dir}}
+		cfg.Workspaces = map[string]config.Workspace{"default": {Type: "folder", Path: dir}}
 	}
 	names := make([]string, 0, len(cfg.Workspaces))
 	for name := range cfg.Workspaces {
@@ -377,7 +378,7 @@ func (m *Main) Reload(ctx context.Context) []string {
 		}
 	}()
 	if m.Config.Path != "" {
-		cfg, err := LoadServerConfig(m.Config.Path, m.env.environ)
+		cfg, err := config.LoadServer(m.Config.Path, m.env.environ)
 		if err != nil {
 			m.log.Error("config reload failed; the running configuration stays", "err", err)
 			detail["config_error"] = true
@@ -411,7 +412,7 @@ func asStrings(v any) []string {
 }
 
 // changedKeys lists the top-level config keys whose values differ.
-func changedKeys(a, b ServerConfig) []string {
+func changedKeys(a, b config.Server) []string {
 	var keys []string
 	va, vb, t := reflect.ValueOf(a), reflect.ValueOf(b), reflect.TypeOf(a)
 	for i := range t.NumField() {

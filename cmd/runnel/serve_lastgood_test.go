@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"runnel/cmd/runnel/config"
 	"runnel/gitsync/gittest"
 	"runnel/workspace"
 )
@@ -23,9 +24,9 @@ func TestServeRejectsDeepYAMLAcrossRestart(t *testing.T) {
 	good := map[string]string{".workflows/main.yaml": "tasks:\n  hello:\n    flow:\n      s: {type: shell, cmd: echo hi}\n"}
 	u := gittest.NewLayout(t, gittest.NonBare)
 	u.Commit(t, "good", good)
-	s := cliStart(t, good, func(cfg *ServerConfig) {
-		cfg.Workspaces["git-path"] = WorkspaceConfig{Type: "git", URL: u.Path(), Ref: "main"}
-		cfg.Workspaces["git-url"] = WorkspaceConfig{Type: "git", URL: u.URL(), Ref: "main"}
+	s := cliStart(t, good, func(cfg *config.Server) {
+		cfg.Workspaces["git-path"] = config.Workspace{Type: "git", URL: u.Path(), Ref: "main"}
+		cfg.Workspaces["git-url"] = config.Workspace{Type: "git", URL: u.URL(), Ref: "main"}
 	})
 	names := []string{"default", "git-path", "git-url"}
 	goodRev := map[string]string{}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"runnel/cmd/runnel/config"
 	"runnel/httpd"
 	"runnel/httpd/auth"
 	"runnel/httpd/client"
@@ -346,7 +347,7 @@ func userReadPassword(ctx context.Context, e env, fromStdin, confirm bool) (stri
 
 // authOptions turns the config's auth section into httpd options (nil when
 // auth is off).
-func authOptions(a *AuthConfig) *httpd.AuthOptions {
+func authOptions(a *config.Auth) *httpd.AuthOptions {
 	if a == nil {
 		return nil
 	}
@@ -362,7 +363,7 @@ func authOptions(a *AuthConfig) *httpd.AuthOptions {
 }
 
 // authBaseURL is auth.base_url ("" when unset or auth is off).
-func authBaseURL(a *AuthConfig) string {
+func authBaseURL(a *config.Auth) string {
 	if a == nil {
 		return ""
 	}
@@ -371,7 +372,7 @@ func authBaseURL(a *AuthConfig) string {
 
 // ensureInitialUser creates auth.initial_user as an admin when no user has
 // its email; an existing user (and its password) is left alone.
-func ensureInitialUser(store *jobs.Store, a *AuthConfig, log *slog.Logger) error {
+func ensureInitialUser(store *jobs.Store, a *config.Auth, log *slog.Logger) error {
 	if a == nil || a.InitialUser == nil || a.InitialUser.Email == "" {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"runnel/cmd/runnel/config"
 	"runnel/httpd/auth"
 	"runnel/httpd/client"
 	"runnel/jobs"
@@ -44,22 +45,22 @@ func (b *userSyncBuffer) String() string {
 
 // userTestConfig is a server config on a free port with auth on and an
 // initial admin.
-func userTestConfig(dataDir, initialPassword string) ServerConfig {
-	cfg := DefaultServerConfig()
+func userTestConfig(dataDir, initialPassword string) config.Server {
+	cfg := config.DefaultServer()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = dataDir
 	cfg.LogStorage.LocalDir = filepath.Join(dataDir, "logs")
 	cfg.LocalWorkers = 1
-	cfg.Auth = &AuthConfig{
+	cfg.Auth = &config.Auth{
 		JWTSecret:     "cli-test-jwt-secret-0123456789abcdef",
 		RefreshSecret: "cli-test-refresh-secret-0123456789abc",
-		InitialUser:   &InitialUser{Email: userTestAdmin, Password: initialPassword},
+		InitialUser:   &config.InitialUser{Email: userTestAdmin, Password: initialPassword},
 	}
 	return cfg
 }
 
 // userStartMain runs the real Main wiring and returns its URL.
-func userStartMain(t *testing.T, cfg ServerConfig, logs io.Writer) (*Main, string) {
+func userStartMain(t *testing.T, cfg config.Server, logs io.Writer) (*Main, string) {
 	t.Helper()
 	m := NewMain(cfg, env{stdout: io.Discard, stderr: logs, environ: []string{}})
 	if err := m.Open(context.Background()); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"runnel/cmd/runnel/config"
 	"runnel/httpd/client"
 	"runnel/jobs/worker"
 )
@@ -29,8 +30,8 @@ func runWorker(ctx context.Context, e env, args []string) error {
 	if fs.NArg() > 0 {
 		return &usageError{msg: "unexpected arguments: " + fmt.Sprint(fs.Args())}
 	}
-	path := ConfigPath(*configFlag, e.environ, "worker-config.yaml")
-	cfg, err := LoadWorkerConfig(path, e.environ)
+	path := config.Path(*configFlag, e.environ, "worker-config.yaml")
+	cfg, err := config.LoadWorker(path, e.environ)
 	if err != nil {
 		return err
 	}

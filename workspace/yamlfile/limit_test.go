@@ -1,4 +1,4 @@
-package yamllimit_test
+package yamlfile_test
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 
-	"runnel/workspace/yamllimit"
+	"runnel/workspace/yamlfile"
 )
 
 // nestedKeys is depth mappings nested by indentation, two spaces a level.
@@ -39,10 +39,10 @@ func TestCheckAccepts(t *testing.T) {
 	deepText := strings.Repeat("[", 200) + strings.Repeat("{", 200)
 	tests := []struct{ name, src string }{
 		{"empty", ""},
-		{"flow at the limit", strings.Repeat("[", yamllimit.MaxDepth) + strings.Repeat("]", yamllimit.MaxDepth)},
-		{"block at the limit", nestedKeys(yamllimit.MaxDepth)},
+		{"flow at the limit", strings.Repeat("[", yamlfile.MaxDepth) + strings.Repeat("]", yamlfile.MaxDepth)},
+		{"block at the limit", nestedKeys(yamlfile.MaxDepth)},
 		{"block after flow closed", "a: " + strings.Repeat("[", 60) + strings.Repeat("]", 60) + "\nb: " + strings.Repeat("[", 60) + strings.Repeat("]", 60) + "\n"},
-		{"sequences in mappings at the limit", nestedSeqs(yamllimit.MaxDepth/2 - 1)},
+		{"sequences in mappings at the limit", nestedSeqs(yamlfile.MaxDepth/2 - 1)},
 		{"literal block scalar", "a:\n  cmd: |\n    " + deepText + "\n" + strings.Repeat("    - x\n", 3) + strings.Repeat(" ", 300) + "- deep\n  next: 1\n"},
 		{"folded block scalar with indicators", "a: >-2 # comment [\n    " + deepText + "\n\n    " + deepText + "\nb: 1\n"},
 		{"block scalar in a sequence", "- |\n  " + deepText + "\n- x\n"},
@@ -65,7 +65,7 @@ func TestCheckAccepts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := yamllimit.Check([]byte(tt.src)); err != nil {
+			if err := yamlfile.Check([]byte(tt.src)); err != nil {
 				t.Errorf("Check = %v, want nil", err)
 			}
 		})
@@ -74,7 +74,7 @@ func TestCheckAccepts(t *testing.T) {
 
 func TestCheckRejects(t *testing.T) {
 	t.Parallel()
-	over := yamllimit.MaxDepth + 1
+	over := yamlfile.MaxDepth + 1
 	tests := []struct {
 		name      string
 		src       string
@@ -100,10 +100,10 @@ func TestCheckRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := yamllimit.Check([]byte(tt.src))
-			var le *yamllimit.Error
+			err := yamlfile.Check([]byte(tt.src))
+			var le *yamlfile.Error
 			if !errors.As(err, &le) {
-				t.Fatalf("Check = %v, want a *yamllimit.Error", err)
+				t.Fatalf("Check = %v, want a *yamlfile.Error", err)
 			}
 			if le.Line != tt.line || le.Col != tt.col {
 				t.Errorf("error at %d:%d, want %d:%d (%v)", le.Line, le.Col, tt.line, tt.col, err)
@@ -125,26 +125,26 @@ func TestSize(t *testing.T) {
 		}
 		return p
 	}
-	atLimit := write("at.yaml", yamllimit.MaxSize)
-	overLimit := write("over.yaml", yamllimit.MaxSize+1)
+	atLimit := write("at.yaml", yamlfile.MaxSize)
+	overLimit := write("over.yaml", yamlfile.MaxSize+1)
 
-	src, err := yamllimit.ReadFile(atLimit)
-	if err != nil || len(src) != yamllimit.MaxSize {
+	src, err := yamlfile.ReadFile(atLimit)
+	if err != nil || len(src) != yamlfile.MaxSize {
 		t.Errorf("ReadFile(at limit) = %d bytes, %v; want all of it", len(src), err)
 	}
-	if err := yamllimit.Check(src); err != nil {
+	if err := yamlfile.Check(src); err != nil {
 		t.Errorf("Check(at limit) = %v", err)
 	}
 	for name, err := range map[string]error{
-		"ReadFile": func() error { _, err := yamllimit.ReadFile(overLimit); return err }(),
-		"Check":    yamllimit.Check(make([]byte, yamllimit.MaxSize+1)),
+		"ReadFile": func() error { _, err := yamlfile.ReadFile(overLimit); return err }(),
+		"Check":    yamlfile.Check(make([]byte, yamlfile.MaxSize+1)),
 	} {
-		var le *yamllimit.Error
+		var le *yamlfile.Error
 		if !errors.As(err, &le) || !strings.Contains(le.Error(), "larger than 1048576 bytes") || le.Line != 0 {
 			t.Errorf("%s over the limit = %v, want a size *Error without position", name, err)
 		}
 	}
-	if _, err := yamllimit.ReadFile(filepath.Join(dir, "missing.yaml")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := yamlfile.ReadFile(filepath.Join(dir, "missing.yaml")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ReadFile(missing) = %v, want fs.ErrNotExist", err)
 	}
 }
@@ -164,12 +164,12 @@ func TestCheckAcceptsRepositoryYAML(t *testing.T) {
 		if ext := filepath.Ext(p); d.IsDir() || (ext != ".yaml" && ext != ".yml") {
 			return nil
 		}
-		src, err := yamllimit.ReadFile(p)
+		src, err := yamlfile.ReadFile(p)
 		if err != nil {
 			return err
 		}
 		n++
-		if err := yamllimit.Check(src); err != nil {
+		if err := yamlfile.Check(src); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
 		return nil
@@ -187,17 +187,17 @@ func TestCheckAcceptsRepositoryYAML(t *testing.T) {
 // "[a: b]" as one level where the parser makes two).
 func TestCheckBoundsParsedDepth(t *testing.T) {
 	t.Parallel()
-	half := yamllimit.MaxDepth
+	half := yamlfile.MaxDepth
 	for _, src := range []string{
 		strings.Repeat("[a: ", half) + "x" + strings.Repeat("]", half),
 		nestedSeqs(half/2 - 1),
 		strings.Repeat("- ", half) + "x",
 		"a: " + strings.Repeat("{b: ", half-1) + "c" + strings.Repeat("}", half-1),
 	} {
-		if err := yamllimit.Check([]byte(src)); err != nil {
+		if err := yamlfile.Check([]byte(src)); err != nil {
 			t.Fatalf("Check(%.40q…) = %v", src, err)
 		}
-		if d := ParsedDepth(t, src); d > 2*yamllimit.MaxDepth {
+		if d := ParsedDepth(t, src); d > 2*yamlfile.MaxDepth {
 			t.Errorf("%.40q…: parsed depth %d", src, d)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -6,17 +6,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"runnel/workspace/yamllimit"
+	"runnel/workspace/yamlfile"
 )
 
 // TestConfigYAMLLimits: server-config.yaml and worker-config.yaml have the
-// workflow files' size and nesting limits (one set, yamllimit), checked
+// workflow files' size and nesting limits (one set, yamlfile), checked
 // before parsing (40,000 nested "[" would run the parser out of memory),
 // and so have overrides from the environment that hold YAML.
 func TestConfigYAMLLimits(t *testing.T) {
 	deep := "lists and mappings are nested more than 64 levels deep"
 	size := "the file is larger than 1048576 bytes (1 MiB); split it into several files"
-	padding := strings.Repeat("# padding\n", yamllimit.MaxSize/10)
+	padding := strings.Repeat("# padding\n", yamlfile.MaxSize/10)
 	worker := "server_url: http://127.0.0.1:1\nworker_token: " + cfgSecret + "\n"
 	tests := []struct {
 		name   string
@@ -45,10 +45,10 @@ func TestConfigYAMLLimits(t *testing.T) {
 			var path string
 			if tt.worker {
 				path = cfgWrite(t, t.TempDir(), "worker-config.yaml", tt.yaml)
-				_, err = LoadWorkerConfig(path, tt.env)
+				_, err = LoadWorker(path, tt.env)
 			} else {
 				path = cfgWrite(t, t.TempDir(), "server-config.yaml", tt.yaml)
-				_, err = LoadServerConfig(path, tt.env)
+				_, err = LoadServer(path, tt.env)
 			}
 			if diff := cmp.Diff(tt.want, cfgLines(t, err, path)); diff != "" {
 				t.Errorf("problems (-want +got):\n%s", diff)

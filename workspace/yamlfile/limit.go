@@ -1,4 +1,4 @@
-package yamllimit
+package yamlfile
 
 import (
 	"fmt"
