@@ -10,21 +10,28 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"runnel/httpd/httpdtest"
+	"runnel/jobs/jobstest"
 )
 
 // BenchmarkExecuteHTTP runs one-step `true` jobs through the HTTP API with
-// 8 built-in worker slots and 16 concurrent clients; reports jobs/s.
+// 8 built-in worker slots and 16 concurrent clients; reports jobs/s, their
+// ratio to the bare spawn ceiling (jobstest.SpawnCeiling, measured in the
+// same run before and after; issue 16 target ≥ 0.85) and the CPU time of
+// this process per job (server and the HTTP clients; RUSAGE_SELF).
 func BenchmarkExecuteHTTP(b *testing.B) {
 	s := httpdtest.New(b, map[string]string{".workflows/t.yaml": "tasks:\n  t:\n    flow:\n      s: { type: script, script: \"true\" }\n"},
 		func(c *httpdtest.Config) { c.Engine.LocalWorkers = 8 })
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	ceiling := spawnCeiling(b, b.N)
 	b.ResetTimer()
+	self0 := selfCPU(b)
 	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -58,7 +65,34 @@ func BenchmarkExecuteHTTP(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
+	perSec := float64(b.N) / time.Since(start).Seconds()
+	self := selfCPU(b) - self0
+	b.StopTimer()
+	ceiling = (ceiling + spawnCeiling(b, b.N)) / 2
+	b.ReportMetric(perSec, "jobs/s")
+	b.ReportMetric(ceiling, "spawn-ceiling/s")
+	b.ReportMetric(perSec/ceiling, "ratio-to-spawn-ceiling")
+	b.ReportMetric(float64(self.Microseconds())/1000/float64(b.N), "server-cpu-ms/job")
+}
+
+// spawnCeiling is jobstest.SpawnCeiling with at least 200 starts.
+func spawnCeiling(b *testing.B, n int) float64 {
+	b.Helper()
+	perSec, err := jobstest.SpawnCeiling(max(n, 200))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return perSec
+}
+
+// selfCPU is the user plus system CPU time of this process.
+func selfCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkMillionLines runs a step printing 1,000,000 lines while a

@@ -13,8 +13,11 @@ import (
 
 // localWorker is one built-in worker slot: it claims steps the built-in
 // tags cover and runs them with the shell runner until the queue closes.
+// Its steps pass an empty TMPDIR on to the next one (shell.Scratch).
 func (e *Engine) localWorker() {
 	defer e.wg.Done()
+	scratch := &shell.Scratch{Root: e.opts.TempDir}
+	defer scratch.Close()
 	w := workerRef{id: e.builtinID, name: builtinName, builtin: true}
 	for {
 		a, err := e.claim(e.ctx, w, e.opts.LocalTags)
@@ -26,7 +29,7 @@ func (e *Engine) localWorker() {
 			}
 			return
 		}
-		e.runLocal(a)
+		e.runLocal(a, scratch)
 	}
 }
 
@@ -58,8 +61,9 @@ func Result(r shell.Result, cause error) StepResult {
 	return res
 }
 
-// runLocal runs one assignment on this server and reports it.
-func (e *Engine) runLocal(a *Assignment) {
+// runLocal runs one assignment on this server and reports it; scratch
+// supplies its TMPDIR.
+func (e *Engine) runLocal(a *Assignment, scratch *shell.Scratch) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	e.mu.Lock()
@@ -83,7 +87,7 @@ func (e *Engine) runLocal(a *Assignment) {
 	spec := shell.Spec{
 		Command: a.Command, File: a.File, Dir: a.Dir,
 		Env:     shell.Environ(e.opts.Environ, a.Env, StepEnv(a)),
-		Timeout: a.Timeout, KillGrace: e.opts.KillGrace, TempRoot: e.opts.TempDir,
+		Timeout: a.Timeout, KillGrace: e.opts.KillGrace, Scratch: scratch,
 	}
 	r := shell.Run(ctx, spec, func(lines []shell.Line) {
 		out := make([]logstore.Line, len(lines))

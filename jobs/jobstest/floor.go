@@ -60,3 +60,40 @@ func keepFirst(first, err error) error {
 	}
 	return fmt.Errorf("run sh -c true: %w", err)
 }
+
+// BareFanOut runs the shape of a fan-out/fan-in job with bare `sh -c true`
+// processes: one start, then width starts from slots goroutines, then one
+// start; it returns the wall time, the floor of such a job with slots
+// built-in workers.
+func BareFanOut(width, slots int) (time.Duration, error) {
+	start := time.Now()
+	if err := exec.Command("sh", "-c", "true").Run(); err != nil {
+		return 0, fmt.Errorf("run sh -c true: %w", err)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(width) {
+				if err := exec.Command("sh", "-c", "true").Run(); err != nil {
+					mu.Lock()
+					first = keepFirst(first, err)
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return 0, first
+	}
+	if err := exec.Command("sh", "-c", "true").Run(); err != nil {
+		return 0, fmt.Errorf("run sh -c true: %w", err)
+	}
+	return time.Since(start), nil
+}

@@ -40,6 +40,10 @@ type Spec struct {
 	// empty; created 0700 if missing); the directory is removed after the
 	// process ends, whatever modes the step left inside it.
 	TempRoot string
+	// Scratch, when set, supplies the TMPDIR instead (TempRoot is then
+	// unused): the directory of the slot's previous step if that step left
+	// it empty. The directory is handed back after the process ends.
+	Scratch *Scratch
 }
 
 // Line is one line of output. Text has its trailing "\r" dropped, invalid
@@ -117,7 +121,8 @@ const (
 // process that left the group (setsid) can keep a pipe open after that; such
 // a pipe is abandoned after drainIdle (1 s) without data or drainMax
 // (16 MiB) more bytes. Run returns after both readers have stopped and the
-// TMPDIR is removed, leaving no goroutine behind.
+// TMPDIR is removed (or handed back to Spec.Scratch), leaving no goroutine
+// behind.
 //
 // If ctx is already done, nothing is started and the result is Stopped.
 func Run(ctx context.Context, spec Spec, sink Sink) Result {
@@ -132,11 +137,11 @@ func Run(ctx context.Context, spec Spec, sink Sink) Result {
 	if err != nil {
 		return startFailure(err)
 	}
-	tmp, err := makeTempDir(spec.TempRoot)
+	tmp, err := takeTempDir(spec)
 	if err != nil {
 		return startFailure(err)
 	}
-	defer removeTree(tmp)
+	defer giveTempDir(spec, tmp)
 
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -343,6 +348,23 @@ func withTMPDIR(env []string, tmp string) []string {
 		}
 	}
 	return append(out, "TMPDIR="+tmp)
+}
+
+// takeTempDir returns the step's TMPDIR: from spec.Scratch, else fresh.
+func takeTempDir(spec Spec) (string, error) {
+	if spec.Scratch != nil {
+		return spec.Scratch.take()
+	}
+	return makeTempDir(spec.TempRoot)
+}
+
+// giveTempDir hands tmp back to spec.Scratch, or removes it.
+func giveTempDir(spec Spec, tmp string) {
+	if spec.Scratch != nil {
+		spec.Scratch.give(tmp)
+		return
+	}
+	removeTree(tmp)
 }
 
 // makeTempDir creates a fresh per-step directory under root.
