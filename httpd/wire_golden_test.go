@@ -94,6 +94,7 @@ var (
 	wireTime = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`)
 	wireRev  = regexp.MustCompile(`\b[0-9a-f]{40,64}\b`)
 	wireTok  = regexp.MustCompile(`"(access_token|refresh_token|key|prefix)": "[^"]*"`)
+	wireKey  = regexp.MustCompile(`runnel_[0-9a-f]{8}`)
 	// Log pages keep their keys; the lines and offsets depend on timing
 	// ("Job completed in 0s") and are pinned by the log tests.
 	wireLogs   = regexp.MustCompile(`"logs": ".*"`)
@@ -120,6 +121,7 @@ func wireGolden(t *testing.T, s *httpdtest.Server, name string, body []byte) {
 	out = wireTime.ReplaceAllString(out, "<time>")
 	out = wireRev.ReplaceAllString(out, "<revision>")
 	out = wireTok.ReplaceAllString(out, `"$1": "<token>"`)
+	out = wireKey.ReplaceAllString(out, "<key prefix>")
 	out = wireLogs.ReplaceAllString(out, `"logs": "<lines>"`)
 	out = wireOffset.ReplaceAllString(out, `"$1": <offset>`)
 	path := filepath.Join("testdata", "wire", name+".json")
@@ -243,8 +245,8 @@ func TestWireGolden(t *testing.T) {
 	wireGolden(t, s, "workspaces_error", wireGet(t, s, "/api/workspaces"))
 }
 
-// TestWireGoldenAuth pins the JSON of the auth resources: tokens, me, API
-// keys and users.
+// TestWireGoldenAuth pins the JSON of the auth resources (tokens, me, API
+// keys, users) and of the audit log.
 func TestWireGoldenAuth(t *testing.T) {
 	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": wireWorkflow}, func(c *httpdtest.Config) {
 		c.HTTP.Version = "test"
@@ -284,6 +286,7 @@ func TestWireGoldenAuth(t *testing.T) {
 		{"users", "/api/users"},
 		{"user", "/api/users/" + u.ID},
 		{"config_auth", "/api/config"},
+		{"audit", "/api/audit?limit=4"},
 	} {
 		wireGolden(t, s, c.name, wireGet(t, s, c.path, bearer...))
 	}
