@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"runnel/jobs"
+	"runnel/jobs/api"
 	"runnel/jobs/jobstest"
 )
 
@@ -290,7 +291,7 @@ func TestReloadOnHangup(t *testing.T) {
 	}
 
 	// Each reload is one audit entry by the system.
-	var entries []jobs.AuditEntry
+	var entries []api.AuditEntry
 	if st := s.json("GET", "/api/audit?action=config.reload", "", &entries); st != 200 || len(entries) != 2 {
 		t.Fatalf("reload entries: %d %+v", st, entries)
 	}
