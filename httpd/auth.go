@@ -588,7 +588,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, _ httprout
 		auditTarget(r, prefix)
 		auditDetail(r, "name", name)
 		if !expires.IsZero() {
-			auditDetail(r, "expires_at", expires.Format(jobs.APITimeLayout))
+			auditDetail(r, "expires_at", expires.Format(api.TimeLayout))
 		}
 		writeJSON(w, http.StatusOK, api.NewAPIKey{Key: key, Name: name, Prefix: prefix, ExpiresAt: api.At(expires)})
 		return nil
