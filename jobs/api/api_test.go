@@ -187,3 +187,24 @@ func TestErrorRevision(t *testing.T) {
 		}
 	}
 }
+
+// TestOptStringLikeString: a set OptString is encoded exactly as the same
+// string would be, whatever it holds.
+func TestOptStringLikeString(t *testing.T) {
+	for _, s := range []string{"id-1", "a b", `q"uote`, `back\slash`, "new\nline\ttab", "ünï", "sep\u2028", "<b>&", "\x7f\x01"} {
+		for _, html := range []bool{true, false} {
+			enc := func(v any) string {
+				var b strings.Builder
+				e := json.NewEncoder(&b)
+				e.SetEscapeHTML(html)
+				if err := e.Encode(v); err != nil {
+					t.Fatal(err)
+				}
+				return b.String()
+			}
+			if got, want := enc(api.OptString(s)), enc(s); got != want {
+				t.Errorf("%q (escape HTML %v): %s, want %s", s, html, got, want)
+			}
+		}
+	}
+}

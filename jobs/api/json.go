@@ -57,6 +57,12 @@ func (s OptString) MarshalJSON() ([]byte, error) {
 	if s == "" {
 		return []byte("null"), nil
 	}
+	if plain(string(s)) {
+		b := make([]byte, 0, len(s)+2)
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"'), nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -73,4 +79,15 @@ func (s OptString) Ptr() *OptString {
 		return nil
 	}
 	return &s
+}
+
+// plain reports whether s is printable ASCII that JSON quotes as is (ids,
+// names): the common case skips the encoder.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
