@@ -65,7 +65,7 @@ func listPackages(t *testing.T) []goPackage {
 //
 // A package belongs to the unit named by the longest key of May that is its
 // path (below "runnel/") or a parent of it: "jobs/shell" has its own rule,
-// "jobs/worker" falls under "jobs". A unit may depend on its own subtree
+// "jobs/jobstest" falls under "jobs". A unit may depend on its own subtree
 // and on the subtrees listed, and the check follows the TRANSITIVE graph, so
 // a list must name everything reachable (httpd reaches workspace through
 // jobs).
@@ -103,12 +103,14 @@ var runnelRules = importRules{
 		"cmd":                {"httpd", "jobs", "workspace", "logstore", "gitsync", "examples"},
 		"cmd/runnel/config":  {"httpd", "jobs", "workspace", "logstore"}, // httpd's defaults, workspace's suggestions
 		"httpd":              {"jobs", "workspace", "logstore"},
-		"httpd/client":       {"jobs", "workspace", "logstore"}, // never the server it talks to
+		"httpd/client":       {"jobs/api", "jobs/worker", "jobs/shell"}, // the wire types and the worker loop it drives; never the server, nor the engine
 		"httpd/auth":         {},
 		"httpd/metrics":      {},
 		"httpd/web":          {},
 		"jobs":               {"workspace", "logstore"},
+		"jobs/api":           {}, // the wire types: every side of the API may use them
 		"jobs/shell":         {},
+		"jobs/worker":        {"jobs/api", "jobs/shell"}, // the remote worker: the protocol and the runner, not the engine
 		"workspace":          {},
 		"workspace/cron":     {},
 		"workspace/tmpl":     {},

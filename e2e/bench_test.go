@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"runnel/httpd/client"
+	"runnel/jobs/api"
 	"runnel/jobs/jobstest"
 )
 
@@ -49,12 +49,12 @@ var benchFiles = map[string]string{".workflows/main.yaml": benchWorkflow}
 func BenchmarkClaimDispatch(b *testing.B) {
 	s := startServer(b, benchFiles, serverConfig{LocalWorkers: 0, HeartbeatTimeout: 120, Sweep: 60})
 	ctx := context.Background()
-	reg, err := s.wk.Register(ctx, client.RegisterRequest{Name: "bench", Tags: []string{"shell", "bench"}})
+	reg, err := s.wk.Register(ctx, api.RegisterRequest{Name: "bench", Tags: []string{"shell", "bench"}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	type claimed struct {
-		c  *client.ClaimResponse
+		c  *api.ClaimResponse
 		at time.Time
 	}
 	got := make(chan claimed)
@@ -83,7 +83,7 @@ func BenchmarkClaimDispatch(b *testing.B) {
 		total = append(total, c.at.Sub(t0))
 		rtt = append(rtt, t1.Sub(t0))
 		after = append(after, c.at.Sub(t1))
-		if err := s.wk.Complete(ctx, id, "only", client.CompleteRequest{WorkerID: reg.WorkerID, ExitCode: &zero}); err != nil {
+		if err := s.wk.Complete(ctx, id, "only", api.CompleteRequest{WorkerID: reg.WorkerID, ExitCode: &zero}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -216,7 +216,7 @@ func (s *server) waitJobBench(b *testing.B, id string) {
 func BenchmarkLogPush(b *testing.B) {
 	s := startServer(b, benchFiles, serverConfig{LocalWorkers: 0, HeartbeatTimeout: 120, Sweep: 60})
 	ctx := context.Background()
-	reg, err := s.wk.Register(ctx, client.RegisterRequest{Name: "bench", Tags: []string{"shell", "bench"}})
+	reg, err := s.wk.Register(ctx, api.RegisterRequest{Name: "bench", Tags: []string{"shell", "bench"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -228,10 +228,10 @@ func BenchmarkLogPush(b *testing.B) {
 	if err := s.wk.Start(ctx, id, "only", reg.WorkerID); err != nil {
 		b.Fatal(err)
 	}
-	batch := make([]client.LogLine, 500)
-	ts := time.Now().UTC().Format(time.RFC3339Nano)
+	batch := make([]api.LogLine, 500)
+	ts := api.Stamp{Time: time.Now()}
 	for i := range batch {
-		batch[i] = client.LogLine{TS: ts, Stream: "stdout", Line: fmt.Sprintf("line %04d %s", i, strings.Repeat("x", 40))}
+		batch[i] = api.LogLine{TS: ts, Stream: "stdout", Line: fmt.Sprintf("line %04d %s", i, strings.Repeat("x", 40))}
 	}
 	start := time.Now()
 	b.ResetTimer()

@@ -459,9 +459,9 @@ func writable(dir string) {
 
 // status returns the HTTP status of err (200 for nil).
 func status(err error) int {
-	var api *client.APIError
-	if errors.As(err, &api) {
-		return api.Status
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Status
 	}
 	if err == nil {
 		return http.StatusOK

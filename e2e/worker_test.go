@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"runnel/httpd/client"
+	"runnel/jobs/api"
 	"runnel/jobs/jobstest"
 )
 
@@ -147,11 +147,11 @@ func TestKilledWorker(t *testing.T) {
 	// The late completion and log push of the dead worker change nothing.
 	ctx := context.Background()
 	zero := 0
-	err := s.wk.Complete(ctx, id, "nap", client.CompleteRequest{WorkerID: w.id, ExitCode: &zero})
+	err := s.wk.Complete(ctx, id, "nap", api.CompleteRequest{WorkerID: w.id, ExitCode: &zero})
 	if status(err) != 409 || !strings.Contains(err.Error(), "Step is not running") {
 		t.Errorf("late complete: %v", err)
 	}
-	if err := s.wk.PushLogs(ctx, id, "nap", w.id, []client.LogLine{{Stream: "stdout", Line: "late"}}); status(err) != 409 {
+	if err := s.wk.PushLogs(ctx, id, "nap", w.id, []api.LogLine{{Stream: "stdout", Line: "late"}}); status(err) != 409 {
 		t.Errorf("late log push: %v", err)
 	}
 	if j2 := s.job(id); j2.Status != "failed" || str(j2.step("nap").ErrorMessage) != want {

@@ -18,6 +18,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"runnel/jobs"
+	"runnel/jobs/api"
 )
 
 // Audit is what the server needs from the audit log (*jobs.Auditor).
@@ -262,7 +263,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ httprouter.
 			*b.to = t
 		}
 	}
-	out := []jobs.AuditEntry{}
+	out := []api.AuditEntry{}
 	if s.opts.Audit == nil {
 		w.Header().Set("X-Total-Count", "0")
 		writeJSON(w, http.StatusOK, out)
@@ -272,7 +273,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ httprouter.
 	if err != nil {
 		return err
 	}
-	out = append(out, page.Entries...)
+	for _, e := range page.Entries {
+		out = append(out, wireAuditEntry(e))
+	}
 	if page.HasTotal {
 		w.Header().Set("X-Total-Count", strconv.Itoa(page.Total))
 	}

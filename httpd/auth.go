@@ -14,6 +14,7 @@ import (
 
 	"runnel/httpd/auth"
 	"runnel/jobs"
+	"runnel/jobs/api"
 )
 
 // AuthOptions configure authentication (the config's auth section, SPEC
@@ -356,11 +357,6 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, l *auth.Limit
 	return &Error{Status: http.StatusTooManyRequests, Msg: "Too many requests", Extra: map[string]any{"retry_after_secs": secs}}
 }
 
-type tokenPair struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-}
-
 type loginRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
@@ -372,7 +368,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ httprouter.Para
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, tokenPair{AccessToken: access, RefreshToken: refresh})
+	writeJSON(w, http.StatusOK, api.Tokens{AccessToken: access, RefreshToken: refresh})
 	return nil
 }
 
@@ -448,7 +444,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, _ httprouter.Pa
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, tokenPair{AccessToken: access, RefreshToken: next})
+	writeJSON(w, http.StatusOK, api.Tokens{AccessToken: access, RefreshToken: next})
 	return nil
 }
 
@@ -514,21 +510,13 @@ func (s *Server) revoke(r *http.Request, token string) bool {
 	return true
 }
 
-type meView struct {
-	UserID    string  `json:"user_id"`
-	Name      string  `json:"name"`
-	Email     string  `json:"email"`
-	CreatedAt apiTime `json:"created_at"`
-	IsAdmin   bool    `json:"is_admin"`
-}
-
 func (s *Server) me(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	p := principalOf(r)
 	u, err := s.auth.users.User(p.UserID)
 	if err != nil {
 		return notFoundAs(err, errInvalidToken)
 	}
-	writeJSON(w, http.StatusOK, meView{UserID: u.ID, Name: u.Name, Email: u.Email, CreatedAt: apiTime(u.CreatedAt), IsAdmin: u.IsAdmin})
+	writeJSON(w, http.StatusOK, wireMe(u))
 	return nil
 }
 
@@ -553,13 +541,6 @@ func keyManager(r *http.Request) (*principal, error) {
 type createKeyRequest struct {
 	Name          string `json:"name"`
 	ExpiresInDays *int   `json:"expires_in_days"`
-}
-
-type createdKeyView struct {
-	Key       string   `json:"key"`
-	Name      string   `json:"name"`
-	Prefix    string   `json:"prefix"`
-	ExpiresAt *apiTime `json:"expires_at"`
 }
 
 func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
@@ -607,20 +588,12 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, _ httprout
 		auditTarget(r, prefix)
 		auditDetail(r, "name", name)
 		if !expires.IsZero() {
-			auditDetail(r, "expires_at", expires.Format(jobs.APITimeLayout))
+			auditDetail(r, "expires_at", expires.Format(api.TimeLayout))
 		}
-		writeJSON(w, http.StatusOK, createdKeyView{Key: key, Name: name, Prefix: prefix, ExpiresAt: optTime(expires)})
+		writeJSON(w, http.StatusOK, api.NewAPIKey{Key: key, Name: name, Prefix: prefix, ExpiresAt: api.At(expires)})
 		return nil
 	}
 	return errors.New("create api key: prefix clashed three times")
-}
-
-type apiKeyView struct {
-	Prefix     string   `json:"prefix"`
-	Name       string   `json:"name"`
-	CreatedAt  apiTime  `json:"created_at"`
-	ExpiresAt  *apiTime `json:"expires_at"`
-	LastUsedAt *apiTime `json:"last_used_at"`
 }
 
 func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
@@ -632,10 +605,9 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, _ httproute
 	if err != nil {
 		return err
 	}
-	out := make([]apiKeyView, 0, len(keys))
+	out := make([]api.APIKey, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, apiKeyView{Prefix: k.Prefix, Name: k.Name, CreatedAt: apiTime(k.CreatedAt),
-			ExpiresAt: optTime(k.ExpiresAt), LastUsedAt: optTime(k.LastUsedAt)})
+		out = append(out, wireAPIKey(k))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

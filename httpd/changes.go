@@ -10,6 +10,7 @@ import (
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/julienschmidt/httprouter"
 
+	"runnel/jobs/api"
 	"runnel/workspace"
 )
 
@@ -18,7 +19,7 @@ import (
 // run before it.
 type changesView struct {
 	Revision string           `json:"revision"`
-	Commit   *commitView      `json:"commit"`
+	Commit   *api.Commit      `json:"commit"`
 	Base     *baseView        `json:"base"`
 	Files    []fileChangeView `json:"files"`
 	Note     *string          `json:"note"`
@@ -27,7 +28,7 @@ type changesView struct {
 type baseView struct {
 	JobID       string   `json:"job_id"`
 	Revision    string   `json:"revision"`
-	CompletedAt *apiTime `json:"completed_at"`
+	CompletedAt api.Time `json:"completed_at"`
 }
 
 type fileChangeView struct {
@@ -50,7 +51,7 @@ func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request, ps httproute
 	if err != nil && !errors.Is(err, workspace.ErrNotFound) {
 		return err
 	}
-	v.Commit = commitOf(commit)
+	v.Commit = wireCommit(commit)
 	note := func(format string, args ...any) error {
 		msg := fmt.Sprintf(format, args...)
 		v.Note = &msg
@@ -64,7 +65,7 @@ func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request, ps httproute
 	if base == nil {
 		return note("no earlier successful run of this task")
 	}
-	v.Base = &baseView{JobID: base.ID, Revision: base.Revision, CompletedAt: optTime(base.CompletedAt)}
+	v.Base = &baseView{JobID: base.ID, Revision: base.Revision, CompletedAt: api.At(base.CompletedAt)}
 	if base.Revision == j.Revision {
 		return note("same revision as the last successful run")
 	}

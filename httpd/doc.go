@@ -6,4 +6,6 @@
 // It must not hold job state or parse workflow files: every decision goes
 // through the small interfaces it declares for the job engine and the
 // workspace manager, and every error reaches clients as {"error": "..."}.
+// Its answers and the bodies it reads are the wire types of jobs/api;
+// engine and workspace records become wire types in wire.go only.
 package httpd

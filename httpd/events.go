@@ -32,19 +32,6 @@ const eventWriteWait = 10 * time.Second
 // eventPing is the interval of ": ping" comments on an idle stream.
 const eventPing = 15 * time.Second
 
-// stepEvent is the data of a "step" event.
-type stepEvent struct {
-	JobID        string   `json:"job_id"`
-	StepName     string   `json:"step_name"`
-	Status       string   `json:"status"`
-	StartedAt    *apiTime `json:"started_at"`
-	CompletedAt  *apiTime `json:"completed_at"`
-	WorkerID     *string  `json:"worker_id"`
-	ErrorMessage *string  `json:"error_message"`
-	SkipReason   *string  `json:"skip_reason"`
-	ChildJobID   *string  `json:"child_job_id"`
-}
-
 // event is one encoded server-sent event.
 type event struct {
 	typ   string
@@ -147,7 +134,7 @@ func (s *Server) PublishCommit(cs []jobs.Change) {
 		var err error
 		switch {
 		case c.Job != nil:
-			e, err = encodeEvent(eventJob, c.Job.ID, jobItemOf(c.Job))
+			e, err = encodeEvent(eventJob, c.Job.ID, wireJobItem(c.Job))
 		case c.Step != nil:
 			st := c.Step
 			msg := st.ErrorMessage
@@ -156,12 +143,9 @@ func (s *Server) PublishCommit(cs []jobs.Change) {
 				// on the store's writer.
 				msg = maskString(s.opts.Engine.MaskValues(c.JobID), msg)
 			}
-			e, err = encodeEvent(eventStep, c.JobID, stepEvent{JobID: c.JobID, StepName: st.Name,
-				Status: st.Status, StartedAt: optTime(st.StartedAt), CompletedAt: optTime(st.CompletedAt),
-				WorkerID: optString(st.WorkerID), ErrorMessage: optString(msg),
-				SkipReason: optString(st.SkipReason), ChildJobID: optString(st.ChildJobID)})
+			e, err = encodeEvent(eventStep, c.JobID, wireStepEvent(c.JobID, st, msg))
 		case c.Worker != nil:
-			e, err = encodeEvent(eventWorker, "", workerOf(c.Worker))
+			e, err = encodeEvent(eventWorker, "", wireWorker(c.Worker))
 		default:
 			continue
 		}

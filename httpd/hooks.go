@@ -13,6 +13,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"runnel/jobs"
+	"runnel/jobs/api"
 	"runnel/workspace"
 )
 
@@ -135,8 +136,8 @@ type hookJobView struct {
 	Task        string   `json:"task"`
 	Status      string   `json:"status"`
 	Output      any      `json:"output"`
-	CreatedAt   apiTime  `json:"created_at"`
-	CompletedAt *apiTime `json:"completed_at"`
+	CreatedAt   api.Time `json:"created_at"`
+	CompletedAt api.Time `json:"completed_at"`
 }
 
 // webhook serves GET|POST /hooks/{name}: it starts a job of the trigger's
@@ -220,6 +221,6 @@ func (s *Server) webhookJob(w http.ResponseWriter, r *http.Request, ps httproute
 		}
 	}
 	writeJSON(w, status, hookJobView{JobID: j.ID, Trigger: tr.WebhookName, Task: j.Task, Status: j.Status,
-		Output: j.Output, CreatedAt: apiTime(j.CreatedAt), CompletedAt: optTime(j.CompletedAt)})
+		Output: j.Output, CreatedAt: api.At(j.CreatedAt), CompletedAt: api.At(j.CompletedAt)})
 	return nil
 }

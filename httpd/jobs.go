@@ -12,126 +12,8 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"runnel/jobs"
+	"runnel/jobs/api"
 )
-
-// apiTime is a time in the API layout (RFC 3339 UTC, milliseconds).
-type apiTime time.Time
-
-func (t apiTime) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Time(t).UTC().Format(jobs.APITimeLayout) + `"`), nil
-}
-
-// optTime is nil for the zero time.
-func optTime(t time.Time) *apiTime {
-	if t.IsZero() {
-		return nil
-	}
-	v := apiTime(t)
-	return &v
-}
-
-// optString is nil for "".
-func optString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-type jobItem struct {
-	JobID          string   `json:"job_id"`
-	Workspace      string   `json:"workspace"`
-	TaskName       string   `json:"task_name"`
-	Mode           string   `json:"mode"`
-	Status         string   `json:"status"`
-	SourceType     string   `json:"source_type"`
-	SourceID       *string  `json:"source_id"`
-	WorkerID       *string  `json:"worker_id"`
-	CreatedAt      apiTime  `json:"created_at"`
-	StartedAt      *apiTime `json:"started_at"`
-	CompletedAt    *apiTime `json:"completed_at"`
-	Revision       string   `json:"revision"`
-	HookEvent      *string  `json:"hook_event"`
-	ParentJobID    *string  `json:"parent_job_id"`
-	ParentStepName *string  `json:"parent_step_name"`
-}
-
-func jobItemOf(j *jobs.Job) jobItem {
-	return jobItem{
-		JobID: j.ID, Workspace: j.Workspace, TaskName: j.Task, Mode: j.Mode, Status: j.Status,
-		SourceType: j.SourceType, SourceID: optString(j.SourceID), WorkerID: optString(j.WorkerID),
-		CreatedAt: apiTime(j.CreatedAt), StartedAt: optTime(j.StartedAt), CompletedAt: optTime(j.CompletedAt),
-		Revision: j.Revision, HookEvent: optString(j.HookEvent), ParentJobID: optString(j.ParentJobID),
-		ParentStepName: optString(j.ParentStepName),
-	}
-}
-
-type jobView struct {
-	JobID          string         `json:"job_id"`
-	Workspace      string         `json:"workspace"`
-	TaskName       string         `json:"task_name"`
-	Mode           string         `json:"mode"`
-	Input          map[string]any `json:"input"`
-	Output         any            `json:"output"`
-	Status         string         `json:"status"`
-	SourceType     string         `json:"source_type"`
-	SourceID       *string        `json:"source_id"`
-	WorkerID       *string        `json:"worker_id"`
-	CreatedAt      apiTime        `json:"created_at"`
-	StartedAt      *apiTime       `json:"started_at"`
-	CompletedAt    *apiTime       `json:"completed_at"`
-	Steps          []stepView     `json:"steps"`
-	Revision       string         `json:"revision"`
-	HookEvent      *string        `json:"hook_event"`
-	ParentJobID    *string        `json:"parent_job_id"`
-	ParentStepName *string        `json:"parent_step_name"`
-}
-
-type stepView struct {
-	StepName     string   `json:"step_name"`
-	ActionName   string   `json:"action_name"`
-	ActionType   string   `json:"action_type"`
-	ActionImage  *string  `json:"action_image"`
-	Runner       string   `json:"runner"`
-	Input        any      `json:"input"`
-	Output       any      `json:"output"`
-	Status       string   `json:"status"`
-	WorkerID     *string  `json:"worker_id"`
-	DependsOn    []string `json:"depends_on"`
-	StartedAt    *apiTime `json:"started_at"`
-	CompletedAt  *apiTime `json:"completed_at"`
-	ErrorMessage *string  `json:"error_message"`
-	SkipReason   *string  `json:"skip_reason"`
-	ChildJobID   *string  `json:"child_job_id"`
-}
-
-func jobViewOf(j *jobs.Job) jobView {
-	v := jobView{
-		JobID: j.ID, Workspace: j.Workspace, TaskName: j.Task, Mode: j.Mode, Input: j.Input,
-		Output: j.Output, Status: j.Status, SourceType: j.SourceType, SourceID: optString(j.SourceID),
-		WorkerID: optString(j.WorkerID), CreatedAt: apiTime(j.CreatedAt), StartedAt: optTime(j.StartedAt),
-		CompletedAt: optTime(j.CompletedAt), Steps: make([]stepView, 0, len(j.Steps)), Revision: j.Revision,
-		HookEvent: optString(j.HookEvent), ParentJobID: optString(j.ParentJobID),
-		ParentStepName: optString(j.ParentStepName),
-	}
-	if v.Input == nil {
-		v.Input = map[string]any{}
-	}
-	for _, s := range j.Steps {
-		deps := s.DependsOn
-		if deps == nil {
-			deps = []string{}
-		}
-		v.Steps = append(v.Steps, stepView{
-			StepName: s.Name, ActionName: s.Action, ActionType: s.ActionType, Runner: s.Runner,
-			Input: s.Input, Output: s.Output, Status: s.Status, WorkerID: optString(s.WorkerID),
-			DependsOn: deps, StartedAt: optTime(s.StartedAt), CompletedAt: optTime(s.CompletedAt),
-			ErrorMessage: optString(s.ErrorMessage), SkipReason: optString(s.SkipReason),
-			ChildJobID: optString(s.ChildJobID),
-		})
-	}
-	return v
-}
 
 // maxLimit caps list pages.
 const maxLimit = 1000
@@ -178,9 +60,9 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	if err != nil {
 		return err
 	}
-	out := make([]jobItem, 0, len(res.Jobs))
+	out := make([]api.JobItem, 0, len(res.Jobs))
 	for _, j := range res.Jobs {
-		out = append(out, jobItemOf(j))
+		out = append(out, wireJobItem(j))
 	}
 	if res.HasTotal {
 		w.Header().Set("X-Total-Count", strconv.Itoa(res.Total))
@@ -235,7 +117,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	} else if j, err = s.opts.Engine.Get(id); err != nil {
 		return notFound(err, "Job not found")
 	}
-	writeJSON(w, http.StatusOK, jobViewOf(j))
+	writeJSON(w, http.StatusOK, wireJob(j))
 	return nil
 }
 
@@ -263,28 +145,6 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, ps httprouter
 	return nil
 }
 
-type workerView struct {
-	WorkerID      string     `json:"worker_id"`
-	Name          string     `json:"name"`
-	Status        string     `json:"status"`
-	Tags          []string   `json:"tags"`
-	LastHeartbeat apiTime    `json:"last_heartbeat"`
-	RegisteredAt  apiTime    `json:"registered_at"`
-	Version       *string    `json:"version"`
-	Builtin       bool       `json:"builtin"`
-	Jobs          *[]jobItem `json:"jobs,omitempty"`
-}
-
-func workerOf(wk *jobs.Worker) workerView {
-	tags := wk.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	return workerView{WorkerID: wk.ID, Name: wk.Name, Status: wk.Status, Tags: tags,
-		LastHeartbeat: apiTime(wk.LastHeartbeat), RegisteredAt: apiTime(wk.RegisteredAt),
-		Version: optString(wk.Version), Builtin: wk.Builtin}
-}
-
 func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	limit, offset, err := paging(r)
 	if err != nil {
@@ -294,9 +154,9 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request, _ httproute
 	if err != nil {
 		return err
 	}
-	out := make([]workerView, 0, len(list))
+	out := make([]api.Worker, 0, len(list))
 	for _, wk := range list {
-		out = append(out, workerOf(wk))
+		out = append(out, wireWorker(wk))
 	}
 	w.Header().Set("X-Total-Count", strconv.Itoa(total))
 	writeJSON(w, http.StatusOK, out)
@@ -312,12 +172,11 @@ func (s *Server) getWorker(w http.ResponseWriter, r *http.Request, ps httprouter
 	if err != nil {
 		return notFound(err, "Worker not found")
 	}
-	v := workerOf(wk)
-	items := make([]jobItem, 0, len(js))
+	v := wireWorker(wk)
+	v.Jobs = make([]api.JobItem, 0, len(js))
 	for _, j := range js {
-		items = append(items, jobItemOf(j))
+		v.Jobs = append(v.Jobs, wireJobItem(j))
 	}
-	v.Jobs = &items
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }

@@ -14,18 +14,12 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"runnel/jobs"
+	"runnel/jobs/api"
 	"runnel/logstore"
 )
 
 // maxLogRead bounds one REST log answer.
 const maxLogRead = 16 << 20
-
-type logsView struct {
-	Logs       string `json:"logs"`
-	NextOffset int64  `json:"next_offset"`
-	// StartOffset is the offset of the first line of a tail read (runnel).
-	StartOffset *int64 `json:"start_offset,omitempty"`
-}
 
 // tailQuery reads ?tail_bytes= and ?before= (runnel): n is 0 without
 // tail_bytes; before is -1 (the end) without before.
@@ -62,7 +56,7 @@ func tailError(err error) error {
 
 // writeTail answers a tail read.
 func writeTail(w http.ResponseWriter, data []byte, start, end int64) {
-	writeJSON(w, http.StatusOK, logsView{Logs: string(data), NextOffset: end, StartOffset: &start})
+	writeJSON(w, http.StatusOK, api.LogPage{Logs: string(data), NextOffset: end, StartOffset: &start})
 }
 
 // logOffset reads ?offset= (default 0).
@@ -129,7 +123,7 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if err != nil {
 		return offsetError(err)
 	}
-	writeJSON(w, http.StatusOK, logsView{Logs: string(data), NextOffset: next})
+	writeJSON(w, http.StatusOK, api.LogPage{Logs: string(data), NextOffset: next})
 	return nil
 }
 
@@ -196,7 +190,7 @@ func (s *Server) stepLogs(w http.ResponseWriter, r *http.Request, ps httprouter.
 	if err != nil {
 		return offsetError(err)
 	}
-	writeJSON(w, http.StatusOK, logsView{Logs: string(data), NextOffset: next})
+	writeJSON(w, http.StatusOK, api.LogPage{Logs: string(data), NextOffset: next})
 	return nil
 }
 

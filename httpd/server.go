@@ -18,6 +18,7 @@ import (
 
 	"runnel/httpd/web"
 	"runnel/jobs"
+	"runnel/jobs/api"
 	"runnel/logstore"
 	"runnel/workspace"
 )
@@ -407,20 +408,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	return nil
 }
 
-type configView struct {
-	AuthRequired    bool           `json:"auth_required"`
-	HasInternalAuth bool           `json:"has_internal_auth"`
-	OIDCProviders   []providerView `json:"oidc_providers"`
-	Version         string         `json:"version"`
-}
-
-type providerView struct {
-	ID          string `json:"id"`
-	DisplayName string `json:"display_name"`
-}
-
 func (s *Server) config(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	writeJSON(w, http.StatusOK, configView{AuthRequired: s.auth != nil, HasInternalAuth: s.hasInternalAuth(),
-		OIDCProviders: []providerView{}, Version: s.opts.Version})
+	writeJSON(w, http.StatusOK, api.Config{AuthRequired: s.auth != nil, HasInternalAuth: s.hasInternalAuth(),
+		OIDCProviders: []api.Provider{}, Version: s.opts.Version})
 	return nil
 }

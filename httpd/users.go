@@ -12,6 +12,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"runnel/jobs"
+	"runnel/jobs/api"
 )
 
 // Password length bounds for passwords set over the API (characters).
@@ -28,25 +29,6 @@ func (s *Server) userRoutes(r *httprouter.Router) {
 	r.POST("/api/users", s.handle(s.createUser))
 	r.PUT("/api/users/:id/password", s.handle(s.setUserPassword))
 	r.DELETE("/api/users/:id", s.handle(s.deleteUser))
-}
-
-type userView struct {
-	UserID      string   `json:"user_id"`
-	Name        string   `json:"name"`
-	Email       string   `json:"email"`
-	AuthMethods []string `json:"auth_methods"`
-	CreatedAt   apiTime  `json:"created_at"`
-	LastLoginAt *apiTime `json:"last_login_at"`
-	IsAdmin     bool     `json:"is_admin"`
-}
-
-func userViewOf(u *jobs.User) userView {
-	methods := u.AuthMethods
-	if methods == nil {
-		methods = []string{}
-	}
-	return userView{UserID: u.ID, Name: u.Name, Email: u.Email, AuthMethods: methods,
-		CreatedAt: apiTime(u.CreatedAt), LastLoginAt: optTime(u.LastLoginAt), IsAdmin: u.IsAdmin}
 }
 
 // requireAdmin lets admins through when auth is on, everyone when off.
@@ -88,7 +70,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ httprouter.
 	if err != nil {
 		return err
 	}
-	out := []userView{}
+	out := []api.User{}
 	total := 0
 	if s.opts.Users != nil {
 		list, n, err := s.opts.Users.Users(limit, offset)
@@ -96,7 +78,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ httprouter.
 			return err
 		}
 		for _, u := range list {
-			out = append(out, userViewOf(u))
+			out = append(out, wireUser(u))
 		}
 		total = n
 	}
@@ -120,7 +102,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	if err != nil {
 		return notFoundAs(err, errUserNotFound)
 	}
-	writeJSON(w, http.StatusOK, userViewOf(u))
+	writeJSON(w, http.StatusOK, wireUser(u))
 	return nil
 }
 
@@ -192,7 +174,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ httprouter
 		return err
 	}
 	auditTarget(r, u.ID)
-	writeJSON(w, http.StatusOK, userViewOf(u))
+	writeJSON(w, http.StatusOK, wireUser(u))
 	return nil
 }
 

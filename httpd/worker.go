@@ -18,8 +18,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
 
-	"runnel/httpd/client"
 	"runnel/jobs"
+	"runnel/jobs/api"
 	"runnel/logstore"
 	"runnel/workspace"
 )
@@ -139,21 +139,9 @@ func (s *Server) stepNotFound(err error, jobID string) error {
 	return errorf(http.StatusNotFound, "Step not found")
 }
 
-type registerRequest struct {
-	Name         string   `json:"name"`
-	Tags         []string `json:"tags"`
-	Capabilities []string `json:"capabilities"`
-	Version      string   `json:"version"`
-}
-
-type registerResponse struct {
-	WorkerID              string `json:"worker_id"`
-	HeartbeatIntervalSecs int    `json:"heartbeat_interval_secs"`
-}
-
 // workerRegister serves POST /worker/register: a new worker on every call.
 func (s *Server) workerRegister(w http.ResponseWriter, r *http.Request, _ httprouter.Params, eng WorkerEngine) error {
-	var req registerRequest
+	var req api.RegisterRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
@@ -182,19 +170,15 @@ func (s *Server) workerRegister(w http.ResponseWriter, r *http.Request, _ httpro
 		return err
 	}
 	auditTarget(r, wk.ID)
-	writeJSON(w, http.StatusOK, registerResponse{WorkerID: wk.ID, HeartbeatIntervalSecs: int(eng.HeartbeatInterval() / time.Second)})
+	writeJSON(w, http.StatusOK, api.RegisterResponse{WorkerID: wk.ID, HeartbeatIntervalSecs: int(eng.HeartbeatInterval() / time.Second)})
 	return nil
-}
-
-type workerIDRequest struct {
-	WorkerID string `json:"worker_id"`
 }
 
 var statusOK = map[string]string{"status": "ok"}
 
 // workerHeartbeat serves POST /worker/heartbeat.
 func (s *Server) workerHeartbeat(w http.ResponseWriter, r *http.Request, _ httprouter.Params, eng WorkerEngine) error {
-	var req workerIDRequest
+	var req api.WorkerIDRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
@@ -209,53 +193,6 @@ func (s *Server) workerHeartbeat(w http.ResponseWriter, r *http.Request, _ httpr
 	return nil
 }
 
-type claimRequest struct {
-	WorkerID     string   `json:"worker_id"`
-	Capabilities []string `json:"capabilities"`
-	Tags         []string `json:"tags"`
-	WaitSecs     *float64 `json:"wait_secs"`
-}
-
-// claimOf renders an assignment for the wire.
-func claimOf(a *jobs.Assignment) client.ClaimResponse {
-	str := func(s string) *string { return &s }
-	spec := &client.ActionSpec{Type: "shell", Env: a.Env, Tags: actionTags(a.Tags), Input: map[string]any{}}
-	if spec.Env == nil {
-		spec.Env = map[string]string{}
-	}
-	if a.File != "" {
-		spec.Script = str(a.File)
-	} else {
-		spec.Cmd = str(a.Command)
-	}
-	in := a.Input
-	if in == nil {
-		in = map[string]any{}
-	}
-	c := client.ClaimResponse{
-		Workspace: str(a.Workspace), JobID: str(a.JobID), StepName: str(a.Step),
-		ActionName: str(a.Action), ActionType: str("shell"), ActionSpec: spec,
-		Input: in, Runner: str("local"), TaskName: str(a.Task), Revision: str(a.Revision),
-	}
-	if a.Timeout > 0 {
-		secs := int64(math.Ceil(a.Timeout.Seconds()))
-		c.TimeoutSecs = &secs
-	}
-	return c
-}
-
-// actionTags are the action's own tags: the step's required tags without
-// the implied "shell".
-func actionTags(req []string) []string {
-	out := []string{}
-	for _, t := range req {
-		if t != "shell" {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // workerClaim serves POST /worker/jobs/claim (registered as
 // /worker/jobs/:job): a long-poll of up to wait_secs (default and maximum
 // 25) that answers as soon as a step the worker's tags cover is claimed.
@@ -264,7 +201,7 @@ func (s *Server) workerClaim(w http.ResponseWriter, r *http.Request, ps httprout
 	if ps.ByName("job") != "claim" {
 		return errorf(http.StatusNotFound, "Not found")
 	}
-	var req claimRequest
+	var req api.ClaimRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
@@ -297,10 +234,10 @@ func (s *Server) workerClaim(w http.ResponseWriter, r *http.Request, ps httprout
 		return notFound(err, "Worker not found")
 	}
 	if a == nil {
-		writeJSON(w, http.StatusOK, client.ClaimResponse{})
+		writeJSON(w, http.StatusOK, api.ClaimResponse{})
 		return nil
 	}
-	writeJSON(w, http.StatusOK, claimOf(a))
+	writeJSON(w, http.StatusOK, api.ClaimOf(a))
 	return nil
 }
 
@@ -318,7 +255,7 @@ func (s *Server) workerStart(w http.ResponseWriter, r *http.Request, ps httprout
 	if err != nil {
 		return err
 	}
-	var req workerIDRequest
+	var req api.WorkerIDRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
@@ -333,13 +270,6 @@ func (s *Server) workerStart(w http.ResponseWriter, r *http.Request, ps httprout
 	return nil
 }
 
-type completeRequest struct {
-	Output   json.RawMessage `json:"output"`
-	ExitCode *int            `json:"exit_code"`
-	Error    *string         `json:"error"`
-	WorkerID string          `json:"worker_id"`
-}
-
 // timedOutPrefix starts the error of a step its worker stopped on timeout.
 const timedOutPrefix = "Step timed out after "
 
@@ -350,7 +280,7 @@ func (s *Server) workerComplete(w http.ResponseWriter, r *http.Request, ps httpr
 	if err != nil {
 		return err
 	}
-	var req completeRequest
+	var req api.CompleteRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
@@ -385,31 +315,6 @@ func (s *Server) workerComplete(w http.ResponseWriter, r *http.Request, ps httpr
 	return nil
 }
 
-type logsRequest struct {
-	StepName string     `json:"step_name"`
-	Lines    []logEntry `json:"lines"`
-	WorkerID string     `json:"worker_id"`
-}
-
-type logEntry struct {
-	TS     json.RawMessage `json:"ts"`
-	Stream string          `json:"stream"`
-	Line   string          `json:"line"`
-}
-
-// parseLogTS reads a pushed timestamp (RFC 3339, any fraction or offset);
-// anything else is the receipt time.
-func parseLogTS(raw json.RawMessage, now time.Time) time.Time {
-	var s string
-	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
-		return now
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t
-	}
-	return now
-}
-
 // workerLogs serves POST /worker/jobs/:job/logs: at most 1000 lines and
 // 4 MiB, accepted only from the worker holding the running step.
 func (s *Server) workerLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params, eng WorkerEngine) error {
@@ -417,7 +322,7 @@ func (s *Server) workerLogs(w http.ResponseWriter, r *http.Request, ps httproute
 	if err != nil {
 		return err
 	}
-	var req logsRequest
+	var req api.LogsRequest
 	if err := decodeBodyLimit(w, r, &req, maxLogBody); err != nil {
 		return err
 	}
@@ -437,7 +342,11 @@ func (s *Server) workerLogs(w http.ResponseWriter, r *http.Request, ps httproute
 		if l.Stream != logstore.Stdout && l.Stream != logstore.Stderr {
 			return errorf(http.StatusBadRequest, "Invalid request body: stream must be stdout or stderr")
 		}
-		lines[i] = logstore.Line{TS: parseLogTS(l.TS, now), Stream: l.Stream, Step: req.StepName, Text: l.Line}
+		ts := l.TS.Time
+		if ts.IsZero() {
+			ts = now // absent or unreadable: the time of receipt
+		}
+		lines[i] = logstore.Line{TS: ts, Stream: l.Stream, Step: req.StepName, Text: l.Line}
 	}
 	if err := eng.AppendLogs(jobID, req.StepName, wid, lines); err != nil {
 		return s.stepNotFound(err, jobID)
@@ -457,7 +366,7 @@ func (s *Server) workerCancelled(w http.ResponseWriter, r *http.Request, ps http
 	if err != nil {
 		return notFound(err, "Job not found")
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"cancelled": stop})
+	writeJSON(w, http.StatusOK, api.CancelledResponse{Cancelled: stop})
 	return nil
 }
 

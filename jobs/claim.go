@@ -6,35 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"runnel/jobs/api"
 	"runnel/workspace"
 )
 
-// Assignment is a claimed step with everything a worker needs to run it.
-// The action is rendered for the step's input; it is never stored.
-type Assignment struct {
-	JobID     string
-	Workspace string
-	Task      string
-	Step      string
-	Action    string
-	// ActionType is the YAML type (shell or script); both run the same way.
-	ActionType string
-	Revision   string
-	// Command is the rendered inline shell text ("" when File is set).
-	Command string
-	// File is the workspace-relative script path.
-	File string
-	// Env is the rendered action environment.
-	Env map[string]string
-	// Tags are the step's required worker tags.
-	Tags []string
-	// Input is the rendered step input.
-	Input map[string]any
-	// Timeout is the step timeout (0 = none).
-	Timeout time.Duration
-	// Dir is the revision tree on this server (built-in workers).
-	Dir string
-}
+// Assignment is a claimed step with everything a worker needs to run it;
+// it is the worker protocol's (jobs/api).
+type Assignment = api.Assignment
 
 // workerRef identifies a claiming worker.
 type workerRef struct {

@@ -34,24 +34,11 @@ func (e *Engine) localWorker() {
 }
 
 // StepEnv returns the RUNNEL_* and STROEM_* variables of a step (SPEC §5.5).
-func StepEnv(a *Assignment) map[string]string {
-	return map[string]string{
-		"RUNNEL_JOB_ID": a.JobID, "RUNNEL_WORKSPACE": a.Workspace, "RUNNEL_TASK": a.Task,
-		"RUNNEL_STEP": a.Step, "RUNNEL_REVISION": a.Revision,
-		"STROEM_JOB_ID": a.JobID, "STROEM_WORKSPACE": a.Workspace,
-		"STROEM_TASK_NAME": a.Task, "STROEM_STEP_NAME": a.Step,
-	}
-}
+func StepEnv(a *Assignment) map[string]string { return a.StepEnv() }
 
 // Result converts a shell result to a step report; cause words a stop.
 func Result(r shell.Result, cause error) StepResult {
-	res := StepResult{Error: r.Error, TimedOut: r.TimedOut}
-	if r.Stopped {
-		res.Error = "Process stopped"
-		if cause != nil {
-			res.Error = cause.Error()
-		}
-	}
+	res := StepResult{Error: r.Failure(cause), TimedOut: r.TimedOut}
 	if res.Error == "" && len(r.Output) > 0 {
 		var v any
 		if err := json.Unmarshal(r.Output, &v); err == nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"runnel/jobs/api"
 	"runnel/workspace"
 )
 
@@ -96,7 +97,7 @@ func nilIfEmpty(s string) any {
 }
 
 // APITimeLayout is the API's time layout: RFC 3339 UTC with milliseconds.
-const APITimeLayout = "2006-01-02T15:04:05.000Z"
+const APITimeLayout = api.TimeLayout
 
 // apiTime formats t for templates and the API; zero is nil.
 func apiTime(t time.Time) any {

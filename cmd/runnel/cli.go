@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"runnel/httpd/client"
+	"runnel/jobs/api"
 )
 
 // This file and the cli_*.go files are the API client commands (SPEC §11). They share one way to find the server (openAPI, cli_conn.go),
@@ -98,9 +99,9 @@ func apiExitCode(status int) int {
 // jobExitCode is the exit code of a terminal job status.
 func jobExitCode(status string) int {
 	switch status {
-	case client.JobCompleted:
+	case api.JobCompleted:
 		return exitOK
-	case client.JobCancelled, client.JobSkipped:
+	case api.JobCancelled, api.JobSkipped:
 		return exitCancelled
 	}
 	return exitFailed

@@ -11,6 +11,7 @@ import (
 
 	"runnel/httpd/client"
 	"runnel/jobs"
+	"runnel/jobs/api"
 )
 
 // runAudit is `runnel audit`: the server's audit log, newest first.
@@ -44,7 +45,7 @@ func runAudit(ctx context.Context, e env, args []string) error {
 		return &usageError{msg: "--offset must not be negative"}
 	}
 	now := time.Now()
-	f := jobs.AuditFilter{Actor: *actor, Action: *action, Limit: *limit, Offset: *offset}
+	f := client.AuditFilter{Actor: *actor, Action: *action, Limit: *limit, Offset: *offset}
 	if f.Since, err = auditTime("--since", *since, now); err != nil {
 		return err
 	}
@@ -59,7 +60,7 @@ func runAudit(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var list []jobs.AuditEntry
+	var list []api.AuditEntry
 	if printed, err := decodeOrPrint(e, *asJSON, raw, &list); printed || err != nil {
 		return err
 	}

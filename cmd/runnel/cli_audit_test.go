@@ -7,6 +7,7 @@ import (
 
 	"runnel/cmd/runnel/config"
 	"runnel/jobs"
+	"runnel/jobs/api"
 )
 
 // TestCLIAudit: `runnel audit` lists what the CLI's own commands did
@@ -56,7 +57,7 @@ func TestCLIAudit(t *testing.T) {
 		}
 	}
 
-	var entries []jobs.AuditEntry
+	var entries []api.AuditEntry
 	raw := run("", 0, "audit", "--action", "auth.login_failed", "--since", "1h", "--json").stdout
 	if err := json.Unmarshal([]byte(raw), &entries); err != nil {
 		t.Fatalf("--json: %v\n%s", err, raw)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"runnel/httpd/client"
+	"runnel/jobs/api"
 )
 
 func runLogin(ctx context.Context, e env, args []string) error {
@@ -187,7 +188,7 @@ func runAPIKey(ctx context.Context, e env, args []string) error {
 		fmt.Fprintln(e.stdout, k.Key)
 		exp := "never expires"
 		if !k.ExpiresAt.IsZero() {
-			exp = "expires " + stamp(k.ExpiresAt)
+			exp = "expires " + stamp(k.ExpiresAt.Time)
 		}
 		fmt.Fprintf(e.stderr, "API key %q (%s, %s): copy it now, it is not shown again\n", k.Name, k.Prefix, exp)
 		return nil
@@ -199,7 +200,7 @@ func runAPIKey(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		var list []client.APIKey
+		var list []api.APIKey
 		if done, err := decodeOrPrint(e, *asJSON, raw, &list); done || err != nil {
 			return err
 		}
@@ -213,13 +214,13 @@ func runAPIKey(ctx context.Context, e env, args []string) error {
 		for _, k := range list {
 			exp := "never"
 			if !k.ExpiresAt.IsZero() {
-				exp = ago(k.ExpiresAt, now)
+				exp = ago(k.ExpiresAt.Time, now)
 			}
 			used := "never"
 			if !k.LastUsedAt.IsZero() {
-				used = ago(k.LastUsedAt, now)
+				used = ago(k.LastUsedAt.Time, now)
 			}
-			row(t, k.Prefix, k.Name, ago(k.CreatedAt, now), exp, used)
+			row(t, k.Prefix, k.Name, ago(k.CreatedAt.Time, now), exp, used)
 		}
 		return t.Flush()
 	case "delete":

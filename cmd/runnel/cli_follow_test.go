@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runnel/cmd/runnel/config"
+	"runnel/jobs/api"
 	"runnel/jobs/jobstest"
 	"strconv"
 	"strings"
@@ -15,8 +16,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"runnel/httpd/client"
 )
 
 // cliGatedWorkflow has a step that prints a line, then waits until a file
@@ -55,9 +54,9 @@ func TestCLITriggerFollowLive(t *testing.T) {
 		code   int
 		status string
 	}{
-		{name: "completed", code: 0, status: client.JobCompleted},
-		{name: "failed", result: 7, code: 1, status: client.JobFailed},
-		{name: "cancelled", cancel: true, code: 3, status: client.JobCancelled},
+		{name: "completed", code: 0, status: api.JobCompleted},
+		{name: "failed", result: 7, code: 1, status: api.JobFailed},
+		{name: "cancelled", cancel: true, code: 3, status: api.JobCancelled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,7 +101,7 @@ func TestCLITriggerFollowLive(t *testing.T) {
 			}
 			// The line arrived while the step is still blocked.
 			j, err := s.api.Job(ctx, id)
-			if err != nil || j.Status != client.JobRunning {
+			if err != nil || j.Status != api.JobRunning {
 				t.Fatalf("job while its first line is shown: %v %v", j.Status, err)
 			}
 			if tt.cancel {
@@ -236,7 +235,7 @@ func TestCLITriggerFollowInterrupted(t *testing.T) {
 	}
 	id, _, _ := strings.Cut(stdout.String(), "\n")
 	j, err := s.api.Job(t.Context(), id)
-	if err != nil || j.Status != client.JobRunning {
+	if err != nil || j.Status != api.JobRunning {
 		t.Fatalf("job after the interrupt: %v %v", j.Status, err)
 	}
 	if err := s.api.Cancel(t.Context(), id); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"runnel/httpd/client"
+	"runnel/jobs/api"
 )
 
 // decodeOrPrint prints raw with --json, else decodes it into out; printed
@@ -84,7 +85,7 @@ func runWorkspaces(ctx context.Context, e env, args []string) error {
 		"tasks, actions and triggers, and the state: ok, loading, or ERROR with the",
 		"problem of the newest revision (the last good one keeps serving)."),
 		"runnel workspaces --server http://runnel.internal:8080", false, 0, 0, "")
-	var list []client.Workspace
+	var list []api.Workspace
 	if r, err := g.run(ctx, e, args, func(string, []string) string { return client.WorkspacesPath() }, &list); r.printed || err != nil {
 		return err
 	}
@@ -92,15 +93,15 @@ func runWorkspaces(ctx context.Context, e env, args []string) error {
 	row(t, "NAME", "REVISION", "TASKS", "ACTIONS", "TRIGGERS", "STATE")
 	for _, w := range list {
 		rev, state := "-", "ok"
-		if w.Revision != nil {
-			rev = shortRev(*w.Revision)
+		if w.Revision != "" {
+			rev = shortRev(string(w.Revision))
 		} else if w.Error == "" {
 			state = "loading"
 		}
 		if w.Error != "" {
 			state = "ERROR " + firstLine(w.Error)
 			if w.ErrorRevision != nil {
-				state = "ERROR in " + shortRev(*w.ErrorRevision) + ": " + firstLine(w.Error)
+				state = "ERROR in " + shortRev(string(*w.ErrorRevision)) + ": " + firstLine(w.Error)
 			}
 		}
 		row(t, w.Name, rev, fmt.Sprint(w.TasksCount), fmt.Sprint(w.ActionsCount), fmt.Sprint(w.TriggersCount), state)
@@ -113,7 +114,7 @@ func runTasks(ctx context.Context, e env, args []string) error {
 		"Lists a workspace's tasks with their description; tasks in folders are",
 		"shown as a tree. TRIGGERS is 'yes' when an enabled trigger starts the task."),
 		"runnel tasks --workspace ops", true, 0, 0, "")
-	var list []client.TaskItem
+	var list []api.TaskItem
 	r, err := g.run(ctx, e, args, func(ws string, _ []string) string { return client.TasksPath(ws) }, &list)
 	if r.printed || err != nil {
 		return err
@@ -129,7 +130,7 @@ func runTasks(ctx context.Context, e env, args []string) error {
 // printTaskTree prints tasks sorted by folder then name: tasks without a
 // folder first, then each folder as a "name/" line with its tasks (and
 // sub-folders) indented below it.
-func printTaskTree(w io.Writer, list []client.TaskItem) {
+func printTaskTree(w io.Writer, list []api.TaskItem) {
 	sort.SliceStable(list, func(i, j int) bool {
 		if list[i].Folder != list[j].Folder {
 			return list[i].Folder < list[j].Folder
@@ -174,7 +175,7 @@ func runTask(ctx context.Context, e env, args []string) error {
 		"dependency order (action, what they wait for) and the triggers that start",
 		"it with their next runs."),
 		"runnel task hello-world", true, 1, 1, "task name")
-	var task client.Task
+	var task api.Task
 	r, err := g.run(ctx, e, args, func(ws string, pos []string) string { return client.TaskPath(ws, pos[0]) }, &task)
 	if err != nil && len(r.pos) == 1 {
 		return taskNotFound(err, r.pos[0], r.ws)
@@ -186,7 +187,7 @@ func runTask(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-func printTask(w io.Writer, ws string, task client.Task, now time.Time) {
+func printTask(w io.Writer, ws string, task api.Task, now time.Time) {
 	title := task.Name
 	if task.DisplayName != "" {
 		title += " (" + task.DisplayName + ")"
@@ -273,7 +274,7 @@ func printTask(w io.Writer, ws string, task client.Task, now time.Time) {
 
 // flowOrder sorts steps by dependency depth (steps without dependencies
 // first), then by name.
-func flowOrder(flow map[string]client.FlowStep) []string {
+func flowOrder(flow map[string]api.FlowStep) []string {
 	depth := map[string]int{}
 	var visit func(name string, seen map[string]bool) int
 	visit = func(name string, seen map[string]bool) int {
@@ -311,7 +312,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // triggerWhat is a trigger's schedule or webhook route.
-func triggerWhat(tr client.Trigger) string {
+func triggerWhat(tr api.Trigger) string {
 	switch tr.Type {
 	case "scheduler":
 		s := tr.Cron
@@ -334,14 +335,14 @@ func triggerWhat(tr client.Trigger) string {
 
 // nextRun is a trigger's next fire time with its distance, "disabled", or
 // "-" for webhooks.
-func nextRun(tr client.Trigger, now time.Time) string {
+func nextRun(tr api.Trigger, now time.Time) string {
 	if !tr.Enabled {
 		return "disabled"
 	}
 	if len(tr.NextRuns) == 0 {
 		return "-"
 	}
-	t, err := time.Parse(client.NextRunLayout, tr.NextRuns[0])
+	t, err := time.Parse(api.NextRunLayout, tr.NextRuns[0])
 	if err != nil {
 		return tr.NextRuns[0]
 	}
@@ -353,7 +354,7 @@ func runTriggers(ctx context.Context, e env, args []string) error {
 		"Lists a workspace's triggers: scheduler triggers with their cron, zone and",
 		"next run (in the trigger's zone), webhooks with their route."),
 		"runnel triggers --workspace default", true, 0, 0, "")
-	var list []client.Trigger
+	var list []api.Trigger
 	r, err := g.run(ctx, e, args, func(ws string, _ []string) string { return client.TriggersPath(ws) }, &list)
 	if r.printed || err != nil {
 		return err
@@ -376,7 +377,7 @@ func runWorkers(ctx context.Context, e env, args []string) error {
 		"Lists workers, active first: the server's built-in worker and remote",
 		"`runnel worker` processes, with their tags and last heartbeat."),
 		"runnel workers", false, 0, 0, "")
-	var list []client.Worker
+	var list []api.Worker
 	if r, err := g.run(ctx, e, args, func(string, []string) string { return client.WorkersPath() }, &list); r.printed || err != nil {
 		return err
 	}
@@ -388,7 +389,7 @@ func runWorkers(ctx context.Context, e env, args []string) error {
 		if w.Builtin {
 			kind = "built-in"
 		}
-		row(t, w.Name, kind, w.Status, orDash(strings.Join(w.Tags, ",")), ago(w.LastHeartbeat, now), orDash(w.Version), w.WorkerID)
+		row(t, w.Name, kind, w.Status, orDash(strings.Join(w.Tags, ",")), ago(w.LastHeartbeat.Time, now), orDash(string(w.Version)), w.WorkerID)
 	}
 	return t.Flush()
 }

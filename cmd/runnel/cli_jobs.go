@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"runnel/httpd/client"
+	"runnel/jobs/api"
 	"runnel/jobs/shell"
 	"runnel/logstore"
 	"runnel/workspace"
@@ -157,7 +158,7 @@ func runTrigger(ctx context.Context, e env, args []string) error {
 		printOutcome(e.stderr, jobOutcome(j))
 		for _, h := range hooks {
 			if hj, err := waitJob(ctx, e, a.client, h.JobID); err == nil {
-				printHook(e.stderr, h.HookEvent, h.TaskName, h.JobID, hj.Status)
+				printHook(e.stderr, string(h.HookEvent), h.TaskName, h.JobID, hj.Status)
 			}
 		}
 		return exitWith(jobExitCode(j.Status))
@@ -219,15 +220,15 @@ func exitWith(code int) error {
 
 // waitJob waits until the job is terminal with the server's long wait (up
 // to 300 s per request), retrying through connection and server errors.
-func waitJob(ctx context.Context, e env, api *client.Client, id string) (client.Job, error) {
+func waitJob(ctx context.Context, e env, cl *client.Client, id string) (api.Job, error) {
 	backoff := time.Second
 	for {
-		j, err := api.WaitJob(ctx, id, 300*time.Second)
+		j, err := cl.WaitJob(ctx, id, 300*time.Second)
 		var ae *client.APIError
 		var ce *client.ConnError
 		switch {
 		case err == nil:
-			if client.Terminal(j.Status) {
+			if api.Terminal(j.Status) {
 				return j, nil
 			}
 			backoff = time.Second
@@ -257,14 +258,14 @@ type outcome struct {
 	problems []string
 }
 
-func jobOutcome(j client.Job) outcome {
+func jobOutcome(j api.Job) outcome {
 	o := outcome{id: j.JobID, status: j.Status}
 	if !j.CompletedAt.IsZero() {
-		o.took = j.CompletedAt.Sub(j.CreatedAt)
+		o.took = j.CompletedAt.Sub(j.CreatedAt.Time)
 	}
 	for _, s := range j.Steps {
-		if s.Status == client.JobFailed && s.ErrorMessage != "" {
-			o.problems = append(o.problems, s.StepName+": "+firstLine(s.ErrorMessage))
+		if s.Status == api.JobFailed && s.ErrorMessage != "" {
+			o.problems = append(o.problems, s.StepName+": "+firstLine(string(s.ErrorMessage)))
 		}
 	}
 	return o
@@ -341,14 +342,14 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		"(or why a step still waits). Exit code by the job's state: 0 completed or",
 		"still running, 1 failed, 3 cancelled."),
 		"runnel status 0190c5d2-6c1e-7a4b-9f3e-2b8f1c0d4e5a", false, 1, 1, "job id")
-	var j client.Job
+	var j api.Job
 	r, err := g.run(ctx, e, args, func(_ string, pos []string) string { return client.JobPath(pos[0]) }, &j)
 	if err != nil {
 		return err
 	}
 	if r.printed {
 		var st struct{ Status string }
-		if json.Unmarshal(r.raw, &st) == nil && client.Terminal(st.Status) {
+		if json.Unmarshal(r.raw, &st) == nil && api.Terminal(st.Status) {
 			return exitWith(jobExitCode(st.Status))
 		}
 		return nil
@@ -356,7 +357,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	if err := printStatus(ctx, e, r.api, j); err != nil {
 		return err
 	}
-	if client.Terminal(j.Status) {
+	if api.Terminal(j.Status) {
 		return exitWith(jobExitCode(j.Status))
 	}
 	return nil
@@ -364,7 +365,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 
 // printStatus prints a job's header and its steps' table; a step still
 // waiting for a worker shows the server's notice about it.
-func printStatus(ctx context.Context, e env, a *apiConn, j client.Job) error {
+func printStatus(ctx context.Context, e env, a *apiConn, j api.Job) error {
 	names := map[string]string{}
 	if ws, err := a.client.Workers(ctx); err == nil {
 		for _, w := range ws {
@@ -372,7 +373,7 @@ func printStatus(ctx context.Context, e env, a *apiConn, j client.Job) error {
 		}
 	}
 	var waiting map[string]string
-	if !client.Terminal(j.Status) {
+	if !api.Terminal(j.Status) {
 		waiting = workerNotices(ctx, a.client, j.JobID)
 	}
 	now := time.Now()
@@ -380,19 +381,19 @@ func printStatus(ctx context.Context, e env, a *apiConn, j client.Job) error {
 	row(t, "Job", j.JobID)
 	row(t, "Task", j.Workspace+"/"+j.TaskName)
 	status := j.Status
-	if client.Terminal(j.Status) && !j.CompletedAt.IsZero() {
-		status += " in " + span(j.CreatedAt, j.CompletedAt, now)
-	} else if j.Status == client.JobRunning {
-		status += " for " + span(j.CreatedAt, time.Time{}, now)
+	if api.Terminal(j.Status) && !j.CompletedAt.IsZero() {
+		status += " in " + span(j.CreatedAt.Time, j.CompletedAt.Time, now)
+	} else if j.Status == api.JobRunning {
+		status += " for " + span(j.CreatedAt.Time, time.Time{}, now)
 	}
 	row(t, "Status", status)
-	row(t, "Source", source(j.JobItem))
-	row(t, "Created", stamp(j.CreatedAt)+" ("+ago(j.CreatedAt, now)+")")
+	row(t, "Source", source(j.Item()))
+	row(t, "Created", stamp(j.CreatedAt.Time)+" ("+ago(j.CreatedAt.Time, now)+")")
 	row(t, "Revision", shortRev(j.Revision))
 	if j.HookEvent != "" {
-		row(t, "Hook", j.HookEvent+" of job "+j.SourceID)
+		row(t, "Hook", string(j.HookEvent+" of job "+j.SourceID))
 	} else if j.ParentJobID != "" {
-		row(t, "Parent", "job "+j.ParentJobID+" step "+j.ParentStepName)
+		row(t, "Parent", string("job "+j.ParentJobID+" step "+j.ParentStepName))
 	}
 	row(t, "Input", compactJSON(orEmpty(j.Input)))
 	if j.Output != nil {
@@ -408,21 +409,21 @@ func printStatus(ctx context.Context, e env, a *apiConn, j client.Job) error {
 		worker := "-"
 		switch {
 		case s.ChildJobID != "":
-			worker = "job " + s.ChildJobID
+			worker = string("job " + s.ChildJobID)
 		case s.WorkerID != "":
-			worker = names[s.WorkerID]
+			worker = names[string(s.WorkerID)]
 			if worker == "" {
-				worker = shortRev(s.WorkerID)
+				worker = shortRev(string(s.WorkerID))
 			}
 		}
-		note := firstLine(s.ErrorMessage)
+		note := firstLine(string(s.ErrorMessage))
 		if note == "" && s.SkipReason != "" {
-			note = "skipped: " + firstLine(s.SkipReason)
+			note = "skipped: " + firstLine(string(s.SkipReason))
 		}
 		if note == "" && s.StartedAt.IsZero() {
 			note = waiting[s.StepName]
 		}
-		row(t, s.StepName, s.Status, span(s.StartedAt, s.CompletedAt, now), worker, note)
+		row(t, s.StepName, s.Status, span(s.StartedAt.Time, s.CompletedAt.Time, now), worker, note)
 	}
 	return t.Flush()
 }
@@ -431,8 +432,8 @@ func printStatus(ctx context.Context, e env, a *apiConn, j client.Job) error {
 // waiting for a worker (a _server notice) to that notice, shortened to
 // "waiting for a worker with tags […]; active workers: …". Errors leave
 // it empty: the notice is a hint.
-func workerNotices(ctx context.Context, api *client.Client, id string) map[string]string {
-	page, err := api.StepLogs(ctx, id, logstore.ServerStep, 0)
+func workerNotices(ctx context.Context, cl *client.Client, id string) map[string]string {
+	page, err := cl.StepLogs(ctx, id, logstore.ServerStep, 0)
 	if err != nil {
 		return nil
 	}
@@ -456,12 +457,12 @@ func workerNotices(ctx context.Context, api *client.Client, id string) map[strin
 
 // source is who started a job: the source type, with the trigger, webhook
 // or user name (hook and child jobs name their parent elsewhere).
-func source(j client.JobItem) string {
+func source(j api.JobItem) string {
 	switch j.SourceType {
 	case "hook", "task":
 		return j.SourceType
 	}
-	return strings.TrimSpace(j.SourceType + " " + j.SourceID)
+	return strings.TrimSpace(j.SourceType + " " + string(j.SourceID))
 }
 
 // orEmpty keeps a nil input printing as {}.
@@ -473,7 +474,7 @@ func orEmpty(m map[string]any) map[string]any {
 }
 
 // jobStatuses are the statuses `jobs --status` accepts (SPEC §5.1).
-var jobStatuses = []string{client.JobPending, client.JobRunning, client.JobCompleted, client.JobFailed, client.JobCancelled, client.JobSkipped}
+var jobStatuses = []string{api.JobPending, api.JobRunning, api.JobCompleted, api.JobFailed, api.JobCancelled, api.JobSkipped}
 
 func runJobs(ctx context.Context, e env, args []string) error {
 	fs := newFlags(e, "jobs", usageText("jobs [--workspace W] [--task T] [--status S] [--limit N] [--json]",
@@ -518,7 +519,7 @@ func runJobs(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var list []client.JobItem
+	var list []api.JobItem
 	if printed, err := decodeOrPrint(e, *asJSON, raw, &list); printed || err != nil {
 		return err
 	}
@@ -535,15 +536,15 @@ func runJobs(ctx context.Context, e env, args []string) error {
 			task = j.Workspace + "/" + task
 		}
 		if j.HookEvent != "" {
-			task += " (" + j.HookEvent + ")"
+			task += " (" + string(j.HookEvent) + ")"
 		}
 		dur := "-"
 		if !j.CompletedAt.IsZero() {
-			dur = span(j.CreatedAt, j.CompletedAt, now)
-		} else if j.Status == client.JobRunning {
-			dur = span(j.CreatedAt, time.Time{}, now) + "…"
+			dur = span(j.CreatedAt.Time, j.CompletedAt.Time, now)
+		} else if j.Status == api.JobRunning {
+			dur = span(j.CreatedAt.Time, time.Time{}, now) + "…"
 		}
-		row(t, j.JobID, task, j.Status, source(j), ago(j.CreatedAt, now), dur)
+		row(t, j.JobID, task, j.Status, source(j), ago(j.CreatedAt.Time, now), dur)
 	}
 	return t.Flush()
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"runnel/httpd/client"
+	"runnel/jobs/api"
 	"runnel/logstore"
 )
 
@@ -130,7 +131,7 @@ func (p *logPrinter) format(out *bytes.Buffer, prefix string, l logstore.Line) {
 }
 
 // stepNames are the step names of a job, for the column width.
-func stepNames(j client.Job) []string {
+func stepNames(j api.Job) []string {
 	out := make([]string, 0, len(j.Steps))
 	for _, s := range j.Steps {
 		out = append(out, s.StepName)
@@ -141,15 +142,15 @@ func stepNames(j client.Job) []string {
 // printLogs prints a finished or running job's log up to now over REST,
 // paging by offset; with a step it asks the step route, which checks the
 // step name.
-func printLogs(ctx context.Context, api *client.Client, id string, p *logPrinter) error {
+func printLogs(ctx context.Context, cl *client.Client, id string, p *logPrinter) error {
 	var off int64
 	for {
-		var page client.LogPage
+		var page api.LogPage
 		var err error
 		if p.step != "" {
-			page, err = api.StepLogs(ctx, id, p.step, off)
+			page, err = cl.StepLogs(ctx, id, p.step, off)
 		} else {
-			page, err = api.Logs(ctx, id, off)
+			page, err = cl.Logs(ctx, id, off)
 		}
 		if err != nil {
 			return err
@@ -171,11 +172,11 @@ const tailPage = 256 << 10
 // set), reading backwards from the end a page at a time so that only those
 // lines are held, whatever the log's size. It returns the offset the log
 // ended at, where a follow resumes.
-func printTail(ctx context.Context, api *client.Client, id string, n int, p *logPrinter) (int64, error) {
+func printTail(ctx context.Context, cl *client.Client, id string, n int, p *logPrinter) (int64, error) {
 	var lines [][]byte // selected lines, newest last
 	before, end := int64(-1), int64(-1)
 	for len(lines) < n {
-		page, err := api.TailLogs(ctx, id, p.step, tailPage, before)
+		page, err := cl.TailLogs(ctx, id, p.step, tailPage, before)
 		if err != nil {
 			return 0, err
 		}
@@ -192,10 +193,10 @@ func printTail(ctx context.Context, api *client.Client, id string, n int, p *log
 		if len(lines) > n {
 			lines = lines[len(lines)-n:]
 		}
-		if page.StartOffset <= 0 || page.Logs == "" {
+		if page.StartOffset == nil || *page.StartOffset <= 0 || page.Logs == "" {
 			break
 		}
-		before = page.StartOffset
+		before = *page.StartOffset
 	}
 	return end, p.chunk(bytes.Join(lines, nil))
 }
@@ -203,8 +204,8 @@ func printTail(ctx context.Context, api *client.Client, id string, n int, p *log
 // followLogs prints a job's log live over the WebSocket until the job has
 // finished, resuming by offset after dropped connections (reported on
 // stderr).
-func followLogs(ctx context.Context, e env, api *client.Client, id string, from int64, p *logPrinter) error {
-	_, err := api.Follow(ctx, id, client.FollowOptions{
+func followLogs(ctx context.Context, e env, cl *client.Client, id string, from int64, p *logPrinter) error {
+	_, err := cl.Follow(ctx, id, client.FollowOptions{
 		Offset: from,
 		OnRetry: func(err error, wait time.Duration) {
 			if wait > 0 {
@@ -216,7 +217,7 @@ func followLogs(ctx context.Context, e env, api *client.Client, id string, from 
 }
 
 // checkStep fails with a request error when a job has no such step.
-func checkStep(j client.Job, step string) error {
+func checkStep(j api.Job, step string) error {
 	if step == "" || step == logstore.ServerStep {
 		return nil
 	}
@@ -235,14 +236,14 @@ func checkStep(j client.Job, step string) error {
 // by polling: a followed job's steps name their child jobs, and hook jobs
 // exist once the job that fires them has ended (they are created in the
 // transaction that ends it). It returns the hook jobs it followed.
-func followTree(ctx context.Context, e env, api *client.Client, root string, p *logPrinter) ([]client.JobItem, error) {
+func followTree(ctx context.Context, e env, cl *client.Client, root string, p *logPrinter) ([]api.JobItem, error) {
 	type followed struct {
 		prefix string
 		done   bool // ended and searched for related jobs
 	}
 	jobs := map[string]*followed{}
 	var order []string
-	var hooks []client.JobItem
+	var hooks []api.JobItem
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
 	start := func(id, prefix string) {
@@ -251,7 +252,7 @@ func followTree(ctx context.Context, e env, api *client.Client, root string, p *
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := api.Follow(ctx, id, client.FollowOptions{
+			_, err := cl.Follow(ctx, id, client.FollowOptions{
 				OnRetry: func(err error, wait time.Duration) {
 					if wait > 0 {
 						fmt.Fprintf(e.stderr, "runnel: log stream interrupted (%v); retrying in %s\n", err, wait)
@@ -276,26 +277,26 @@ func followTree(ctx context.Context, e env, api *client.Client, root string, p *
 			if f.done {
 				continue
 			}
-			j, err := api.Job(ctx, id)
+			j, err := cl.Job(ctx, id)
 			if err != nil {
 				return hooks, err
 			}
 			for _, s := range j.Steps {
-				if s.ChildJobID != "" && jobs[s.ChildJobID] == nil {
-					start(s.ChildJobID, f.prefix+s.StepName+"/")
+				if s.ChildJobID != "" && jobs[string(s.ChildJobID)] == nil {
+					start(string(s.ChildJobID), f.prefix+s.StepName+"/")
 				}
 			}
-			if !client.Terminal(j.Status) {
+			if !api.Terminal(j.Status) {
 				pending = true
 				continue
 			}
-			list, err := api.Jobs(ctx, client.JobFilter{SourceType: "hook", Limit: 1000})
+			list, err := cl.Jobs(ctx, client.JobFilter{SourceType: "hook", Limit: 1000})
 			if err != nil {
 				return hooks, err
 			}
 			for _, h := range list {
-				if h.SourceID == id && jobs[h.JobID] == nil {
-					start(h.JobID, f.prefix+h.HookEvent+"/")
+				if string(h.SourceID) == id && jobs[h.JobID] == nil {
+					start(h.JobID, f.prefix+string(h.HookEvent)+"/")
 					hooks = append(hooks, h)
 				}
 			}

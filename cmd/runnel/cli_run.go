@@ -14,8 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"runnel/httpd/client"
 	"runnel/jobs"
+	"runnel/jobs/api"
 	"runnel/logstore"
 	"runnel/workspace"
 )
@@ -205,7 +205,7 @@ func (r *localRun) run(ctx context.Context, task string, input map[string]any, s
 		o.took = final.CompletedAt.Sub(final.CreatedAt)
 	}
 	for _, s := range final.Steps {
-		if s.Status == client.JobFailed && s.ErrorMessage != "" {
+		if s.Status == api.JobFailed && s.ErrorMessage != "" {
 			o.problems = append(o.problems, s.Name+": "+firstLine(s.ErrorMessage))
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"runnel/httpd/client"
+	"runnel/jobs/api"
 	"runnel/jobs/jobstest"
 )
 
@@ -33,7 +33,7 @@ func TestCLILogsTail(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), jobstest.Patience())
 	defer cancel()
-	if j, err := s.api.WaitJob(ctx, id, jobstest.Patience()); err != nil || j.Status != client.JobCompleted {
+	if j, err := s.api.WaitJob(ctx, id, jobstest.Patience()); err != nil || j.Status != api.JobCompleted {
 		t.Fatalf("job: %v %v", j.Status, err)
 	}
 	env := cliEnv(t, s.url, "NO_COLOR=1")

@@ -17,6 +17,7 @@ import (
 
 	"runnel/cmd/runnel/config"
 	"runnel/jobs"
+	"runnel/jobs/api"
 	"runnel/jobs/jobstest"
 )
 
@@ -291,7 +292,7 @@ func TestReloadOnHangup(t *testing.T) {
 	}
 
 	// Each reload is one audit entry by the system.
-	var entries []jobs.AuditEntry
+	var entries []api.AuditEntry
 	if st := s.json("GET", "/api/audit?action=config.reload", "", &entries); st != 200 || len(entries) != 2 {
 		t.Fatalf("reload entries: %d %+v", st, entries)
 	}

@@ -54,9 +54,9 @@ func runWorker(ctx context.Context, e env, args []string) error {
 	err = w.Run(ctx)
 	var refused *worker.RefusedError
 	if errors.As(err, &refused) {
-		var api *client.APIError
-		if errors.As(err, &api) {
-			return &exitError{code: 1, msg: "runnel worker: the server refused the registration: " + api.Message}
+		var apiErr *client.APIError
+		if errors.As(err, &apiErr) {
+			return &exitError{code: 1, msg: "runnel worker: the server refused the registration: " + apiErr.Message}
 		}
 	}
 	return err

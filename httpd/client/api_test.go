@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runnel/jobs/api"
 	"runnel/jobs/jobstest"
 	"strings"
 	"testing"
@@ -70,7 +71,7 @@ func TestAPIReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ws) != 1 || ws[0].Name != "default" || ws[0].Revision == nil || ws[0].TasksCount != 2 || ws[0].TriggersCount != 2 || ws[0].ActionsCount != 1 {
+	if len(ws) != 1 || ws[0].Name != "default" || ws[0].Revision == "" || ws[0].TasksCount != 2 || ws[0].TriggersCount != 2 || ws[0].ActionsCount != 1 {
 		t.Fatalf("workspaces: %+v", ws)
 	}
 
@@ -78,7 +79,7 @@ func TestAPIReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []client.TaskItem{
+	want := []api.TaskItem{
 		{Name: "blocked", Workspace: "default", Mode: "distributed"},
 		{Name: "hello", Workspace: "default", Mode: "distributed", Folder: "demo/sub", HasTriggers: true, Description: "Says hello."},
 	}
@@ -111,7 +112,7 @@ func TestAPIReadOnly(t *testing.T) {
 		trs[1].Name != "poke" || trs[1].Enabled || trs[1].Path != "/hooks/poke" {
 		t.Fatalf("triggers: %+v", trs)
 	}
-	next, err := time.Parse(client.NextRunLayout, trs[0].NextRuns[0])
+	next, err := time.Parse(api.NextRunLayout, trs[0].NextRuns[0])
 	if err != nil || next.Hour() != 2 {
 		t.Errorf("next run %q: %v (hour %d in the trigger's zone)", trs[0].NextRuns[0], err, next.Hour())
 	}
@@ -125,7 +126,7 @@ func TestAPIReadOnly(t *testing.T) {
 	}
 
 	res, err := c.RefreshWorkspace(ctx, "default")
-	if err != nil || !res.Refreshed || res.Changed || res.Revision != *ws[0].Revision {
+	if err != nil || !res.Refreshed || res.Changed || res.Revision != string(ws[0].Revision) {
 		t.Fatalf("refresh: %+v %v", res, err)
 	}
 
@@ -157,7 +158,7 @@ func TestAPIJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.JobID != id || j.Status != client.JobCompleted || j.TaskName != "hello" || j.SourceType != "api" ||
+	if j.JobID != id || j.Status != api.JobCompleted || j.TaskName != "hello" || j.SourceType != "api" ||
 		j.SourceID != "" || j.CreatedAt.IsZero() || j.CompletedAt.IsZero() || len(j.Steps) != 2 {
 		t.Fatalf("job: %+v", j)
 	}
@@ -167,7 +168,7 @@ func TestAPIJobs(t *testing.T) {
 	if d := cmp.Diff(map[string]any{"greeting": "Hello Ada"}, j.Steps[0].Output); d != "" {
 		t.Errorf("step output (-want +got):\n%s", d)
 	}
-	if !client.Terminal(j.Status) || client.Terminal(client.JobRunning) {
+	if !api.Terminal(j.Status) || api.Terminal(api.JobRunning) {
 		t.Error("Terminal")
 	}
 
@@ -202,7 +203,7 @@ func TestAPIJobs(t *testing.T) {
 	if err := c.Cancel(ctx, bid); err != nil {
 		t.Fatal(err)
 	}
-	if j, err := c.WaitJob(ctx, bid, jobstest.Patience()); err != nil || j.Status != client.JobCancelled {
+	if j, err := c.WaitJob(ctx, bid, jobstest.Patience()); err != nil || j.Status != api.JobCancelled {
 		t.Fatalf("cancelled job: %+v %v", j.Status, err)
 	}
 	var ae *client.APIError
@@ -280,7 +281,7 @@ func TestJobsPath(t *testing.T) {
 }
 
 func TestJobDecodesNulls(t *testing.T) {
-	var j client.Job
+	var j api.Job
 	raw := `{"job_id":"x","source_id":null,"worker_id":null,"started_at":null,"completed_at":null,"created_at":"2026-02-10T12:00:00.123Z",
 	"steps":[{"step_name":"s","error_message":null,"started_at":null,"completed_at":"2026-02-10T12:00:01.000Z"}]}`
 	if err := json.Unmarshal([]byte(raw), &j); err != nil {
@@ -290,7 +291,7 @@ func TestJobDecodesNulls(t *testing.T) {
 		t.Errorf("decoded %+v", j)
 	}
 	// A null default is a default (of null); an absent one is none.
-	var fields map[string]client.Field
+	var fields map[string]api.Field
 	if err := json.Unmarshal([]byte(`{"a":{"type":"string","default":null},"b":{"type":"string"}}`), &fields); err != nil {
 		t.Fatal(err)
 	}

@@ -287,8 +287,8 @@ func TestDownloadWorkspaceNotModified(t *testing.T) {
 		t.Errorf("conditional download: %+v %v", again, err)
 	}
 	_, err = c.DownloadWorkspace(t.Context(), "nope", "", "")
-	var api *client.APIError
-	if !errors.As(err, &api) || api.HTTPStatus() != 404 || api.Message != "Workspace 'nope' not found" {
+	var apiErr *client.APIError
+	if !errors.As(err, &apiErr) || apiErr.HTTPStatus() != 404 || apiErr.Message != "Workspace 'nope' not found" {
 		t.Errorf("unknown workspace: %v", err)
 	}
 }

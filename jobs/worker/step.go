@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"runnel/jobs"
+	"runnel/jobs/api"
 	"runnel/jobs/shell"
 )
 
@@ -17,7 +17,7 @@ import (
 // tree, /start, the process with its log pushes and cancellation checks,
 // then /complete. runCtx ends the process (with the shutdown cause); life
 // bounds deliveries. id is the worker id the step was claimed with.
-func (w *Worker) runStep(runCtx, life context.Context, id string, a *jobs.Assignment) {
+func (w *Worker) runStep(runCtx, life context.Context, id string, a *api.Assignment) {
 	log := w.log.With("job", a.JobID, "step", a.Step)
 	stepCtx, stop := context.WithCancelCause(runCtx)
 	defer stop(nil)
@@ -100,7 +100,7 @@ func (w *Worker) runStep(runCtx, life context.Context, id string, a *jobs.Assign
 	go func() { defer polls.Done(); w.pollCancel(stepCtx, ran, a.JobID, stop) }()
 	spec := shell.Spec{
 		Command: a.Command, File: a.File, Dir: dir,
-		Env:     shell.Environ(w.opts.Environ, a.Env, jobs.StepEnv(a)),
+		Env:     shell.Environ(w.opts.Environ, a.Env, a.StepEnv()),
 		Timeout: a.Timeout, KillGrace: w.opts.KillGrace, TempRoot: w.opts.TempDir,
 	}
 	r := shell.Run(stepCtx, spec, logs.Add)
@@ -109,9 +109,8 @@ func (w *Worker) runStep(runCtx, life context.Context, id string, a *jobs.Assign
 	if strings.HasPrefix(r.Error, "Failed to ") {
 		logs.Add([]shell.Line{{TS: time.Now(), Stream: "stderr", Text: r.Error}})
 	}
-	res := jobs.Result(r, context.Cause(stepCtx))
-	rep := Report{ExitCode: r.ExitCode, Error: res.Error}
-	if res.Error == "" {
+	rep := Report{ExitCode: r.ExitCode, Error: r.Failure(context.Cause(stepCtx))}
+	if rep.Error == "" {
 		rep.Output = r.Output
 	}
 	if errors.Is(context.Cause(stepCtx), errTakenBack) {

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"runnel/jobs"
+	"runnel/jobs/api"
 	"runnel/jobs/shell"
 )
 
@@ -27,13 +27,13 @@ type Server interface {
 	Heartbeat(ctx context.Context, workerID string) error
 	// Claim long-polls up to wait for a step the tags cover; nil, nil when
 	// none came. Assignment.Dir is left empty.
-	Claim(ctx context.Context, workerID string, tags []string, wait time.Duration) (*jobs.Assignment, error)
+	Claim(ctx context.Context, workerID string, tags []string, wait time.Duration) (*api.Assignment, error)
 	// Start confirms a claimed step is starting.
-	Start(ctx context.Context, workerID string, a *jobs.Assignment) error
+	Start(ctx context.Context, workerID string, a *api.Assignment) error
 	// Complete reports a finished step.
-	Complete(ctx context.Context, workerID string, a *jobs.Assignment, r Report) error
+	Complete(ctx context.Context, workerID string, a *api.Assignment, r Report) error
 	// PushLogs appends lines of a running step (≤ MaxPushLines lines).
-	PushLogs(ctx context.Context, workerID string, a *jobs.Assignment, lines []shell.Line) error
+	PushLogs(ctx context.Context, workerID string, a *api.Assignment, lines []shell.Line) error
 	// Cancelled reports whether the job's running steps must stop.
 	Cancelled(ctx context.Context, jobID string) (bool, error)
 	// Download returns the gzip tarball of a workspace revision ("" =

@@ -1,0 +1,144 @@
+package api
+
+// Job statuses (SPEC §5.1).
+const (
+	JobPending   = "pending"
+	JobRunning   = "running"
+	JobCompleted = "completed"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+	JobSkipped   = "skipped"
+)
+
+// Terminal reports whether a job status is final.
+func Terminal(status string) bool {
+	switch status {
+	case JobCompleted, JobFailed, JobCancelled, JobSkipped:
+		return true
+	}
+	return false
+}
+
+// JobItem is an item of GET /api/jobs (and of a worker's jobs, and the
+// data of a "job" event).
+type JobItem struct {
+	JobID          string    `json:"job_id"`
+	Workspace      string    `json:"workspace"`
+	TaskName       string    `json:"task_name"`
+	Mode           string    `json:"mode"`
+	Status         string    `json:"status"`
+	SourceType     string    `json:"source_type"`
+	SourceID       OptString `json:"source_id"`
+	WorkerID       OptString `json:"worker_id"`
+	CreatedAt      Time      `json:"created_at"`
+	StartedAt      Time      `json:"started_at"`
+	CompletedAt    Time      `json:"completed_at"`
+	Revision       string    `json:"revision"`
+	HookEvent      OptString `json:"hook_event"`
+	ParentJobID    OptString `json:"parent_job_id"`
+	ParentStepName OptString `json:"parent_step_name"`
+}
+
+// Job is GET /api/jobs/{id}: a job with its input, output and steps.
+type Job struct {
+	JobID       string         `json:"job_id"`
+	Workspace   string         `json:"workspace"`
+	TaskName    string         `json:"task_name"`
+	Mode        string         `json:"mode"`
+	Input       map[string]any `json:"input"`
+	Output      any            `json:"output"`
+	Status      string         `json:"status"`
+	SourceType  string         `json:"source_type"`
+	SourceID    OptString      `json:"source_id"`
+	WorkerID    OptString      `json:"worker_id"`
+	CreatedAt   Time           `json:"created_at"`
+	StartedAt   Time           `json:"started_at"`
+	CompletedAt Time           `json:"completed_at"`
+	// Steps are in DAG order.
+	Steps          []Step    `json:"steps"`
+	Revision       string    `json:"revision"`
+	HookEvent      OptString `json:"hook_event"`
+	ParentJobID    OptString `json:"parent_job_id"`
+	ParentStepName OptString `json:"parent_step_name"`
+}
+
+// Item is the job as an item of GET /api/jobs.
+func (j Job) Item() JobItem {
+	return JobItem{JobID: j.JobID, Workspace: j.Workspace, TaskName: j.TaskName, Mode: j.Mode,
+		Status: j.Status, SourceType: j.SourceType, SourceID: j.SourceID, WorkerID: j.WorkerID,
+		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, CompletedAt: j.CompletedAt, Revision: j.Revision,
+		HookEvent: j.HookEvent, ParentJobID: j.ParentJobID, ParentStepName: j.ParentStepName}
+}
+
+// Step is a step of a Job. ActionImage is always null (runnel runs no
+// containers).
+type Step struct {
+	StepName     string    `json:"step_name"`
+	ActionName   string    `json:"action_name"`
+	ActionType   string    `json:"action_type"`
+	ActionImage  OptString `json:"action_image"`
+	Runner       string    `json:"runner"`
+	Input        any       `json:"input"`
+	Output       any       `json:"output"`
+	Status       string    `json:"status"`
+	WorkerID     OptString `json:"worker_id"`
+	DependsOn    []string  `json:"depends_on"`
+	StartedAt    Time      `json:"started_at"`
+	CompletedAt  Time      `json:"completed_at"`
+	ErrorMessage OptString `json:"error_message"`
+	SkipReason   OptString `json:"skip_reason"`
+	ChildJobID   OptString `json:"child_job_id"`
+}
+
+// StepEvent is the data of a "step" event of GET /api/events.
+type StepEvent struct {
+	JobID        string    `json:"job_id"`
+	StepName     string    `json:"step_name"`
+	Status       string    `json:"status"`
+	StartedAt    Time      `json:"started_at"`
+	CompletedAt  Time      `json:"completed_at"`
+	WorkerID     OptString `json:"worker_id"`
+	ErrorMessage OptString `json:"error_message"`
+	SkipReason   OptString `json:"skip_reason"`
+	ChildJobID   OptString `json:"child_job_id"`
+}
+
+// Worker is an item of GET /api/workers; GET /api/workers/{id} adds Jobs,
+// the newest jobs it ran a step of.
+type Worker struct {
+	WorkerID      string    `json:"worker_id"`
+	Name          string    `json:"name"`
+	Status        string    `json:"status"`
+	Tags          []string  `json:"tags"`
+	LastHeartbeat Time      `json:"last_heartbeat"`
+	RegisteredAt  Time      `json:"registered_at"`
+	Version       OptString `json:"version"`
+	Builtin       bool      `json:"builtin"`
+	Jobs          []JobItem `json:"jobs,omitzero"`
+}
+
+// LogPage is one answer of the REST log routes: complete JSONL lines and
+// the byte offset to ask from next (equal to the request's offset when
+// there was nothing more).
+type LogPage struct {
+	Logs       string `json:"logs"`
+	NextOffset int64  `json:"next_offset"`
+	// StartOffset is where Logs begins; set by tail reads only (runnel).
+	StartOffset *int64 `json:"start_offset,omitempty"`
+}
+
+// AuditEntry is an item of GET /api/audit (runnel).
+type AuditEntry struct {
+	ID string `json:"id"`
+	// Actor names who acted; ActorType says what it is (user, api_key,
+	// worker, trigger, webhook, system, anonymous).
+	Actor     string `json:"actor"`
+	ActorType string `json:"actor_type"`
+	Address   string `json:"address"`
+	Action    string `json:"action"`
+	Target    string `json:"target"`
+	// Status is the HTTP status of the answer; nil for non-HTTP actions.
+	Status *int           `json:"status"`
+	Detail map[string]any `json:"detail"`
+	Time   Time           `json:"time"`
+}
