@@ -103,6 +103,7 @@ var runnelRules = importRules{
 		"cmd":                 {"httpd", "jobs", "workspace", "logstore", "gitsync", "examples"},
 		"httpd":               {"jobs", "workspace", "logstore"},
 		"httpd/client":        {"jobs", "workspace", "logstore"}, // never the server it talks to
+		"httpd/accounts":      {},                                // over the bbolt file the job store hands out (accounts.DB)
 		"httpd/auth":          {},
 		"httpd/metrics":       {},
 		"httpd/web":           {},
@@ -122,7 +123,7 @@ var runnelRules = importRules{
 	},
 	Owners: map[string][]string{
 		"github.com/go-git/go-git/v5":         {"gitsync"},
-		"go.etcd.io/bbolt":                    {"jobs"},
+		"go.etcd.io/bbolt":                    {"jobs", "httpd/accounts"},
 		"github.com/julienschmidt/httprouter": {"httpd"},
 		"github.com/gorilla/websocket":        {"httpd"},
 		"github.com/fsnotify/fsnotify":        {"workspace"},

@@ -4,14 +4,13 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"runnel/httpd/accounts"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
-
-	"runnel/jobs"
 )
 
 // Password length bounds for passwords set over the API (characters).
@@ -40,7 +39,7 @@ type userView struct {
 	IsAdmin     bool     `json:"is_admin"`
 }
 
-func userViewOf(u *jobs.User) userView {
+func userViewOf(u *accounts.User) userView {
 	methods := u.AuthMethods
 	if methods == nil {
 		methods = []string{}
@@ -174,7 +173,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ httprouter
 	if name == "" {
 		name, _, _ = strings.Cut(email, "@")
 	}
-	u := &jobs.User{Email: email, Name: name, IsAdmin: req.IsAdmin, CreatedAt: s.auth.now()}
+	u := &accounts.User{Email: email, Name: name, IsAdmin: req.IsAdmin, CreatedAt: s.auth.now()}
 	if req.Password != nil {
 		if err := checkPassword(*req.Password); err != nil {
 			return err
@@ -186,7 +185,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ httprouter
 		u.PasswordHash = hash
 	}
 	if err := s.auth.users.CreateUser(u); err != nil {
-		if errors.Is(err, jobs.ErrExists) {
+		if errors.Is(err, accounts.ErrExists) {
 			return errorf(http.StatusConflict, "A user with email '%s' already exists", email)
 		}
 		return err

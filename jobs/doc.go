@@ -1,5 +1,6 @@
 // Package jobs owns job execution: the bbolt store (jobs, steps, workers,
-// users, scheduler state, the append-only audit log), the DAG engine and its
+// scheduler state, the append-only audit log; it hands the same file to
+// httpd/accounts through Store.Update and Store.View), the DAG engine and its
 // ready queue, the built-in workers, timeouts, cancellation, hooks and child
 // jobs.
 //

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"runnel/httpd/accounts"
 	"sort"
 	"strings"
 	"syscall"
@@ -93,6 +94,7 @@ type Main struct {
 	level  *slog.LevelVar // the log level; Reload changes it
 
 	Store     *jobs.Store
+	Accounts  *accounts.Store
 	Audit     *jobs.Auditor
 	Logs      *logstore.Store
 	Manager   *workspace.Manager
@@ -147,7 +149,10 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		return err
 	}
-	if err := ensureInitialUser(m.Store, cfg.Auth, m.log); err != nil {
+	if m.Accounts, err = accounts.Open(m.Store); err != nil {
+		return err
+	}
+	if err := ensureInitialUser(m.Accounts, cfg.Auth, m.log); err != nil {
 		return err
 	}
 	limit := raiseFileLimit(m.log, max(minFileLimit, uint64(cfg.LogStorage.MaxOpenFiles)+512))
@@ -216,7 +221,7 @@ func (m *Main) Open(ctx context.Context) error {
 
 	srv, err := httpd.New(httpd.Options{
 		Workspaces: m.Manager, Engine: m.Engine, Store: m.Store, Logs: m.Logs, Logger: m.log,
-		Users: m.Store, Audit: m.Audit, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
+		Users: m.Accounts, Audit: m.Audit, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
 		Version: version, TrustedProxies: cfg.TrustedProxies, WorkerToken: cfg.WorkerToken,
 		Listen: cfg.Listen, AllowedHosts: cfg.AllowedHosts, MaxConnections: cfg.MaxConnections,
 		Metrics: m.Metrics, MetricsToken: cfg.MetricsToken, Pprof: cfg.Debug.Pprof,

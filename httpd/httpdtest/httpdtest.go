@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runnel/httpd/accounts"
 	"runnel/jobs/jobstest"
 	"strings"
 	"testing"
@@ -42,6 +43,7 @@ type Server struct {
 	WorkspaceDir string
 	Manager      *workspace.Manager
 	Store        *jobs.Store
+	Accounts     *accounts.Store
 	Logs         *logstore.Store
 	Engine       *jobs.Engine
 	HTTP         *httpd.Server
@@ -70,6 +72,10 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 		t.Fatal(err)
 	}
 	if err := s.Store.Open(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if s.Accounts, err = accounts.Open(s.Store); err != nil {
 		t.Fatal(err)
 	}
 	var eng *jobs.Engine
@@ -127,7 +133,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 		ho.Listen = s.Addr
 	}
 	if ho.Users == nil {
-		ho.Users = s.Store
+		ho.Users = s.Accounts
 	}
 	if ho.Audit == nil {
 		ho.Audit = jobs.NewAuditor(s.Store, nil)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runnel/httpd/accounts"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +22,6 @@ import (
 	"runnel/httpd"
 	"runnel/httpd/auth"
 	"runnel/httpd/httpdtest"
-	"runnel/jobs"
 	"runnel/jobs/jobstest"
 )
 
@@ -559,7 +559,7 @@ func TestSignInOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Store.CreateUser(&jobs.User{Email: email, Name: "Ada Admin", PasswordHash: hash, IsAdmin: true, CreatedAt: time.Now()}); err != nil {
+	if err := s.Accounts.CreateUser(&accounts.User{Email: email, Name: "Ada Admin", PasswordHash: hash, IsAdmin: true, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	b := newTab(t, s.URL)
@@ -607,7 +607,7 @@ func TestSignInOut(t *testing.T) {
 	b.waitVisible(heading("Sign in"))
 
 	// A user who is not an admin is told so, not shown an empty list.
-	if err := s.Store.CreateUser(&jobs.User{Email: "user@example.com", Name: "Una User", PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
+	if err := s.Accounts.CreateUser(&accounts.User{Email: "user@example.com", Name: "Una User", PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	b.expect("status of 403 (Forbidden) (" + s.URL + "/api/users?")
