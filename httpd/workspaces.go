@@ -297,8 +297,10 @@ func (s *Server) triggerOf(ws string, tr *workspace.Trigger, now time.Time) trig
 		if v.Timezone == "" {
 			v.Timezone = "UTC"
 		}
-		for _, t := range s.opts.Engine.NextRuns(ws, tr, now, 5) {
-			v.NextRuns = append(v.NextRuns, cron.FormatRun(t))
+		if s.opts.Schedule != nil {
+			for _, t := range s.opts.Schedule.NextRuns(ws, tr, now, 5) {
+				v.NextRuns = append(v.NextRuns, cron.FormatRun(t))
+			}
 		}
 	case workspace.TriggerWebhook:
 		v.Path = "/hooks/" + tr.WebhookName

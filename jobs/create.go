@@ -30,9 +30,10 @@ type TriggerRequest struct {
 	// same source.
 	Check func(active []*Job) (skip bool, cancel []string)
 
-	// schedule, set by the scheduler, is stored in the creating
-	// transaction, so a fire and its checked_through commit together.
-	schedule *scheduleWrite
+	// Schedule, set by the scheduler (jobs/schedule), is stored in the
+	// creating transaction, so a fire and its checked_through commit
+	// together.
+	Schedule *ScheduleWrite
 }
 
 // Trigger validates the input and creates the job in one transaction,
@@ -93,8 +94,8 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 			}
 			spec.skip = skip
 		}
-		if req.schedule != nil {
-			if err := t.putSchedule(req.schedule); err != nil {
+		if req.Schedule != nil {
+			if err := t.putSchedule(req.Schedule); err != nil {
 				return err
 			}
 		}

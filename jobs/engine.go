@@ -76,8 +76,6 @@ type Engine struct {
 	masks     map[string][]string
 	killed    map[string]error // job id → why its processes must stop
 
-	upcoming *upcomingCache // scheduler triggers' fire times (scheduler.go)
-
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // workers, heartbeat, sweeper
@@ -123,7 +121,6 @@ func New(opts Options) *Engine {
 		running:   make(map[string]map[string]context.CancelCauseFunc),
 		masks:     make(map[string][]string),
 		killed:    make(map[string]error),
-		upcoming:  newUpcomingCache(),
 	}
 }
 

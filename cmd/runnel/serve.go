@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runnel/httpd/accounts"
+	"runnel/jobs/schedule"
 	"sort"
 	"strings"
 	"syscall"
@@ -99,7 +100,7 @@ type Main struct {
 	Logs      *logstore.Store
 	Manager   *workspace.Manager
 	Engine    *jobs.Engine
-	Scheduler *jobs.Scheduler
+	Scheduler *schedule.Scheduler
 	Metrics   *metrics.Metrics
 	HTTP      *httpd.Server
 	Listener  net.Listener
@@ -207,7 +208,7 @@ func (m *Main) Open(ctx context.Context) error {
 		UnmatchedTimeout: time.Duration(cfg.Recovery.UnmatchedStepTimeoutSecs) * time.Second,
 	})
 	m.Engine = engine
-	m.Scheduler = jobs.NewScheduler(engine, jobs.SchedulerOptions{Workspaces: m.Manager, Logger: m.log, Audit: m.Audit})
+	m.Scheduler = schedule.New(engine, m.Store, schedule.Options{Workspaces: m.Manager, Logger: m.log, Audit: m.Audit, Metrics: m.Metrics})
 	m.Manager.OnSwap(m.Scheduler.OnSwap)
 	if err := m.Manager.Start(ctx); err != nil {
 		return fmt.Errorf("start workspaces: %w", err)
@@ -220,7 +221,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	srv, err := httpd.New(httpd.Options{
-		Workspaces: m.Manager, Engine: m.Engine, Store: m.Store, Logs: m.Logs, Logger: m.log,
+		Workspaces: m.Manager, Engine: m.Engine, Schedule: m.Scheduler, Store: m.Store, Logs: m.Logs, Logger: m.log,
 		Users: m.Accounts, Audit: m.Audit, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
 		Version: version, TrustedProxies: cfg.TrustedProxies, WorkerToken: cfg.WorkerToken,
 		Listen: cfg.Listen, AllowedHosts: cfg.AllowedHosts, MaxConnections: cfg.MaxConnections,

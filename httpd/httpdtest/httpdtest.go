@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runnel/httpd/accounts"
 	"runnel/jobs/jobstest"
+	"runnel/jobs/schedule"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,10 @@ type Server struct {
 	Accounts     *accounts.Store
 	Logs         *logstore.Store
 	Engine       *jobs.Engine
-	HTTP         *httpd.Server
+	// Scheduler is the cron scheduler, not started (StartScheduler); the
+	// server answers next_runs from it.
+	Scheduler *schedule.Scheduler
+	HTTP      *httpd.Server
 	// Addr is the bound 127.0.0.1:port; URL is http://Addr.
 	Addr   string
 	Client *http.Client
@@ -108,6 +112,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	}
 	eng = jobs.New(eo)
 	s.Engine = eng
+	s.Scheduler = schedule.New(eng, s.Store, schedule.Options{Workspaces: s.Manager, Logger: quiet})
 	ctx := context.Background()
 	if err := s.Manager.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -128,7 +133,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	}
 	s.Addr = ln.Addr().String()
 	ho := cfg.HTTP
-	ho.Workspaces, ho.Engine, ho.Store, ho.Logs = s.Manager, eng, s.Store, s.Logs
+	ho.Workspaces, ho.Engine, ho.Schedule, ho.Store, ho.Logs = s.Manager, eng, s.Scheduler, s.Store, s.Logs
 	if ho.Listen == "" {
 		ho.Listen = s.Addr
 	}
@@ -155,6 +160,16 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	s.Client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// StartScheduler starts the cron scheduler on top of the stack, as
+// `runnel serve` does; Close stops it.
+func (s *Server) StartScheduler() {
+	s.T.Helper()
+	s.Manager.OnSwap(s.Scheduler.OnSwap)
+	if err := s.Scheduler.Start(context.Background()); err != nil {
+		s.T.Fatal(err)
+	}
 }
 
 // Write writes workspace files (the folder watcher reloads them).
@@ -186,6 +201,12 @@ func (s *Server) Close() {
 		}
 		s.Client.CloseIdleConnections()
 		s.HTTP = nil
+	}
+	if s.Scheduler != nil {
+		if err := s.Scheduler.Close(); err != nil {
+			s.T.Errorf("close scheduler: %v", err)
+		}
+		s.Scheduler = nil
 	}
 	if s.Engine != nil {
 		s.Engine.Close()
