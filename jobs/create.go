@@ -117,9 +117,7 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 // prepareLog records a job's masked values and opens its log before the job
 // is committed. Failures only cost the early open: Append opens it later.
 func (e *Engine) prepareLog(j *Job, snap *workspace.Snapshot) {
-	e.mu.Lock()
-	e.masks[j.ID] = maskValues(j, snap)
-	e.mu.Unlock()
+	e.masks.set(j.ID, maskValues(j, snap))
 	if err := e.logs.Open(j.ID); err != nil {
 		e.log.Warn("open job log", "job", j.ID, "err", err)
 	}
@@ -127,9 +125,7 @@ func (e *Engine) prepareLog(j *Job, snap *workspace.Snapshot) {
 
 // forgetLog undoes prepareLog for a job that was never created.
 func (e *Engine) forgetLog(id string) {
-	e.mu.Lock()
-	delete(e.masks, id)
-	e.mu.Unlock()
+	e.masks.forget(id)
 	_ = e.logs.Remove(id)
 }
 

@@ -26,6 +26,9 @@ type Options struct {
 	Store *Store
 	Logs  *logstore.Store
 	Defs  Definitions
+	// Masks records the secret values of jobs for the log store (default:
+	// NewMasks(Store, Defs); OpenStack shares one with the logs).
+	Masks *Masks
 	// LocalWorkers is the number of built-in worker slots (0 disables).
 	LocalWorkers int
 	// LocalTags are the built-in worker's tags (default ["shell"]).
@@ -73,7 +76,7 @@ type Engine struct {
 	watchers  map[string][]chan struct{} // job id → closed when terminal
 	deadlines map[string]*time.Timer     // job id → job timeout
 	running   map[string]map[string]context.CancelCauseFunc
-	masks     map[string][]string
+	masks     *Masks
 	killed    map[string]error // job id → why its processes must stop
 
 	ctx    context.Context
@@ -90,6 +93,9 @@ func New(opts Options) *Engine {
 	}
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
+	}
+	if opts.Masks == nil {
+		opts.Masks = NewMasks(opts.Store, opts.Defs)
 	}
 	if opts.Environ == nil {
 		opts.Environ = os.Environ()
@@ -119,7 +125,7 @@ func New(opts Options) *Engine {
 		watchers:  make(map[string][]chan struct{}),
 		deadlines: make(map[string]*time.Timer),
 		running:   make(map[string]map[string]context.CancelCauseFunc),
-		masks:     make(map[string][]string),
+		masks:     opts.Masks,
 		killed:    make(map[string]error),
 	}
 }

@@ -43,10 +43,12 @@ type Server struct {
 	DataDir      string
 	WorkspaceDir string
 	Manager      *workspace.Manager
-	Store        *jobs.Store
-	Accounts     *accounts.Store
-	Logs         *logstore.Store
-	Engine       *jobs.Engine
+	// Stack holds Store, Logs and Engine (jobs.OpenStack).
+	Stack    *jobs.Stack
+	Store    *jobs.Store
+	Accounts *accounts.Store
+	Logs     *logstore.Store
+	Engine   *jobs.Engine
 	// Scheduler is the cron scheduler, not started (StartScheduler); the
 	// server answers next_runs from it.
 	Scheduler *schedule.Scheduler
@@ -71,25 +73,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	s := &Server{T: t, DataDir: filepath.Join(dir, "data"), WorkspaceDir: filepath.Join(dir, "ws")}
 	s.Write(files)
 
-	s.Store = jobs.NewStore(filepath.Join(s.DataDir, "runnel.db"), time.Second)
-	if err := os.MkdirAll(s.DataDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Store.Open(); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	if s.Accounts, err = accounts.Open(s.Store); err != nil {
-		t.Fatal(err)
-	}
-	var eng *jobs.Engine
-	lo := cfg.Logs
-	lo.Dir, lo.Mask = filepath.Join(s.DataDir, "logs"), func(id string) []string { return eng.MaskValues(id) }
-	logs, err := logstore.Open(lo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Logs = logs
+	var stack *jobs.Stack // built after the manager it serves snapshots from
 	revs := filepath.Join(s.DataDir, "revisions")
 	folder := workspace.NewFolder(s.WorkspaceDir, filepath.Join(revs, cfg.Workspace))
 	quiet := cfg.Logger
@@ -98,20 +82,23 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	}
 	s.Manager = workspace.NewManager(workspace.ManagerOptions{
 		RevisionsDir: revs, TarballsDir: filepath.Join(s.DataDir, "tarballs"), Logger: quiet,
-		InUse: func(ws string) []string { return eng.RevisionsInUse(ws) },
+		InUse: func(ws string) []string { return stack.Engine.RevisionsInUse(ws) },
 	}, []workspace.Source{{Name: cfg.Workspace, Kind: workspace.KindFolder, Fetch: folder.Fetch, Watch: folder.Watch,
 		Path: s.WorkspaceDir}})
 	eo := cfg.Engine
-	eo.Store, eo.Logs, eo.Defs = s.Store, s.Logs, s.Manager
+	eo.Defs = s.Manager
 	if eo.Logger == nil {
 		eo.Logger = quiet
 	}
-	if eo.TempDir == "" {
-		eo.TempDir = filepath.Join(s.DataDir, "tmp")
-		os.MkdirAll(eo.TempDir, 0o755)
+	stack, err := jobs.OpenStack(jobs.StackOptions{DataDir: s.DataDir, LockWait: time.Second, Logs: cfg.Logs, Engine: eo})
+	if err != nil {
+		t.Fatal(err)
 	}
-	eng = jobs.New(eo)
-	s.Engine = eng
+	s.Stack, s.Store, s.Logs, s.Engine = stack, stack.Store, stack.Logs, stack.Engine
+	eng := stack.Engine
+	if s.Accounts, err = accounts.Open(s.Store); err != nil {
+		t.Fatal(err)
+	}
 	s.Scheduler = schedule.New(eng, s.Store, schedule.Options{Workspaces: s.Manager, Logger: quiet})
 	ctx := context.Background()
 	if err := s.Manager.Start(ctx); err != nil {
@@ -122,7 +109,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	if err := s.Manager.WaitLoaded(wctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := eng.Start(ctx); err != nil {
+	if err := stack.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Serve with the server's own Serve (connection cap, deadlines), as
@@ -209,21 +196,16 @@ func (s *Server) Close() {
 		s.Scheduler = nil
 	}
 	if s.Engine != nil {
-		s.Engine.Close()
-		s.Engine = nil
+		s.Engine.Close() // before the manager: running steps read snapshots
 	}
 	if s.Manager != nil {
 		s.Manager.Close()
 		s.Manager = nil
 	}
-	if s.Logs != nil {
-		s.Logs.Close()
-		s.Logs = nil
+	if s.Stack != nil {
+		s.Stack.Close()
 	}
-	if s.Store != nil {
-		s.Store.Close()
-		s.Store = nil
-	}
+	s.Stack, s.Store, s.Logs, s.Engine = nil, nil, nil, nil
 }
 
 // Do sends a request with an optional body (a string is sent as is, other
