@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"runnel/httpd/accounts"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
 
+	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
 	"runnel/jobs"
 )
@@ -648,7 +648,7 @@ func (s *Server) deleteAPIKey(w http.ResponseWriter, r *http.Request, ps httprou
 		return err
 	}
 	if err := s.auth.users.DeleteAPIKey(p.UserID, ps.ByName("prefix")); err != nil {
-		return notFoundAs(err, errorf(http.StatusNotFound, "API key not found"))
+		return notFound(err, "API key not found")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runnel/httpd/accounts"
 	"runnel/jobs/jobstest"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"runnel/httpd"
+	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
 	"runnel/httpd/httpdtest"
 	"runnel/jobs"

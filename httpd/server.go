@@ -36,8 +36,10 @@ type Workspaces interface {
 	Changes(ctx context.Context, ws, from, to string) ([]workspace.FileChange, error)
 }
 
-// Engine is what the server needs from the job engine.
+// Engine is what the server needs from the job engine, the remote worker
+// protocol included.
 type Engine interface {
+	WorkerEngine
 	Trigger(ctx context.Context, req jobs.TriggerRequest) (*jobs.Job, error)
 	Get(id string) (*jobs.Job, error)
 	List(f jobs.ListFilter) (jobs.ListResult, error)

@@ -1,16 +1,17 @@
 package httpd
 
 import (
-	"errors"
+	"fmt"
 	"net/http"
 	"net/mail"
-	"runnel/httpd/accounts"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
+
+	"runnel/httpd/accounts"
 )
 
 // Password length bounds for passwords set over the API (characters).
@@ -117,7 +118,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	}
 	u, err := s.opts.Users.User(id)
 	if err != nil {
-		return notFoundAs(err, errUserNotFound)
+		return notFound(err, "User not found")
 	}
 	writeJSON(w, http.StatusOK, userViewOf(u))
 	return nil
@@ -185,10 +186,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ httprouter
 		u.PasswordHash = hash
 	}
 	if err := s.auth.users.CreateUser(u); err != nil {
-		if errors.Is(err, accounts.ErrExists) {
-			return errorf(http.StatusConflict, "A user with email '%s' already exists", email)
-		}
-		return err
+		return exists(err, fmt.Sprintf("A user with email '%s' already exists", email))
 	}
 	auditTarget(r, u.ID)
 	writeJSON(w, http.StatusOK, userViewOf(u))
@@ -216,7 +214,7 @@ func (s *Server) setUserPassword(w http.ResponseWriter, r *http.Request, ps http
 	}
 	u, err := s.auth.users.User(id)
 	if err != nil {
-		return notFoundAs(err, errUserNotFound)
+		return notFound(err, "User not found")
 	}
 	auditDetail(r, "email", u.Email)
 	hash, err := s.auth.hasher.Hash(r.Context(), req.Password)
@@ -224,7 +222,7 @@ func (s *Server) setUserPassword(w http.ResponseWriter, r *http.Request, ps http
 		return err
 	}
 	if err := s.auth.users.SetPassword(id, hash); err != nil {
-		return notFoundAs(err, errUserNotFound)
+		return notFound(err, "User not found")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
@@ -245,7 +243,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, ps httproute
 		auditDetail(r, "email", u.Email)
 	}
 	if err := s.auth.users.DeleteUser(id); err != nil {
-		return notFoundAs(err, errUserNotFound)
+		return notFound(err, "User not found")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil

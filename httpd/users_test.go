@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"runnel/httpd/accounts"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"runnel/httpd/accounts"
 )
 
 func testUser(email string) *accounts.User {

@@ -3,6 +3,7 @@ package httpd
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -119,10 +120,7 @@ func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request, _ httpro
 // snapshot returns the serving snapshot of the workspace in the URL.
 func (s *Server) snapshot(ws string) (*workspace.Snapshot, error) {
 	snap, err := s.opts.Workspaces.Current(ws)
-	if errors.Is(err, workspace.ErrNotFound) {
-		return nil, errorf(http.StatusNotFound, "Workspace '%s' not found", ws)
-	}
-	return snap, err
+	return snap, notFound(err, fmt.Sprintf("Workspace '%s' not found", ws))
 }
 
 type refreshView struct {
@@ -135,11 +133,8 @@ type refreshView struct {
 func (s *Server) refreshWorkspace(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	ws := ps.ByName("ws")
 	res, err := s.opts.Workspaces.Refresh(r.Context(), ws)
-	if errors.Is(err, workspace.ErrNotFound) {
-		return errorf(http.StatusNotFound, "Workspace '%s' not found", ws)
-	}
 	if err != nil {
-		return err
+		return notFound(err, fmt.Sprintf("Workspace '%s' not found", ws))
 	}
 	auditDetail(r, "revision", res.Revision)
 	auditDetail(r, "changed", res.Changed)

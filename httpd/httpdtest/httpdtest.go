@@ -10,15 +10,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runnel/httpd/accounts"
 	"runnel/jobs/jobstest"
-	"runnel/jobs/schedule"
 	"strings"
 	"testing"
 	"time"
 
 	"runnel/httpd"
+	"runnel/httpd/accounts"
 	"runnel/jobs"
+	"runnel/jobs/schedule"
 	"runnel/logstore"
 	"runnel/workspace"
 )

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runnel/httpd/accounts"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"runnel/httpd"
+	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
 	"runnel/httpd/httpdtest"
 	"runnel/jobs/jobstest"
