@@ -133,7 +133,14 @@ func New(opts Options) *Engine {
 // Start recovers state left by a previous process (steps that were running
 // on built-in workers fail, ready steps are queued again, deadlines are
 // re-armed), then starts the built-in workers.
+//
+// ctx bounds the start only (as for the scheduler and Stack): a cancelled ctx
+// fails it; once started, the engine runs until Close (ctx's values are
+// kept, its cancellation is not).
 func (e *Engine) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	e.started = time.Now()
 	id, err := e.registerBuiltin()

@@ -82,7 +82,8 @@ func OpenStack(o StackOptions) (*Stack, error) {
 	return s, nil
 }
 
-// Start starts the engine (Engine.Start).
+// Start starts the engine (Engine.Start: ctx bounds the start only; the
+// stack runs until Close).
 func (s *Stack) Start(ctx context.Context) error { return s.Engine.Start(ctx) }
 
 // Close stops the engine, then closes the logs and the store. Idempotent.

@@ -165,8 +165,13 @@ func (s *Scheduler) poke() {
 // Start reads the stored trigger records, applies the snapshots known so
 // far (catch-up fires are decided against the records once per process,
 // when a trigger is first seen) and starts the loop. Call it after the
-// engine's Start.
+// engine's Start. ctx bounds the start only (as for the engine): a
+// cancelled ctx fails it; once started, the scheduler runs until Close
+// (ctx's values are kept, its cancellation is not).
 func (s *Scheduler) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start scheduler: %w", err)
+	}
 	if err := s.open(); err != nil {
 		return err
 	}
