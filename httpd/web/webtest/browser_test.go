@@ -628,14 +628,10 @@ func TestWhatChanged(t *testing.T) {
 	s.JSON("GET", "/api/workspaces", nil, &ws)
 	old := ws[0]["revision"]
 	s.Write(map[string]string{".workflows/main.yaml": strings.Replace(workflow, `echo "Hello {{ input.name }}"`, `echo "Hello there, {{ input.name }}"`, 1)})
-	deadline := time.Now().Add(jobstest.Patience())
-	for ws[0]["revision"] == old {
-		if time.Now().After(deadline) {
-			t.Fatal("the workspace did not reload within 10s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling the API for the reload
+	jobstest.Eventually(t, "the workspace to reload", func() bool { // polling the API for the reload
 		s.JSON("GET", "/api/workspaces", nil, &ws)
-	}
+		return ws[0]["revision"] != old
+	})
 	id := s.Execute("hello-world", map[string]any{"name": "after"})
 	s.WaitJob(id)
 	b := newTab(t, s.URL)
