@@ -12,11 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runnel/httpd/accounts"
 	"strings"
 	"text/tabwriter"
 
 	"runnel/httpd"
+	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
 	"runnel/httpd/client"
 )

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
-	"runnel/httpd/accounts"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
 	"runnel/httpd/client"
 	"runnel/jobs"
