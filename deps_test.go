@@ -104,6 +104,7 @@ var runnelRules = importRules{
 		"cmd/runnel/config":  {"httpd", "jobs", "workspace", "logstore"}, // httpd's defaults, workspace's suggestions
 		"httpd":              {"jobs", "workspace", "logstore"},
 		"httpd/client":       {"jobs/api", "jobs/worker", "jobs/shell"}, // the wire types and the worker loop it drives; never the server, nor the engine
+		"httpd/accounts":     {},                                        // over the bbolt file the job store hands out (accounts.DB)
 		"httpd/auth":         {},
 		"httpd/metrics":      {},
 		"httpd/web":          {},
@@ -125,7 +126,7 @@ var runnelRules = importRules{
 	},
 	Owners: map[string][]string{
 		"github.com/go-git/go-git/v5":         {"gitsync"},
-		"go.etcd.io/bbolt":                    {"jobs"},
+		"go.etcd.io/bbolt":                    {"jobs", "httpd/accounts"},
 		"github.com/julienschmidt/httprouter": {"httpd"},
 		"github.com/gorilla/websocket":        {"httpd"},
 		"github.com/fsnotify/fsnotify":        {"workspace"},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
 	"runnel/jobs"
 	"runnel/jobs/api"
@@ -47,21 +48,21 @@ type Provider struct {
 // ProviderInternal is the password provider type.
 const ProviderInternal = "internal"
 
-// Users is what the server needs from the user store (jobs.Store).
+// Users is what the server needs from the account store (*accounts.Store).
 type Users interface {
-	CreateUser(u *jobs.User) error
-	User(id string) (*jobs.User, error)
-	UserByEmail(email string) (*jobs.User, error)
-	Users(limit, offset int) ([]*jobs.User, int, error)
+	CreateUser(u *accounts.User) error
+	User(id string) (*accounts.User, error)
+	UserByEmail(email string) (*accounts.User, error)
+	Users(limit, offset int) ([]*accounts.User, int, error)
 	SetPassword(id, hash string) error
 	DeleteUser(id string) error
-	RecordLogin(rt jobs.RefreshToken) error
-	RotateRefreshToken(oldHash string, next jobs.RefreshToken) (*jobs.User, error)
+	RecordLogin(rt accounts.RefreshToken) error
+	RotateRefreshToken(oldHash string, next accounts.RefreshToken) (*accounts.User, error)
 	DeleteRefreshToken(hash string) error
-	RefreshTokenUser(hash string) (*jobs.User, error)
-	CreateAPIKey(k jobs.APIKey) error
-	APIKeys(userID string) ([]*jobs.APIKey, error)
-	APIKeyByHash(hash string) (*jobs.APIKey, *jobs.User, error)
+	RefreshTokenUser(hash string) (*accounts.User, error)
+	CreateAPIKey(k accounts.APIKey) error
+	APIKeys(userID string) ([]*accounts.APIKey, error)
+	APIKeyByHash(hash string) (*accounts.APIKey, *accounts.User, error)
 	DeleteAPIKey(userID, prefix string) error
 	TouchAPIKey(hash string, now time.Time) error
 }
@@ -304,7 +305,7 @@ func (s *Server) credentials(r *http.Request) (*principal, error) {
 		}
 		hash := auth.HashAPIKey(tok)
 		k, u, err := a.users.APIKeyByHash(hash)
-		if errors.Is(err, jobs.ErrNotFound) {
+		if errors.Is(err, accounts.ErrNotFound) {
 			return nil, errInvalidAPIKey
 		}
 		if err != nil {
@@ -313,7 +314,7 @@ func (s *Server) credentials(r *http.Request) (*principal, error) {
 		if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
 			return nil, errAPIKeyExpired
 		}
-		if k.LastUsedAt.IsZero() || now.Sub(k.LastUsedAt) >= jobs.APIKeyTouchInterval {
+		if k.LastUsedAt.IsZero() || now.Sub(k.LastUsedAt) >= accounts.APIKeyTouchInterval {
 			if err := a.users.TouchAPIKey(hash, now); err != nil {
 				s.log.Warn("record api key use", "prefix", k.Prefix, "err", err)
 			}
@@ -325,7 +326,7 @@ func (s *Server) credentials(r *http.Request) (*principal, error) {
 		return nil, errInvalidToken
 	}
 	u, err := a.users.User(c.Subject)
-	if errors.Is(err, jobs.ErrNotFound) {
+	if errors.Is(err, accounts.ErrNotFound) {
 		return nil, errInvalidToken
 	}
 	if err != nil {
@@ -387,7 +388,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) (access, refresh
 	}
 	auditTarget(r, req.Email)
 	u, err := a.users.UserByEmail(req.Email)
-	if err != nil && !errors.Is(err, jobs.ErrNotFound) {
+	if err != nil && !errors.Is(err, accounts.ErrNotFound) {
 		return "", "", err
 	}
 	hash := ""
@@ -407,9 +408,9 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) (access, refresh
 		return "", "", err
 	}
 	refresh = auth.NewRefreshToken()
-	err = a.users.RecordLogin(jobs.RefreshToken{Hash: auth.HashRefreshToken(a.refreshKey, refresh), UserID: u.ID,
+	err = a.users.RecordLogin(accounts.RefreshToken{Hash: auth.HashRefreshToken(a.refreshKey, refresh), UserID: u.ID,
 		CreatedAt: now, ExpiresAt: now.Add(auth.RefreshTTL)})
-	if errors.Is(err, jobs.ErrNotFound) {
+	if errors.Is(err, accounts.ErrNotFound) {
 		// Deleted between the lookup and now.
 		return "", "", errBadLogin
 	}
@@ -458,12 +459,12 @@ func (s *Server) rotate(token string) (access, next string, err error) {
 	now := a.now()
 	oldHash := auth.HashRefreshToken(a.refreshKey, token)
 	next = auth.NewRefreshToken()
-	u, err := a.users.RotateRefreshToken(oldHash, jobs.RefreshToken{Hash: auth.HashRefreshToken(a.refreshKey, next),
+	u, err := a.users.RotateRefreshToken(oldHash, accounts.RefreshToken{Hash: auth.HashRefreshToken(a.refreshKey, next),
 		CreatedAt: now, ExpiresAt: now.Add(auth.RefreshTTL)})
 	switch {
-	case errors.Is(err, jobs.ErrNotFound):
+	case errors.Is(err, accounts.ErrNotFound):
 		return "", "", errBadRefresh
-	case errors.Is(err, jobs.ErrExpired):
+	case errors.Is(err, accounts.ErrExpired):
 		if err := a.users.DeleteRefreshToken(oldHash); err != nil {
 			s.log.Warn("drop expired refresh token", "err", err)
 		}
@@ -520,9 +521,9 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request, _ httprouter.Params)
 	return nil
 }
 
-// notFoundAs replaces jobs.ErrNotFound with e.
+// notFoundAs replaces accounts.ErrNotFound with e.
 func notFoundAs(err error, e *Error) error {
-	if errors.Is(err, jobs.ErrNotFound) {
+	if errors.Is(err, accounts.ErrNotFound) {
 		return e
 	}
 	return err
@@ -577,9 +578,9 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, _ httprout
 		if err != nil {
 			return err
 		}
-		err = s.auth.users.CreateAPIKey(jobs.APIKey{Hash: auth.HashAPIKey(key), UserID: p.UserID, Name: name,
+		err = s.auth.users.CreateAPIKey(accounts.APIKey{Hash: auth.HashAPIKey(key), UserID: p.UserID, Name: name,
 			Prefix: prefix, CreatedAt: now, ExpiresAt: expires})
-		if errors.Is(err, jobs.ErrExists) {
+		if errors.Is(err, accounts.ErrExists) {
 			continue
 		}
 		if err != nil {
@@ -619,7 +620,7 @@ func (s *Server) deleteAPIKey(w http.ResponseWriter, r *http.Request, ps httprou
 		return err
 	}
 	if err := s.auth.users.DeleteAPIKey(p.UserID, ps.ByName("prefix")); err != nil {
-		return notFoundAs(err, errorf(http.StatusNotFound, "API key not found"))
+		return notFound(err, "API key not found")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil

@@ -23,6 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"runnel/httpd"
+	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
 	"runnel/httpd/httpdtest"
 	"runnel/jobs"
@@ -94,12 +95,13 @@ func (b *syncBuffer) String() string {
 // authEnv is a real server (store, logs, folder workspace, engine with
 // built-in workers, httpd) on 127.0.0.1 for the auth and users tests.
 type authEnv struct {
-	dbPath string
-	store  *jobs.Store
-	engine *jobs.Engine
-	srv    *httpdtest.Server
-	clock  *testClock
-	logs   *syncBuffer
+	dbPath   string
+	store    *jobs.Store
+	accounts *accounts.Store
+	engine   *jobs.Engine
+	srv      *httpdtest.Server
+	clock    *testClock
+	logs     *syncBuffer
 	// adminID is the id of the admin created at start (auth on).
 	adminID string
 }
@@ -138,14 +140,14 @@ func startAuthServer(t *testing.T, opts ...func(*envConfig)) *authEnv {
 			cfg.options(&c.HTTP)
 		}
 	})
-	e.dbPath, e.store, e.engine, e.srv = filepath.Join(s.DataDir, "runnel.db"), s.Store, s.Engine, s
+	e.dbPath, e.store, e.accounts, e.engine, e.srv = filepath.Join(s.DataDir, "runnel.db"), s.Store, s.Accounts, s.Engine, s
 	if cfg.auth {
 		hash, err := auth.HashPassword(adminPassword)
 		if err != nil {
 			t.Fatal(err)
 		}
-		u := &jobs.User{Email: adminEmail, Name: "Admin", PasswordHash: hash, IsAdmin: true, CreatedAt: e.clock.Now()}
-		if err := e.store.CreateUser(u); err != nil {
+		u := &accounts.User{Email: adminEmail, Name: "Admin", PasswordHash: hash, IsAdmin: true, CreatedAt: e.clock.Now()}
+		if err := e.accounts.CreateUser(u); err != nil {
 			t.Fatal(err)
 		}
 		e.adminID = u.ID
@@ -475,7 +477,11 @@ func TestNewRejectsBadAuthOptions(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer s.Close()
-				o.Users = s
+				users, err := accounts.Open(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Users = users
 			}
 			if _, err := httpd.New(o); err == nil {
 				t.Error("New accepted the options")

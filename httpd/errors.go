@@ -10,7 +10,9 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"runnel/httpd/accounts"
 	"runnel/jobs"
+	"runnel/logstore"
 	"runnel/workspace"
 )
 
@@ -29,8 +31,45 @@ func errorf(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
 }
 
+// described is an error with the message clients see when statusOf maps
+// its sentinel (not found: 404, exists: 409, invalid offset: 400).
+// Handlers say what they looked up or made; statusOf alone decides the
+// status. It keeps err's chain.
+type described struct {
+	err error
+	msg string
+}
+
+func (d *described) Error() string { return d.err.Error() }
+func (d *described) Unwrap() error { return d.err }
+
+// describe gives msg as the client message should statusOf map err's
+// sentinel; nil stays nil, other errors map as they are.
+func describe(err error, msg string) error {
+	if err == nil {
+		return nil
+	}
+	return &described{err, msg}
+}
+
+// notFound describes a lookup (msg, e.g. "Job not found").
+func notFound(err error, msg string) error { return describe(err, msg) }
+
+// exists describes a creation refused as a duplicate.
+func exists(err error, msg string) error { return describe(err, msg) }
+
+// describedAs is the message described gave err, else def.
+func describedAs(err error, def string) string {
+	var d *described
+	if errors.As(err, &d) {
+		return d.msg
+	}
+	return def
+}
+
 // statusOf decides the HTTP status and client message of an error: the one
-// place that maps domain errors to HTTP.
+// place that maps domain errors to HTTP, every package's sentinels
+// included.
 func statusOf(err error) (int, string) {
 	var he *Error
 	var inErr *jobs.InputError
@@ -50,6 +89,14 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, jobs.ErrTerminal.Error()
 	case errors.Is(err, jobs.ErrTaskNotFound):
 		return http.StatusNotFound, "Task not found"
+	case errors.Is(err, jobs.ErrNotFound), errors.Is(err, accounts.ErrNotFound), errors.Is(err, workspace.ErrNotFound):
+		return http.StatusNotFound, describedAs(err, "Not found")
+	case errors.Is(err, accounts.ErrExists):
+		return http.StatusConflict, describedAs(err, "Already exists")
+	case errors.Is(err, jobs.ErrConflict):
+		return http.StatusConflict, describedAs(err, "Conflict")
+	case errors.Is(err, logstore.ErrInvalidOffset):
+		return http.StatusBadRequest, describedAs(err, "Invalid offset")
 	case errors.As(err, &notLoaded):
 		return http.StatusNotFound, notLoaded.Error()
 	case errors.As(err, &revGone):
@@ -58,7 +105,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadGateway, fetchErr.Error()
 	case errors.As(err, &rejected):
 		return http.StatusUnprocessableEntity, rejected.Error()
-	case errors.Is(err, jobs.ErrClosed):
+	case errors.Is(err, jobs.ErrClosed), errors.Is(err, logstore.ErrClosed):
 		return http.StatusServiceUnavailable, "Server is shutting down"
 	}
 	return http.StatusInternalServerError, "Internal server error"

@@ -1,7 +1,6 @@
 package httpd_test
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -374,18 +373,6 @@ func TestWebhookJobStatusScoping(t *testing.T) {
 	}
 }
 
-// startScheduler runs the cron scheduler on top of the test stack.
-func startScheduler(t *testing.T, s *httpdtest.Server) *jobs.Scheduler {
-	t.Helper()
-	sched := jobs.NewScheduler(s.Engine, jobs.SchedulerOptions{Workspaces: s.Manager})
-	s.Manager.OnSwap(sched.OnSwap)
-	if err := sched.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sched.Close() })
-	return sched
-}
-
 func triggerNextRuns(t *testing.T, s *httpdtest.Server) map[string][]string {
 	t.Helper()
 	var list []struct {
@@ -533,7 +520,7 @@ triggers:
 `}
 	}
 	s := httpdtest.New(t, yaml("0 0 0 1 1 *"))
-	startScheduler(t, s)
+	s.StartScheduler()
 	if runs := triggerNextRuns(t, s)["tick"]; len(runs) != 5 || !strings.HasSuffix(runs[0], "-01-01T00:00:00+00:00") {
 		t.Fatalf("yearly next_runs %v", runs)
 	}

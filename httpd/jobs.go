@@ -2,7 +2,6 @@ package httpd
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -119,14 +118,6 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 	}
 	writeJSON(w, http.StatusOK, wireJob(j))
 	return nil
-}
-
-// notFound words jobs.ErrNotFound for the resource in question.
-func notFound(err error, msg string) error {
-	if errors.Is(err, jobs.ErrNotFound) {
-		return errorf(http.StatusNotFound, "%s", msg)
-	}
-	return err
 }
 
 func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {

@@ -48,10 +48,7 @@ func tailQuery(r *http.Request) (n int, before int64, err error) {
 
 // tailError words an invalid before offset.
 func tailError(err error) error {
-	if errors.Is(err, logstore.ErrInvalidOffset) {
-		return errorf(http.StatusBadRequest, "Invalid before")
-	}
-	return err
+	return describe(err, "Invalid before")
 }
 
 // writeTail answers a tail read.
@@ -86,10 +83,7 @@ func (s *Server) existingJob(ps httprouter.Params) (*jobs.Job, error) {
 }
 
 func offsetError(err error) error {
-	if errors.Is(err, logstore.ErrInvalidOffset) {
-		return errorf(http.StatusBadRequest, "Invalid offset")
-	}
-	return err
+	return describe(err, "Invalid offset")
 }
 
 func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {

@@ -37,22 +37,29 @@ type Workspaces interface {
 	Changes(ctx context.Context, ws, from, to string) ([]workspace.FileChange, error)
 }
 
-// Engine is what the server needs from the job engine.
+// Engine is what the server needs from the job engine, the remote worker
+// protocol included.
 type Engine interface {
+	WorkerEngine
 	Trigger(ctx context.Context, req jobs.TriggerRequest) (*jobs.Job, error)
 	Get(id string) (*jobs.Job, error)
 	List(f jobs.ListFilter) (jobs.ListResult, error)
 	Cancel(ctx context.Context, id, by string) error
 	Wait(ctx context.Context, id string) (*jobs.Job, error)
-	// NextRuns is a scheduler trigger's next fire times, from the cache
-	// the scheduler fires from.
-	NextRuns(ws string, tr *workspace.Trigger, now time.Time, n int) []time.Time
 	Workers(limit, offset int) ([]*jobs.Worker, int, error)
 	Worker(id string) (*jobs.Worker, []*jobs.Job, error)
 	// MaskValues are the secret values masked in a job's output.
 	MaskValues(jobID string) []string
 	// PreviousSuccess is the task's newest completed job before j.
 	PreviousSuccess(j *jobs.Job) (*jobs.Job, error)
+}
+
+// Schedule is what the server needs from the cron scheduler
+// (*schedule.Scheduler).
+type Schedule interface {
+	// NextRuns is a scheduler trigger's next fire times, from the cache
+	// the scheduler fires from.
+	NextRuns(ws string, tr *workspace.Trigger, now time.Time, n int) []time.Time
 }
 
 // Store is what the server needs from the job store directly.
@@ -66,9 +73,11 @@ type Store interface {
 type Options struct {
 	Workspaces Workspaces
 	Engine     Engine
-	Store      Store
-	Logs       *logstore.Store
-	Logger     *slog.Logger
+	// Schedule answers next_runs of scheduler triggers (nil: none).
+	Schedule Schedule
+	Store    Store
+	Logs     *logstore.Store
+	Logger   *slog.Logger
 	// Version is reported by /api/config.
 	Version string
 	// BaseURL is the public URL (auth.base_url): trusted cross-origin and

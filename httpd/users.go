@@ -1,7 +1,7 @@
 package httpd
 
 import (
-	"errors"
+	"fmt"
 	"net/http"
 	"net/mail"
 	"strconv"
@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
 
-	"runnel/jobs"
+	"runnel/httpd/accounts"
 	"runnel/jobs/api"
 )
 
@@ -100,7 +100,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	}
 	u, err := s.opts.Users.User(id)
 	if err != nil {
-		return notFoundAs(err, errUserNotFound)
+		return notFound(err, "User not found")
 	}
 	writeJSON(w, http.StatusOK, wireUser(u))
 	return nil
@@ -156,7 +156,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ httprouter
 	if name == "" {
 		name, _, _ = strings.Cut(email, "@")
 	}
-	u := &jobs.User{Email: email, Name: name, IsAdmin: req.IsAdmin, CreatedAt: s.auth.now()}
+	u := &accounts.User{Email: email, Name: name, IsAdmin: req.IsAdmin, CreatedAt: s.auth.now()}
 	if req.Password != nil {
 		if err := checkPassword(*req.Password); err != nil {
 			return err
@@ -168,10 +168,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ httprouter
 		u.PasswordHash = hash
 	}
 	if err := s.auth.users.CreateUser(u); err != nil {
-		if errors.Is(err, jobs.ErrExists) {
-			return errorf(http.StatusConflict, "A user with email '%s' already exists", email)
-		}
-		return err
+		return exists(err, fmt.Sprintf("A user with email '%s' already exists", email))
 	}
 	auditTarget(r, u.ID)
 	writeJSON(w, http.StatusOK, wireUser(u))
@@ -199,7 +196,7 @@ func (s *Server) setUserPassword(w http.ResponseWriter, r *http.Request, ps http
 	}
 	u, err := s.auth.users.User(id)
 	if err != nil {
-		return notFoundAs(err, errUserNotFound)
+		return notFound(err, "User not found")
 	}
 	auditDetail(r, "email", u.Email)
 	hash, err := s.auth.hasher.Hash(r.Context(), req.Password)
@@ -207,7 +204,7 @@ func (s *Server) setUserPassword(w http.ResponseWriter, r *http.Request, ps http
 		return err
 	}
 	if err := s.auth.users.SetPassword(id, hash); err != nil {
-		return notFoundAs(err, errUserNotFound)
+		return notFound(err, "User not found")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
@@ -228,7 +225,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, ps httproute
 		auditDetail(r, "email", u.Email)
 	}
 	if err := s.auth.users.DeleteUser(id); err != nil {
-		return notFoundAs(err, errUserNotFound)
+		return notFound(err, "User not found")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil

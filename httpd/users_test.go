@@ -9,11 +9,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"runnel/jobs"
+	"runnel/httpd/accounts"
 )
 
-func testUser(email string) *jobs.User {
-	return &jobs.User{Email: email, Name: email, AuthMethods: []string{"password"}, PasswordHash: "$argon2id$placeholder"}
+func testUser(email string) *accounts.User {
+	return &accounts.User{Email: email, Name: email, AuthMethods: []string{"password"}, PasswordHash: "$argon2id$placeholder"}
 }
 
 type userItem struct {
@@ -201,7 +201,7 @@ func TestUsersAPIAuthOff(t *testing.T) {
 	e.do(t, "GET", "/api/users/nope", "", nil).want(t, "bad id", http.StatusBadRequest, "Invalid user ID")
 	e.do(t, "GET", "/api/users/6f1c8b8e-51a4-4d52-9f5a-0f6f0b0f7c11", "", nil).want(t, "unknown", http.StatusNotFound, "User not found")
 	// Users in the store (created offline) are listed.
-	if err := e.store.CreateUser(testUser("offline@example.com")); err != nil {
+	if err := e.accounts.CreateUser(testUser("offline@example.com")); err != nil {
 		t.Fatal(err)
 	}
 	var list []userItem

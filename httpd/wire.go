@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"runnel/httpd/accounts"
 	"runnel/jobs"
 	"runnel/jobs/api"
 	"runnel/workspace"
@@ -79,7 +80,7 @@ func wireWorker(wk *jobs.Worker) api.Worker {
 		Version: api.OptString(wk.Version), Builtin: wk.Builtin}
 }
 
-func wireUser(u *jobs.User) api.User {
+func wireUser(u *accounts.User) api.User {
 	methods := u.AuthMethods
 	if methods == nil {
 		methods = []string{}
@@ -88,11 +89,11 @@ func wireUser(u *jobs.User) api.User {
 		CreatedAt: api.At(u.CreatedAt), LastLoginAt: api.At(u.LastLoginAt), IsAdmin: u.IsAdmin}
 }
 
-func wireMe(u *jobs.User) api.Me {
+func wireMe(u *accounts.User) api.Me {
 	return api.Me{UserID: u.ID, Name: u.Name, Email: u.Email, CreatedAt: api.At(u.CreatedAt), IsAdmin: u.IsAdmin}
 }
 
-func wireAPIKey(k *jobs.APIKey) api.APIKey {
+func wireAPIKey(k *accounts.APIKey) api.APIKey {
 	return api.APIKey{Prefix: k.Prefix, Name: k.Name, CreatedAt: api.At(k.CreatedAt),
 		ExpiresAt: api.At(k.ExpiresAt), LastUsedAt: api.At(k.LastUsedAt)}
 }

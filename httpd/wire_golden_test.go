@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"runnel/httpd"
+	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
 	"runnel/httpd/httpdtest"
 	"runnel/jobs"
@@ -256,8 +257,8 @@ func TestWireGoldenAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &jobs.User{Email: adminEmail, Name: "Admin", PasswordHash: hash, IsAdmin: true, CreatedAt: time.Now().UTC()}
-	if err := s.Store.CreateUser(u); err != nil {
+	u := &accounts.User{Email: adminEmail, Name: "Admin", PasswordHash: hash, IsAdmin: true, CreatedAt: time.Now().UTC()}
+	if err := s.Accounts.CreateUser(u); err != nil {
 		t.Fatal(err)
 	}
 	post := func(path string, body any, header ...string) []byte {

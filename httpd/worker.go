@@ -25,8 +25,7 @@ import (
 )
 
 // WorkerEngine is what the remote worker protocol needs from the job
-// engine (*jobs.Engine). Options.Engine must implement it when
-// Options.WorkerToken is set.
+// engine (*jobs.Engine); Engine embeds it, so the compiler checks it.
 type WorkerEngine interface {
 	Register(name string, tags []string, version string) (*jobs.Worker, error)
 	HeartbeatInterval() time.Duration
@@ -73,11 +72,7 @@ func (s *Server) workerHandle(h func(w http.ResponseWriter, r *http.Request, ps 
 		if err := s.checkWorkerToken(w, r); err != nil {
 			return err
 		}
-		eng, ok := s.opts.Engine.(WorkerEngine)
-		if !ok {
-			return errors.New("engine does not implement the worker protocol")
-		}
-		return h(w, r, ps, eng)
+		return h(w, r, ps, s.opts.Engine)
 	})
 }
 
@@ -134,9 +129,9 @@ func (s *Server) stepNotFound(err error, jobID string) error {
 		return err
 	}
 	if _, gerr := s.opts.Engine.Get(jobID); gerr != nil {
-		return errorf(http.StatusNotFound, "Job not found")
+		return notFound(err, "Job not found")
 	}
-	return errorf(http.StatusNotFound, "Step not found")
+	return notFound(err, "Step not found")
 }
 
 // workerRegister serves POST /worker/register: a new worker on every call.

@@ -3,6 +3,7 @@ package httpd
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -37,20 +38,14 @@ func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request, _ httpro
 // snapshot returns the serving snapshot of the workspace in the URL.
 func (s *Server) snapshot(ws string) (*workspace.Snapshot, error) {
 	snap, err := s.opts.Workspaces.Current(ws)
-	if errors.Is(err, workspace.ErrNotFound) {
-		return nil, errorf(http.StatusNotFound, "Workspace '%s' not found", ws)
-	}
-	return snap, err
+	return snap, notFound(err, fmt.Sprintf("Workspace '%s' not found", ws))
 }
 
 func (s *Server) refreshWorkspace(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	ws := ps.ByName("ws")
 	res, err := s.opts.Workspaces.Refresh(r.Context(), ws)
-	if errors.Is(err, workspace.ErrNotFound) {
-		return errorf(http.StatusNotFound, "Workspace '%s' not found", ws)
-	}
 	if err != nil {
-		return err
+		return notFound(err, fmt.Sprintf("Workspace '%s' not found", ws))
 	}
 	auditDetail(r, "revision", res.Revision)
 	auditDetail(r, "changed", res.Changed)
@@ -116,8 +111,8 @@ func sortedTriggers(snap *workspace.Snapshot) []*workspace.Trigger {
 // fresh search per request.
 func (s *Server) triggerOf(ws string, tr *workspace.Trigger, now time.Time) api.Trigger {
 	var next []time.Time
-	if tr.Type == workspace.TriggerScheduler {
-		next = s.opts.Engine.NextRuns(ws, tr, now, 5)
+	if tr.Type == workspace.TriggerScheduler && s.opts.Schedule != nil {
+		next = s.opts.Schedule.NextRuns(ws, tr, now, 5)
 	}
 	return wireTrigger(tr, next)
 }

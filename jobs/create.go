@@ -30,9 +30,10 @@ type TriggerRequest struct {
 	// same source.
 	Check func(active []*Job) (skip bool, cancel []string)
 
-	// schedule, set by the scheduler, is stored in the creating
-	// transaction, so a fire and its checked_through commit together.
-	schedule *scheduleWrite
+	// Schedule, set by the scheduler (jobs/schedule), is stored in the
+	// creating transaction, so a fire and its checked_through commit
+	// together.
+	Schedule *ScheduleWrite
 }
 
 // Trigger validates the input and creates the job in one transaction,
@@ -96,8 +97,8 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 			}
 			spec.skip = skip
 		}
-		if req.schedule != nil {
-			if err := t.putSchedule(req.schedule); err != nil {
+		if req.Schedule != nil {
+			if err := t.putSchedule(req.Schedule); err != nil {
 				return err
 			}
 		}
@@ -119,9 +120,7 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 // prepareLog records a job's masked values and opens its log before the job
 // is committed. Failures only cost the early open: Append opens it later.
 func (e *Engine) prepareLog(j *Job, snap *workspace.Snapshot) {
-	e.mu.Lock()
-	e.masks[j.ID] = maskValues(j, snap)
-	e.mu.Unlock()
+	e.masks.set(j.ID, maskValues(j, snap))
 	if err := e.logs.Open(j.ID); err != nil {
 		e.log.Warn("open job log", "job", j.ID, "err", err)
 	}
@@ -129,9 +128,7 @@ func (e *Engine) prepareLog(j *Job, snap *workspace.Snapshot) {
 
 // forgetLog undoes prepareLog for a job that was never created.
 func (e *Engine) forgetLog(id string) {
-	e.mu.Lock()
-	delete(e.masks, id)
-	e.mu.Unlock()
+	e.masks.forget(id)
 	_ = e.logs.Remove(id)
 }
 

@@ -26,6 +26,9 @@ type Options struct {
 	Store *Store
 	Logs  *logstore.Store
 	Defs  Definitions
+	// Masks records the secret values of jobs for the log store (default:
+	// NewMasks(Store, Defs); OpenStack shares one with the logs).
+	Masks *Masks
 	// LocalWorkers is the number of built-in worker slots (0 disables).
 	LocalWorkers int
 	// LocalTags are the built-in worker's tags (default ["shell"]).
@@ -73,10 +76,8 @@ type Engine struct {
 	watchers  map[string][]chan struct{} // job id → closed when terminal
 	deadlines map[string]*time.Timer     // job id → job timeout
 	running   map[string]map[string]context.CancelCauseFunc
-	masks     map[string][]string
+	masks     *Masks
 	killed    map[string]error // job id → why its processes must stop
-
-	upcoming *upcomingCache // scheduler triggers' fire times (scheduler.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -92,6 +93,9 @@ func New(opts Options) *Engine {
 	}
 	if opts.TempDir == "" {
 		opts.TempDir = os.TempDir()
+	}
+	if opts.Masks == nil {
+		opts.Masks = NewMasks(opts.Store, opts.Defs)
 	}
 	if opts.Environ == nil {
 		opts.Environ = os.Environ()
@@ -121,16 +125,22 @@ func New(opts Options) *Engine {
 		watchers:  make(map[string][]chan struct{}),
 		deadlines: make(map[string]*time.Timer),
 		running:   make(map[string]map[string]context.CancelCauseFunc),
-		masks:     make(map[string][]string),
+		masks:     opts.Masks,
 		killed:    make(map[string]error),
-		upcoming:  newUpcomingCache(),
 	}
 }
 
 // Start recovers state left by a previous process (steps that were running
 // on built-in workers fail, ready steps are queued again, deadlines are
 // re-armed), then starts the built-in workers.
+//
+// ctx bounds the start only (as for the scheduler and Stack): a cancelled ctx
+// fails it; once started, the engine runs until Close (ctx's values are
+// kept, its cancellation is not).
 func (e *Engine) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	e.started = time.Now()
 	id, err := e.registerBuiltin()

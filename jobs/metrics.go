@@ -17,12 +17,6 @@ type Metrics interface {
 	StepFinished(ws, task, status string, took time.Duration)
 	// StepDispatched: a step went from ready to running after wait.
 	StepDispatched(wait time.Duration)
-	// ScheduleFired: a scheduler fire's job was created lag after its
-	// planned time.
-	ScheduleFired(lag time.Duration)
-	// ScheduleMissed: a fire missed while the server was down runs as a
-	// catch-up.
-	ScheduleMissed(ws string)
 	// StoreCommitted: one write transaction took took.
 	StoreCommitted(took time.Duration)
 	// RetentionDeleted: a retention pass deleted n things of kind (jobs,
@@ -37,8 +31,6 @@ func (nopMetrics) JobStarted(string, string, string)                         {}
 func (nopMetrics) JobFinished(string, string, string, string, time.Duration) {}
 func (nopMetrics) StepFinished(string, string, string, time.Duration)        {}
 func (nopMetrics) StepDispatched(time.Duration)                              {}
-func (nopMetrics) ScheduleFired(time.Duration)                               {}
-func (nopMetrics) ScheduleMissed(string)                                     {}
 func (nopMetrics) StoreCommitted(time.Duration)                              {}
 func (nopMetrics) RetentionDeleted(string, int64)                            {}
 

@@ -46,8 +46,6 @@ func (r *recorder) StepFinished(ws, task, status string, d time.Duration) {
 	r.add(fmt.Sprintf("step %s/%s %s", ws, task, status), d)
 }
 func (r *recorder) StepDispatched(d time.Duration)    { r.add("dispatched", d) }
-func (r *recorder) ScheduleFired(lag time.Duration)   { r.add("fired", lag) }
-func (r *recorder) ScheduleMissed(ws string)          { r.add("missed "+ws, 0) }
 func (r *recorder) StoreCommitted(took time.Duration) { r.add("commit", took) }
 func (r *recorder) RetentionDeleted(kind string, n int64) {
 	r.add(fmt.Sprintf("retention %s %d", kind, n), 0)
@@ -103,46 +101,6 @@ func TestMetricsTransitions(t *testing.T) {
 	}
 	if n, _ := rec.get("commit"); n < 6 {
 		t.Errorf("%d commits timed", n)
-	}
-}
-
-// TestSchedulerMetrics: a fire missed during downtime is counted as missed
-// (its catch-up is not a late fire); regular fires report their lag.
-func TestSchedulerMetrics(t *testing.T) {
-	h := jobstest.New(t, files(schedTask+`
-triggers:
-  hourly: { type: scheduler, cron: "@hourly", task: greet }
-`))
-	s := started(t, h, 0)
-	jobstest.Eventually(t, "the trigger's schedule record", func() bool {
-		recs, err := h.Store.ScheduleRecords()
-		_, ok := recs["default/hourly"]
-		return err == nil && ok
-	})
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	rec := newRecorder()
-	h.Metrics = rec
-	h.Restart()
-	started(t, h, 3*time.Hour)
-	h.Wait(waitJobs(t, h, "hourly", 1)[0].ID)
-	if n, _ := rec.get("missed default"); n != 1 {
-		t.Errorf("missed fires: %d, want 1", n)
-	}
-	if n, _ := rec.get("fired"); n != 0 {
-		t.Errorf("the catch-up counted as %d late fires", n)
-	}
-
-	h.Load(files(schedTask + `
-triggers:
-  every: { type: scheduler, cron: "*/2 * * * * *", task: greet }
-`))
-	started(t, h, 0)
-	waitJobs(t, h, "every", 1)
-	jobstest.Eventually(t, "a regular fire's lag", func() bool { n, _ := rec.get("fired"); return n >= 1 })
-	if _, lags := rec.get("fired"); lags[0] < 0 || lags[0] > jobstest.Patience() {
-		t.Errorf("lag %v", lags[0])
 	}
 }
 

@@ -120,9 +120,7 @@ func redactJob(j *Job, snap *workspace.Snapshot) {
 // value outlives the job in the database. Jobs without secrets cost nothing.
 func (e *Engine) scrub(st *jobState, snap *workspace.Snapshot) {
 	j := st.job
-	e.mu.Lock()
-	delete(e.masks, j.ID)
-	e.mu.Unlock()
+	e.masks.forget(j.ID)
 	if j.Scrubbed {
 		return
 	}
@@ -150,32 +148,5 @@ func hasSecretInput(j *Job, snap *workspace.Snapshot) bool {
 	return false
 }
 
-// MaskValues returns the values masked in a job's log lines; the log store
-// calls it once when it opens the job's writer.
-func (e *Engine) MaskValues(jobID string) []string {
-	e.mu.Lock()
-	vals, ok := e.masks[jobID]
-	e.mu.Unlock()
-	if ok {
-		return vals
-	}
-	var j *Job
-	if err := e.store.view(func(t *txn) error {
-		var err error
-		j, err = t.getJob(jobID)
-		return err
-	}); err != nil {
-		return nil
-	}
-	snap, err := e.snapshot(j)
-	if err != nil {
-		return nil
-	}
-	vals = maskValues(j, snap)
-	if !j.Finalized {
-		e.mu.Lock()
-		e.masks[jobID] = vals
-		e.mu.Unlock()
-	}
-	return vals
-}
+// MaskValues returns the values masked in a job's log lines (Masks.Values).
+func (e *Engine) MaskValues(jobID string) []string { return e.masks.Values(jobID) }

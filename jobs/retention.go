@@ -285,7 +285,7 @@ func (e *Engine) deleteWorkers(cutoff time.Time, st *RetentionStats) error {
 // deleteOrphanSchedules drops the scheduler records ("<ws>/<trigger>") of
 // workspaces that are no longer configured.
 func (e *Engine) deleteOrphanSchedules(st *RetentionStats) error {
-	recs, err := e.store.scheduleRecords()
+	recs, err := e.store.ScheduleRecords()
 	if err != nil {
 		return err
 	}
@@ -296,7 +296,7 @@ func (e *Engine) deleteOrphanSchedules(st *RetentionStats) error {
 			del = append(del, key)
 		}
 	}
-	if err := e.store.putScheduleRecords(nil, del); err != nil {
+	if err := e.store.PutScheduleRecords(nil, del); err != nil {
 		return fmt.Errorf("retention: delete schedule records: %w", err)
 	}
 	st.Schedules += len(del)

@@ -30,17 +30,13 @@ var (
 	bucketWorkers   = []byte("workers")    // worker id → Worker JSON
 	bucketWorkerJob = []byte("worker_jobs")
 	bucketSchedule  = []byte("schedule") // "<ws>/<trigger>" → schedule state JSON
-	bucketUsers     = []byte("users")
-	bucketUserEmail = []byte("user_email")
-	bucketAPIKeys   = []byte("api_keys")
-	bucketRefresh   = []byte("refresh_tokens")
-	bucketAudit     = []byte("audit") // UUIDv7 (16 bytes, time-ordered) → AuditEntry JSON
+	bucketAudit     = []byte("audit")    // UUIDv7 (16 bytes, time-ordered) → AuditEntry JSON
 )
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketJobs, bucketSteps, bucketByWS, bucketByTask, bucketByStatus,
 	bucketBySource, bucketOpen, bucketCounts, bucketWorkers, bucketWorkerJob, bucketSchedule,
-	bucketUsers, bucketUserEmail, bucketAPIKeys, bucketRefresh, bucketAudit,
+	bucketAudit,
 }
 
 // migrations upgrade the schema from version i+1 to i+2 (index 0 upgrades
@@ -213,6 +209,20 @@ func (s *Store) updateRendered(cache *renderCache, fn func(t *txn) error) error 
 		}
 		cache.run(need.jobs)
 	}
+}
+
+// Update runs fn in a write transaction grouped with the store's other
+// updates and returns once it has committed or failed. fn may run more
+// than once, so it must act only through tx. It is the narrow helper other
+// owners of buckets in the same file (httpd/accounts) use; jobs' own
+// buckets are not theirs to touch.
+func (s *Store) Update(fn func(tx *bolt.Tx) error) error {
+	return s.update(func(t *txn) error { return fn(t.Tx) })
+}
+
+// View runs fn in a read-only transaction (see Update).
+func (s *Store) View(fn func(tx *bolt.Tx) error) error {
+	return s.db.View(fn)
 }
 
 // view runs fn in a read-only transaction.

@@ -66,7 +66,7 @@ type localRun struct {
 	workers int
 
 	tmp    string
-	store  *jobs.Store
+	stack  *jobs.Stack
 	logs   *logstore.Store
 	engine *jobs.Engine
 	snap   *workspace.Snapshot
@@ -115,30 +115,18 @@ func (r *localRun) open(ctx context.Context) error {
 	snap.Name, snap.Revision = localWorkspace, rev
 	r.snap = snap
 
-	r.store = jobs.NewStore(filepath.Join(tmp, "runnel.db"), time.Second)
-	if err := r.store.Open(); err != nil {
-		return err
-	}
-	var engine *jobs.Engine
-	logs, err := logstore.Open(logstore.Options{Dir: filepath.Join(tmp, "logs"),
-		Mask: func(id string) []string { return engine.MaskValues(id) }})
-	if err != nil {
-		return fmt.Errorf("open logs: %w", err)
-	}
-	r.logs = logs
-	stepTmp := filepath.Join(tmp, "tmp")
-	if err := os.MkdirAll(stepTmp, 0o755); err != nil {
-		return fmt.Errorf("create step temp dir: %w", err)
-	}
-	engine = jobs.New(jobs.Options{
-		Store: r.store, Logs: r.logs, Defs: localDefs{snap},
+	stack, err := jobs.OpenStack(jobs.StackOptions{DataDir: tmp, LockWait: time.Second, Engine: jobs.Options{
+		Defs:         localDefs{snap},
 		LocalWorkers: r.workers, LocalTags: allTags(snap),
-		TempDir: stepTmp, Environ: r.e.environ, Version: version,
+		Environ: r.e.environ, Version: version,
 		KillGrace: 5 * time.Second, ShutdownGrace: 5 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(r.e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	r.engine = engine
-	return engine.Start(ctx)
+	}})
+	if err != nil {
+		return err
+	}
+	r.stack, r.logs, r.engine = stack, stack.Logs, stack.Engine
+	return stack.Start(ctx)
 }
 
 // allTags are the tags that let the built-in worker run every action of
@@ -340,14 +328,8 @@ func (r *localRun) waitHooks(ctx context.Context, id string) {
 // close stops the engine and removes the temporary data directory
 // (revision trees are read-only, so they are made writable first).
 func (r *localRun) close() {
-	if r.engine != nil {
-		r.engine.Close()
-	}
-	if r.logs != nil {
-		r.logs.Close()
-	}
-	if r.store != nil {
-		r.store.Close()
+	if r.stack != nil {
+		r.stack.Close()
 	}
 	if r.tmp != "" {
 		filepath.WalkDir(r.tmp, func(p string, d fs.DirEntry, err error) error {

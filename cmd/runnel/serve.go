@@ -20,8 +20,10 @@ import (
 	"runnel/examples"
 	"runnel/gitsync"
 	"runnel/httpd"
+	"runnel/httpd/accounts"
 	"runnel/httpd/metrics"
 	"runnel/jobs"
+	"runnel/jobs/schedule"
 	"runnel/logstore"
 	"runnel/workspace"
 )
@@ -93,12 +95,15 @@ type Main struct {
 	log    *slog.Logger
 	level  *slog.LevelVar // the log level; Reload changes it
 
+	// Stack holds Store, Logs and Engine (jobs.OpenStack).
+	Stack     *jobs.Stack
 	Store     *jobs.Store
+	Accounts  *accounts.Store
 	Audit     *jobs.Auditor
 	Logs      *logstore.Store
 	Manager   *workspace.Manager
 	Engine    *jobs.Engine
-	Scheduler *jobs.Scheduler
+	Scheduler *schedule.Scheduler
 	Metrics   *metrics.Metrics
 	HTTP      *httpd.Server
 	Listener  net.Listener
@@ -140,22 +145,53 @@ func (m *Main) Open(ctx context.Context) error {
 		cfg.LogStorage.LocalDir = filepath.Join(cfg.DataDir, "logs")
 	}
 	m.Metrics = metrics.New(m.metricSources())
-	m.Store = jobs.NewStore(filepath.Join(cfg.DataDir, "runnel.db"), 5*time.Second)
-	m.Store.Instrument(m.Metrics)
-	if err := m.Store.Open(); err != nil {
-		if errors.Is(err, jobs.ErrLocked) {
-			return fmt.Errorf("data_dir %s is in use by another runnel process", cfg.DataDir)
-		}
-		return err
-	}
-	if err := ensureInitialUser(m.Store, cfg.Auth, m.log); err != nil {
-		return err
-	}
 	limit := raiseFileLimit(m.log, max(minFileLimit, uint64(cfg.LogStorage.MaxOpenFiles)+512))
 	maxOpen := logFileBudget(cfg.LogStorage.MaxOpenFiles, limit)
 	if maxOpen < cfg.LogStorage.MaxOpenFiles {
 		m.log.Warn("keeping fewer job log files open than log_storage.max_open_files: half the open file limit",
 			"max_open_files", cfg.LogStorage.MaxOpenFiles, "using", maxOpen, "limit", limit)
+	}
+	sources, err := m.sources()
+	if err != nil {
+		return err
+	}
+	var stack *jobs.Stack // built over the manager it reads snapshots from
+	m.Manager = workspace.NewManager(workspace.ManagerOptions{
+		RevisionsDir: filepath.Join(cfg.DataDir, "revisions"),
+		TarballsDir:  filepath.Join(cfg.DataDir, "tarballs"),
+		Load:         workspace.LoadOptions{Getenv: m.env.lookup},
+		InUse:        func(ws string) []string { return stack.Engine.RevisionsInUse(ws) },
+		Logger:       m.log,
+		Metrics:      m.Metrics,
+	}, sources)
+	stack, err = jobs.OpenStack(jobs.StackOptions{
+		DataDir: cfg.DataDir, LockWait: 5 * time.Second, Metrics: m.Metrics,
+		Logs: logstore.Options{Dir: cfg.LogStorage.LocalDir, MaxOpen: maxOpen},
+		Engine: jobs.Options{
+			Defs:         m.Manager,
+			LocalWorkers: cfg.LocalWorkers, LocalTags: cfg.LocalWorkerTags,
+			ShutdownGrace: time.Duration(cfg.ShutdownGraceSecs) * time.Second,
+			Retention: jobs.Retention{JobsDays: cfg.Retention.JobsDays, MaxJobsPerTask: cfg.Retention.MaxJobsPerTask,
+				WorkersDays: cfg.Retention.WorkersDays, AuditDays: cfg.Retention.AuditDays},
+			Environ: m.env.environ, Version: version, Logger: m.log,
+			HeartbeatTimeout: time.Duration(cfg.Recovery.HeartbeatTimeoutSecs) * time.Second,
+			SweepInterval:    time.Duration(cfg.Recovery.SweepIntervalSecs) * time.Second,
+			UnmatchedTimeout: time.Duration(cfg.Recovery.UnmatchedStepTimeoutSecs) * time.Second,
+		},
+	})
+	if errors.Is(err, jobs.ErrLocked) {
+		return fmt.Errorf("data_dir %s is in use by another runnel process", cfg.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+	m.Stack, m.Store, m.Logs = stack, stack.Store, stack.Logs
+	engine := stack.Engine
+	if m.Accounts, err = accounts.Open(m.Store); err != nil {
+		return err
+	}
+	if err := ensureInitialUser(m.Accounts, cfg.Auth, m.log); err != nil {
+		return err
 	}
 	var mirror *slog.Logger
 	if cfg.Audit.Log {
@@ -163,52 +199,13 @@ func (m *Main) Open(ctx context.Context) error {
 		mirror = newLogger(m.env.stderr, slog.LevelInfo, cfg.LogFormat)
 	}
 	m.Audit = jobs.NewAuditor(m.Store, mirror)
-	var engine *jobs.Engine
-	logs, err := logstore.Open(logstore.Options{
-		Dir:     cfg.LogStorage.LocalDir,
-		Mask:    func(id string) []string { return engine.MaskValues(id) },
-		MaxOpen: maxOpen,
-	})
-	if err != nil {
-		return fmt.Errorf("open logs: %w", err)
-	}
-	m.Logs = logs
-
-	sources, err := m.sources()
-	if err != nil {
-		return err
-	}
-	m.Manager = workspace.NewManager(workspace.ManagerOptions{
-		RevisionsDir: filepath.Join(cfg.DataDir, "revisions"),
-		TarballsDir:  filepath.Join(cfg.DataDir, "tarballs"),
-		Load:         workspace.LoadOptions{Getenv: m.env.lookup},
-		InUse:        func(ws string) []string { return engine.RevisionsInUse(ws) },
-		Logger:       m.log,
-		Metrics:      m.Metrics,
-	}, sources)
-
-	tmp := filepath.Join(cfg.DataDir, "tmp")
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return fmt.Errorf("create step temp dir: %w", err)
-	}
-	engine = jobs.New(jobs.Options{
-		Store: m.Store, Logs: m.Logs, Defs: m.Manager,
-		LocalWorkers: cfg.LocalWorkers, LocalTags: cfg.LocalWorkerTags,
-		ShutdownGrace: time.Duration(cfg.ShutdownGraceSecs) * time.Second,
-		Retention: jobs.Retention{JobsDays: cfg.Retention.JobsDays, MaxJobsPerTask: cfg.Retention.MaxJobsPerTask,
-			WorkersDays: cfg.Retention.WorkersDays, AuditDays: cfg.Retention.AuditDays},
-		TempDir: tmp, Environ: m.env.environ, Version: version, Logger: m.log,
-		HeartbeatTimeout: time.Duration(cfg.Recovery.HeartbeatTimeoutSecs) * time.Second,
-		SweepInterval:    time.Duration(cfg.Recovery.SweepIntervalSecs) * time.Second,
-		UnmatchedTimeout: time.Duration(cfg.Recovery.UnmatchedStepTimeoutSecs) * time.Second,
-	})
 	m.Engine = engine
-	m.Scheduler = jobs.NewScheduler(engine, jobs.SchedulerOptions{Workspaces: m.Manager, Logger: m.log, Audit: m.Audit})
+	m.Scheduler = schedule.New(engine, m.Store, schedule.Options{Workspaces: m.Manager, Logger: m.log, Audit: m.Audit, Metrics: m.Metrics})
 	m.Manager.OnSwap(m.Scheduler.OnSwap)
 	if err := m.Manager.Start(ctx); err != nil {
 		return fmt.Errorf("start workspaces: %w", err)
 	}
-	if err := m.Engine.Start(ctx); err != nil {
+	if err := stack.Start(ctx); err != nil {
 		return fmt.Errorf("start engine: %w", err)
 	}
 	if err := m.Scheduler.Start(ctx); err != nil {
@@ -216,8 +213,8 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	srv, err := httpd.New(httpd.Options{
-		Workspaces: m.Manager, Engine: m.Engine, Store: m.Store, Logs: m.Logs, Logger: m.log,
-		Users: m.Store, Audit: m.Audit, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
+		Workspaces: m.Manager, Engine: m.Engine, Schedule: m.Scheduler, Store: m.Store, Logs: m.Logs, Logger: m.log,
+		Users: m.Accounts, Audit: m.Audit, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
 		Version: version, TrustedProxies: cfg.TrustedProxies, WorkerToken: cfg.WorkerToken,
 		Listen: cfg.Listen, AllowedHosts: cfg.AllowedHosts, MaxConnections: cfg.MaxConnections,
 		Metrics: m.Metrics, MetricsToken: cfg.MetricsToken, Pprof: cfg.Debug.Pprof,
@@ -344,16 +341,14 @@ func (m *Main) Close() error {
 		errs = append(errs, m.Scheduler.Close())
 	}
 	if m.Engine != nil {
+		// Before the manager: running steps read their snapshots.
 		errs = append(errs, m.Engine.Close())
 	}
 	if m.Manager != nil {
 		errs = append(errs, m.Manager.Close())
 	}
-	if m.Logs != nil {
-		errs = append(errs, m.Logs.Close())
-	}
-	if m.Store != nil {
-		errs = append(errs, m.Store.Close())
+	if m.Stack != nil {
+		errs = append(errs, m.Stack.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -17,9 +17,9 @@ import (
 
 	"runnel/cmd/runnel/config"
 	"runnel/httpd"
+	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
 	"runnel/httpd/client"
-	"runnel/jobs"
 )
 
 // This file holds `runnel user …` (SPEC §11.7, §12): add, passwd and list
@@ -250,7 +250,11 @@ func runUserResetAdmin(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	u, err := userResetTarget(store, *email)
+	users, err := accounts.Open(store)
+	if err != nil {
+		return err
+	}
+	u, err := userResetTarget(users, *email)
 	if err != nil {
 		return err
 	}
@@ -260,14 +264,14 @@ func runUserResetAdmin(ctx context.Context, e env, args []string) error {
 	}
 	if u.ID == "" {
 		u.PasswordHash = hash
-		if err := store.CreateUser(u); err != nil {
+		if err := users.CreateUser(u); err != nil {
 			return err
 		}
 	} else {
-		if err := store.SetPassword(u.ID, hash); err != nil {
+		if err := users.SetPassword(u.ID, hash); err != nil {
 			return fmt.Errorf("set password of %s: %w", u.Email, err)
 		}
-		if err := store.SetAdmin(u.ID, true); err != nil {
+		if err := users.SetAdmin(u.ID, true); err != nil {
 			return fmt.Errorf("make %s an admin: %w", u.Email, err)
 		}
 	}
@@ -285,12 +289,12 @@ func runUserResetAdmin(ctx context.Context, e env, args []string) error {
 // userResetTarget picks the user reset-admin resets: the one with email
 // (a new admin record with an empty ID if there is none), else the oldest
 // admin.
-func userResetTarget(store *jobs.Store, email string) (*jobs.User, error) {
+func userResetTarget(store *accounts.Store, email string) (*accounts.User, error) {
 	if email != "" {
 		u, err := store.UserByEmail(email)
-		if errors.Is(err, jobs.ErrNotFound) {
+		if errors.Is(err, accounts.ErrNotFound) {
 			name, _, _ := strings.Cut(strings.TrimSpace(email), "@")
-			return &jobs.User{Email: strings.TrimSpace(email), Name: name, IsAdmin: true}, nil
+			return &accounts.User{Email: strings.TrimSpace(email), Name: name, IsAdmin: true}, nil
 		}
 		return u, err
 	}
@@ -372,14 +376,14 @@ func authBaseURL(a *config.Auth) string {
 
 // ensureInitialUser creates auth.initial_user as an admin when no user has
 // its email; an existing user (and its password) is left alone.
-func ensureInitialUser(store *jobs.Store, a *config.Auth, log *slog.Logger) error {
+func ensureInitialUser(store *accounts.Store, a *config.Auth, log *slog.Logger) error {
 	if a == nil || a.InitialUser == nil || a.InitialUser.Email == "" {
 		return nil
 	}
 	iu := a.InitialUser
 	if _, err := store.UserByEmail(iu.Email); err == nil {
 		return nil
-	} else if !errors.Is(err, jobs.ErrNotFound) {
+	} else if !errors.Is(err, accounts.ErrNotFound) {
 		return fmt.Errorf("look up initial user: %w", err)
 	}
 	hash, err := auth.HashPassword(iu.Password)
@@ -387,7 +391,7 @@ func ensureInitialUser(store *jobs.Store, a *config.Auth, log *slog.Logger) erro
 		return fmt.Errorf("hash initial user's password: %w", err)
 	}
 	name, _, _ := strings.Cut(strings.TrimSpace(iu.Email), "@")
-	created, err := store.EnsureUser(&jobs.User{Email: iu.Email, Name: name, PasswordHash: hash, IsAdmin: true})
+	created, err := store.EnsureUser(&accounts.User{Email: iu.Email, Name: name, PasswordHash: hash, IsAdmin: true})
 	if err != nil {
 		return fmt.Errorf("create initial user: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"runnel/cmd/runnel/config"
+	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
 	"runnel/httpd/client"
 	"runnel/jobs"
@@ -249,13 +250,17 @@ func userSeedStore(t *testing.T, users ...userSeed) string {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	accts, err := accounts.Open(s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hash, err := auth.HashPassword("old-password-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i, u := range users {
-		if err := s.CreateUser(&jobs.User{Email: u.email, PasswordHash: hash, IsAdmin: u.admin, CreatedAt: base.Add(time.Duration(i) * time.Hour)}); err != nil {
+		if err := accts.CreateUser(&accounts.User{Email: u.email, PasswordHash: hash, IsAdmin: u.admin, CreatedAt: base.Add(time.Duration(i) * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -271,7 +276,11 @@ func userCheckPassword(t *testing.T, dir, email, password string) (ok, admin boo
 		t.Fatal(err)
 	}
 	defer s.Close()
-	u, err := s.UserByEmail(email)
+	users, err := accounts.Open(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := users.UserByEmail(email)
 	if err != nil {
 		t.Fatalf("user %s: %v", email, err)
 	}

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"runnel/httpd"
+	"runnel/httpd/accounts"
 	"runnel/jobs"
+	"runnel/jobs/schedule"
 	"runnel/logstore"
 	"runnel/workspace"
 )
@@ -41,10 +43,16 @@ type Server struct {
 	DataDir      string
 	WorkspaceDir string
 	Manager      *workspace.Manager
-	Store        *jobs.Store
-	Logs         *logstore.Store
-	Engine       *jobs.Engine
-	HTTP         *httpd.Server
+	// Stack holds Store, Logs and Engine (jobs.OpenStack).
+	Stack    *jobs.Stack
+	Store    *jobs.Store
+	Accounts *accounts.Store
+	Logs     *logstore.Store
+	Engine   *jobs.Engine
+	// Scheduler is the cron scheduler, not started (StartScheduler); the
+	// server answers next_runs from it.
+	Scheduler *schedule.Scheduler
+	HTTP      *httpd.Server
 	// Addr is the bound 127.0.0.1:port; URL is http://Addr.
 	Addr   string
 	Client *http.Client
@@ -65,21 +73,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	s := &Server{T: t, DataDir: filepath.Join(dir, "data"), WorkspaceDir: filepath.Join(dir, "ws")}
 	s.Write(files)
 
-	s.Store = jobs.NewStore(filepath.Join(s.DataDir, "runnel.db"), time.Second)
-	if err := os.MkdirAll(s.DataDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Store.Open(); err != nil {
-		t.Fatal(err)
-	}
-	var eng *jobs.Engine
-	lo := cfg.Logs
-	lo.Dir, lo.Mask = filepath.Join(s.DataDir, "logs"), func(id string) []string { return eng.MaskValues(id) }
-	logs, err := logstore.Open(lo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Logs = logs
+	var stack *jobs.Stack // built after the manager it serves snapshots from
 	revs := filepath.Join(s.DataDir, "revisions")
 	folder := workspace.NewFolder(s.WorkspaceDir, filepath.Join(revs, cfg.Workspace))
 	quiet := cfg.Logger
@@ -88,20 +82,24 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	}
 	s.Manager = workspace.NewManager(workspace.ManagerOptions{
 		RevisionsDir: revs, TarballsDir: filepath.Join(s.DataDir, "tarballs"), Logger: quiet,
-		InUse: func(ws string) []string { return eng.RevisionsInUse(ws) },
+		InUse: func(ws string) []string { return stack.Engine.RevisionsInUse(ws) },
 	}, []workspace.Source{{Name: cfg.Workspace, Kind: workspace.KindFolder, Fetch: folder.Fetch, Watch: folder.Watch,
 		Path: s.WorkspaceDir}})
 	eo := cfg.Engine
-	eo.Store, eo.Logs, eo.Defs = s.Store, s.Logs, s.Manager
+	eo.Defs = s.Manager
 	if eo.Logger == nil {
 		eo.Logger = quiet
 	}
-	if eo.TempDir == "" {
-		eo.TempDir = filepath.Join(s.DataDir, "tmp")
-		os.MkdirAll(eo.TempDir, 0o755)
+	stack, err := jobs.OpenStack(jobs.StackOptions{DataDir: s.DataDir, LockWait: time.Second, Logs: cfg.Logs, Engine: eo})
+	if err != nil {
+		t.Fatal(err)
 	}
-	eng = jobs.New(eo)
-	s.Engine = eng
+	s.Stack, s.Store, s.Logs, s.Engine = stack, stack.Store, stack.Logs, stack.Engine
+	eng := stack.Engine
+	if s.Accounts, err = accounts.Open(s.Store); err != nil {
+		t.Fatal(err)
+	}
+	s.Scheduler = schedule.New(eng, s.Store, schedule.Options{Workspaces: s.Manager, Logger: quiet})
 	ctx := context.Background()
 	if err := s.Manager.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -111,7 +109,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	if err := s.Manager.WaitLoaded(wctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := eng.Start(ctx); err != nil {
+	if err := stack.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Serve with the server's own Serve (connection cap, deadlines), as
@@ -122,12 +120,12 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	}
 	s.Addr = ln.Addr().String()
 	ho := cfg.HTTP
-	ho.Workspaces, ho.Engine, ho.Store, ho.Logs = s.Manager, eng, s.Store, s.Logs
+	ho.Workspaces, ho.Engine, ho.Schedule, ho.Store, ho.Logs = s.Manager, eng, s.Scheduler, s.Store, s.Logs
 	if ho.Listen == "" {
 		ho.Listen = s.Addr
 	}
 	if ho.Users == nil {
-		ho.Users = s.Store
+		ho.Users = s.Accounts
 	}
 	if ho.Audit == nil {
 		ho.Audit = jobs.NewAuditor(s.Store, nil)
@@ -149,6 +147,16 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	s.Client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// StartScheduler starts the cron scheduler on top of the stack, as
+// `runnel serve` does; Close stops it.
+func (s *Server) StartScheduler() {
+	s.T.Helper()
+	s.Manager.OnSwap(s.Scheduler.OnSwap)
+	if err := s.Scheduler.Start(context.Background()); err != nil {
+		s.T.Fatal(err)
+	}
 }
 
 // Write writes workspace files (the folder watcher reloads them).
@@ -181,22 +189,23 @@ func (s *Server) Close() {
 		s.Client.CloseIdleConnections()
 		s.HTTP = nil
 	}
+	if s.Scheduler != nil {
+		if err := s.Scheduler.Close(); err != nil {
+			s.T.Errorf("close scheduler: %v", err)
+		}
+		s.Scheduler = nil
+	}
 	if s.Engine != nil {
-		s.Engine.Close()
-		s.Engine = nil
+		s.Engine.Close() // before the manager: running steps read snapshots
 	}
 	if s.Manager != nil {
 		s.Manager.Close()
 		s.Manager = nil
 	}
-	if s.Logs != nil {
-		s.Logs.Close()
-		s.Logs = nil
+	if s.Stack != nil {
+		s.Stack.Close()
 	}
-	if s.Store != nil {
-		s.Store.Close()
-		s.Store = nil
-	}
+	s.Stack, s.Store, s.Logs, s.Engine = nil, nil, nil, nil
 }
 
 // Do sends a request with an optional body (a string is sent as is, other

@@ -52,12 +52,14 @@ func (d *Defs) Snapshot(ws, rev string) (*workspace.Snapshot, error) {
 
 // Harness is a running engine over a temporary data directory.
 type Harness struct {
-	T       testing.TB
-	Dir     string
-	Defs    *Defs
-	Store   *jobs.Store
-	Logs    *logstore.Store
-	Engine  *jobs.Engine
+	T      testing.TB
+	Dir    string
+	Defs   *Defs
+	Store  *jobs.Store
+	Logs   *logstore.Store
+	Engine *jobs.Engine
+	// Stack holds Store, Logs and Engine (jobs.OpenStack).
+	Stack   *jobs.Stack
 	Options jobs.Options
 	// Metrics, when set, instruments the store at the next Open (set it,
 	// then Restart).
@@ -113,57 +115,34 @@ func (h *Harness) Load(files map[string]string) string {
 	return rev
 }
 
-// Open opens the store, the logs and the engine.
+// Open opens the store, the logs and the engine (jobs.OpenStack) and
+// starts the engine.
 func (h *Harness) Open() {
 	h.T.Helper()
-	h.Store = jobs.NewStore(filepath.Join(h.Dir, "runnel.db"), time.Second)
-	if h.Metrics != nil {
-		h.Store.Instrument(h.Metrics)
-	}
-	if err := h.Store.Open(); err != nil {
-		h.T.Fatal(err)
-	}
-	var eng *jobs.Engine
-	logs, err := logstore.Open(logstore.Options{Dir: filepath.Join(h.Dir, "logs"),
-		Mask: func(id string) []string { return eng.MaskValues(id) }})
-	if err != nil {
-		h.T.Fatal(err)
-	}
-	h.Logs = logs
 	o := h.Options
-	o.Store, o.Logs, o.Defs = h.Store, h.Logs, h.Defs
+	o.Defs = h.Defs
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.TempDir == "" {
-		if d := os.Getenv("RUNNEL_BENCH_TMPDIR"); d != "" {
-			o.TempDir = d
-		} else {
-			o.TempDir = filepath.Join(h.Dir, "tmp")
-			os.MkdirAll(o.TempDir, 0o755)
-		}
+		o.TempDir = os.Getenv("RUNNEL_BENCH_TMPDIR")
 	}
-	eng = jobs.New(o)
-	h.Engine = eng
-	if err := eng.Start(context.Background()); err != nil {
+	st, err := jobs.OpenStack(jobs.StackOptions{DataDir: h.Dir, LockWait: time.Second, Metrics: h.Metrics, Engine: o})
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	h.Stack, h.Store, h.Logs, h.Engine = st, st.Store, st.Logs, st.Engine
+	if err := st.Start(context.Background()); err != nil {
 		h.T.Fatal(err)
 	}
 }
 
 // Close stops the engine and closes the logs and the store (idempotent).
 func (h *Harness) Close() {
-	if h.Engine != nil {
-		h.Engine.Close()
-		h.Engine = nil
+	if h.Stack != nil {
+		h.Stack.Close()
 	}
-	if h.Logs != nil {
-		h.Logs.Close()
-		h.Logs = nil
-	}
-	if h.Store != nil {
-		h.Store.Close()
-		h.Store = nil
-	}
+	h.Stack, h.Store, h.Logs, h.Engine = nil, nil, nil, nil
 }
 
 // Restart closes everything and opens it again on the same directory.

@@ -22,11 +22,21 @@ func Patience() time.Duration {
 // what after Patience. Use it only where no event can be waited on.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
+	if !Until(cond) {
+		t.Fatalf("timed out after %s waiting for %s", Patience(), what)
+	}
+}
+
+// Until polls cond every 10 ms until it holds (true) or Patience has
+// passed (false), for a caller that explains a timeout itself (e.g. with a
+// goroutine dump).
+func Until(cond func() bool) bool {
 	deadline := time.Now().Add(Patience())
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", Patience(), what)
+			return false
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return true
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"runnel/jobs/jobstest"
 	"runnel/jobs/shell"
 )
 
@@ -117,17 +118,13 @@ func dead(pid int) bool {
 	return !ok || state == 'Z' || state == 'X'
 }
 
-// waitDead waits up to 10 s for every pid to be dead.
+// waitDead waits (jobstest.Patience at most) for every pid to be dead.
 func waitDead(t *testing.T, pids ...int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	for _, pid := range pids {
-		for !dead(pid) {
-			if time.Now().After(deadline) {
-				state, pgrp, _ := procStat(pid)
-				t.Fatalf("process %d still alive (state %c, pgrp %d)", pid, state, pgrp)
-			}
-			time.Sleep(10 * time.Millisecond)
+		if !jobstest.Until(func() bool { return dead(pid) }) {
+			state, pgrp, _ := procStat(pid)
+			t.Fatalf("process %d still alive after %s (state %c, pgrp %d)", pid, jobstest.Patience(), state, pgrp)
 		}
 	}
 }

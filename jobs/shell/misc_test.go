@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"runnel/jobs/jobstest"
 	"runnel/jobs/shell"
 )
 
@@ -124,14 +125,10 @@ func TestRunNoGoroutineLeak(t *testing.T) {
 	runWithin(t, ctx, spec, func(ls []shell.Line) { cancel() })
 	cancel()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			var b bytes.Buffer
-			pprof.Lookup("goroutine").WriteTo(&b, 1)
-			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, b.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !jobstest.Until(func() bool { return runtime.NumGoroutine() <= before }) {
+		var b bytes.Buffer
+		pprof.Lookup("goroutine").WriteTo(&b, 1)
+		t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, b.String())
 	}
 }
 

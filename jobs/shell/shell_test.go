@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"runnel/jobs/jobstest"
 	"runnel/jobs/shell"
 )
 
@@ -719,10 +720,7 @@ func TestRunSlowSinkAfterExit(t *testing.T) {
 		}
 		if got == nil {
 			pid, _ := strconv.Atoi(<-leader)
-			for deadline := time.Now().Add(10 * time.Second); !sawExit && time.Now().Before(deadline); {
-				sawExit = dead(pid)
-				time.Sleep(5 * time.Millisecond)
-			}
+			sawExit = jobstest.Until(func() bool { return dead(pid) })
 			time.Sleep(shell.DrainIdle + 500*time.Millisecond) // outlast the drain idle time
 		}
 		for _, l := range ls {

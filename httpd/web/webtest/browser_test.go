@@ -19,9 +19,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"runnel/httpd"
+	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
 	"runnel/httpd/httpdtest"
-	"runnel/jobs"
 	"runnel/jobs/jobstest"
 )
 
@@ -559,7 +559,7 @@ func TestSignInOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Store.CreateUser(&jobs.User{Email: email, Name: "Ada Admin", PasswordHash: hash, IsAdmin: true, CreatedAt: time.Now()}); err != nil {
+	if err := s.Accounts.CreateUser(&accounts.User{Email: email, Name: "Ada Admin", PasswordHash: hash, IsAdmin: true, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	b := newTab(t, s.URL)
@@ -607,7 +607,7 @@ func TestSignInOut(t *testing.T) {
 	b.waitVisible(heading("Sign in"))
 
 	// A user who is not an admin is told so, not shown an empty list.
-	if err := s.Store.CreateUser(&jobs.User{Email: "user@example.com", Name: "Una User", PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
+	if err := s.Accounts.CreateUser(&accounts.User{Email: "user@example.com", Name: "Una User", PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	b.expect("status of 403 (Forbidden) (" + s.URL + "/api/users?")
@@ -628,14 +628,10 @@ func TestWhatChanged(t *testing.T) {
 	s.JSON("GET", "/api/workspaces", nil, &ws)
 	old := ws[0]["revision"]
 	s.Write(map[string]string{".workflows/main.yaml": strings.Replace(workflow, `echo "Hello {{ input.name }}"`, `echo "Hello there, {{ input.name }}"`, 1)})
-	deadline := time.Now().Add(jobstest.Patience())
-	for ws[0]["revision"] == old {
-		if time.Now().After(deadline) {
-			t.Fatal("the workspace did not reload within 10s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling the API for the reload
+	jobstest.Eventually(t, "the workspace to reload", func() bool { // polling the API for the reload
 		s.JSON("GET", "/api/workspaces", nil, &ws)
-	}
+		return ws[0]["revision"] != old
+	})
 	id := s.Execute("hello-world", map[string]any{"name": "after"})
 	s.WaitJob(id)
 	b := newTab(t, s.URL)

@@ -1,4 +1,4 @@
-package jobs
+package accounts
 
 import (
 	"bytes"
@@ -11,7 +11,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
 )
+
+// ErrNotFound is returned for an unknown user, refresh token or API key.
+var ErrNotFound = errors.New("not found")
 
 // ErrExists is returned when creating a user whose email is taken, or an
 // API key whose prefix the same user already has.
@@ -74,10 +78,56 @@ type APIKey struct {
 // "t\x00<hash>" / "k\x00<hash>" → record JSON, and "u\x00<user id>\x00<hash>"
 // → nil, the per-user index.
 var (
+	bucketUsers     = []byte("users")
+	bucketUserEmail = []byte("user_email")
+	bucketAPIKeys   = []byte("api_keys")
+	bucketRefresh   = []byte("refresh_tokens")
+
 	refreshTokenPrefix = []byte("t\x00")
 	apiKeyPrefix       = []byte("k\x00")
 	userIndexPrefix    = []byte("u\x00")
 )
+
+// DB is the transaction helper of the database file the accounts live
+// in (*jobs.Store implements it): Update runs fn in a write transaction and
+// returns once it committed (fn may run more than once, so it acts only
+// through tx); View runs fn in a read-only one.
+type DB interface {
+	Update(fn func(tx *bolt.Tx) error) error
+	View(fn func(tx *bolt.Tx) error) error
+}
+
+// Store keeps users, refresh tokens and API keys in their buckets of a DB.
+type Store struct {
+	db DB
+}
+
+// Open returns the accounts of db, creating their buckets if needed.
+func Open(db DB) (*Store, error) {
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketUsers, bucketUserEmail, bucketAPIKeys, bucketRefresh} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open accounts: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// txn is one transaction over the accounts' buckets.
+type txn struct{ *bolt.Tx }
+
+func (s *Store) update(fn func(t *txn) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(&txn{tx}) })
+}
+
+func (s *Store) view(fn func(t *txn) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&txn{tx}) })
+}
 
 // normEmail is the email index key: trimmed and lowercased.
 func normEmail(email string) []byte { return []byte(strings.ToLower(strings.TrimSpace(email))) }

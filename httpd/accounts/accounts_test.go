@@ -1,4 +1,4 @@
-package jobs_test
+package accounts_test
 
 import (
 	"errors"
@@ -11,23 +11,36 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"runnel/httpd/accounts"
 	"runnel/jobs"
 )
 
-func openUserStore(t *testing.T) (*jobs.Store, string) {
+// openUserStore opens the accounts of a new job store (a real bbolt
+// file); it returns the job store too, to close it.
+func openUserStore(t *testing.T) (*accounts.Store, *jobs.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "runnel.db")
-	s := jobs.NewStore(path, time.Second)
-	if err := s.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, path
+	db, s := openAt(t, path)
+	return s, db, path
 }
 
-func mustCreateUser(t *testing.T, s *jobs.Store, email string, created time.Time) *jobs.User {
+func openAt(t *testing.T, path string) (*jobs.Store, *accounts.Store) {
 	t.Helper()
-	u := &jobs.User{Email: email, Name: email, PasswordHash: "$argon2id$fake", CreatedAt: created}
+	db := jobs.NewStore(path, time.Second)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := accounts.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, s
+}
+
+func mustCreateUser(t *testing.T, s *accounts.Store, email string, created time.Time) *accounts.User {
+	t.Helper()
+	u := &accounts.User{Email: email, Name: email, PasswordHash: "$argon2id$fake", CreatedAt: created}
 	if err := s.CreateUser(u); err != nil {
 		t.Fatalf("create %s: %v", email, err)
 	}
@@ -37,12 +50,12 @@ func mustCreateUser(t *testing.T, s *jobs.Store, email string, created time.Time
 var userT0 = time.Date(2026, 2, 10, 12, 0, 0, 0, time.UTC)
 
 func TestCreateUserAndLookup(t *testing.T) {
-	s, _ := openUserStore(t)
+	s, _, _ := openUserStore(t)
 	u := mustCreateUser(t, s, " Ada@Example.com ", userT0)
 	if u.ID == "" || u.Email != "Ada@Example.com" {
 		t.Fatalf("prepared user: %+v", u)
 	}
-	if diff := cmp.Diff([]string{jobs.MethodPassword}, u.AuthMethods); diff != "" {
+	if diff := cmp.Diff([]string{accounts.MethodPassword}, u.AuthMethods); diff != "" {
 		t.Errorf("auth methods (-want +got):\n%s", diff)
 	}
 	byID, err := s.User(u.ID)
@@ -71,7 +84,7 @@ func TestCreateUserAndLookup(t *testing.T) {
 			} else {
 				_, err = s.UserByEmail(tc.email)
 			}
-			if !errors.Is(err, jobs.ErrNotFound) {
+			if !errors.Is(err, accounts.ErrNotFound) {
 				t.Errorf("err = %v, want ErrNotFound", err)
 			}
 		})
@@ -79,10 +92,10 @@ func TestCreateUserAndLookup(t *testing.T) {
 }
 
 func TestCreateUserDuplicateEmail(t *testing.T) {
-	s, _ := openUserStore(t)
+	s, _, _ := openUserStore(t)
 	mustCreateUser(t, s, "ada@example.com", userT0)
-	err := s.CreateUser(&jobs.User{Email: "ADA@example.com"})
-	if !errors.Is(err, jobs.ErrExists) {
+	err := s.CreateUser(&accounts.User{Email: "ADA@example.com"})
+	if !errors.Is(err, accounts.ErrExists) {
 		t.Fatalf("duplicate: err = %v, want ErrExists", err)
 	}
 	list, total, err := s.Users(-1, 0)
@@ -92,13 +105,13 @@ func TestCreateUserDuplicateEmail(t *testing.T) {
 }
 
 func TestEnsureUserCreatesOnce(t *testing.T) {
-	s, _ := openUserStore(t)
-	first := &jobs.User{Email: "root@example.com", PasswordHash: "h1", IsAdmin: true}
+	s, _, _ := openUserStore(t)
+	first := &accounts.User{Email: "root@example.com", PasswordHash: "h1", IsAdmin: true}
 	created, err := s.EnsureUser(first)
 	if err != nil || !created {
 		t.Fatalf("first EnsureUser = %v, %v; want created", created, err)
 	}
-	created, err = s.EnsureUser(&jobs.User{Email: "ROOT@example.com", PasswordHash: "h2"})
+	created, err = s.EnsureUser(&accounts.User{Email: "ROOT@example.com", PasswordHash: "h2"})
 	if err != nil || created {
 		t.Fatalf("second EnsureUser = %v, %v; want not created", created, err)
 	}
@@ -112,7 +125,7 @@ func TestEnsureUserCreatesOnce(t *testing.T) {
 }
 
 func TestUsersPaging(t *testing.T) {
-	s, _ := openUserStore(t)
+	s, _, _ := openUserStore(t)
 	var emails []string
 	for i := range 5 {
 		e := fmt.Sprintf("u%d@example.com", i)
@@ -150,12 +163,12 @@ func TestUsersPaging(t *testing.T) {
 	}
 }
 
-func refreshAt(hash, user string, created time.Time) jobs.RefreshToken {
-	return jobs.RefreshToken{Hash: hash, UserID: user, CreatedAt: created, ExpiresAt: created.Add(30 * 24 * time.Hour)}
+func refreshAt(hash, user string, created time.Time) accounts.RefreshToken {
+	return accounts.RefreshToken{Hash: hash, UserID: user, CreatedAt: created, ExpiresAt: created.Add(30 * 24 * time.Hour)}
 }
 
 func TestRefreshTokenRotation(t *testing.T) {
-	s, _ := openUserStore(t)
+	s, _, _ := openUserStore(t)
 	u := mustCreateUser(t, s, "ada@example.com", userT0)
 	if err := s.RecordLogin(refreshAt("h1", u.ID, userT0.Add(time.Hour))); err != nil {
 		t.Fatal(err)
@@ -174,14 +187,14 @@ func TestRefreshTokenRotation(t *testing.T) {
 	if owner.ID != u.ID {
 		t.Errorf("rotate returned user %s, want %s", owner.ID, u.ID)
 	}
-	if _, err := s.RotateRefreshToken("h1", refreshAt("h3", "", userT0.Add(3*time.Hour))); !errors.Is(err, jobs.ErrNotFound) {
+	if _, err := s.RotateRefreshToken("h1", refreshAt("h3", "", userT0.Add(3*time.Hour))); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("reuse h1: err = %v, want ErrNotFound", err)
 	}
 	// The reuse attempt stored nothing: h3 is not a valid token.
-	if _, err := s.RotateRefreshToken("h3", refreshAt("h4", "", userT0.Add(3*time.Hour))); !errors.Is(err, jobs.ErrNotFound) {
+	if _, err := s.RotateRefreshToken("h3", refreshAt("h4", "", userT0.Add(3*time.Hour))); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("h3: err = %v, want ErrNotFound", err)
 	}
-	if _, err := s.RotateRefreshToken("h2", refreshAt("h5", "", userT0.Add(31*24*time.Hour))); !errors.Is(err, jobs.ErrExpired) {
+	if _, err := s.RotateRefreshToken("h2", refreshAt("h5", "", userT0.Add(31*24*time.Hour))); !errors.Is(err, accounts.ErrExpired) {
 		t.Errorf("expired h2: err = %v, want ErrExpired", err)
 	}
 	if err := s.DeleteRefreshToken("h2"); err != nil {
@@ -190,13 +203,13 @@ func TestRefreshTokenRotation(t *testing.T) {
 	if err := s.DeleteRefreshToken("h2"); err != nil {
 		t.Errorf("deleting twice: %v", err)
 	}
-	if _, err := s.RotateRefreshToken("h2", refreshAt("h6", "", userT0.Add(4*time.Hour))); !errors.Is(err, jobs.ErrNotFound) {
+	if _, err := s.RotateRefreshToken("h2", refreshAt("h6", "", userT0.Add(4*time.Hour))); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("after logout: err = %v, want ErrNotFound", err)
 	}
 }
 
 func TestRefreshTokenSingleUseUnderRace(t *testing.T) {
-	s, _ := openUserStore(t)
+	s, _, _ := openUserStore(t)
 	u := mustCreateUser(t, s, "ada@example.com", userT0)
 	if err := s.RecordLogin(refreshAt("shared", u.ID, userT0)); err != nil {
 		t.Fatal(err)
@@ -215,7 +228,7 @@ func TestRefreshTokenSingleUseUnderRace(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-		case !errors.Is(err, jobs.ErrNotFound):
+		case !errors.Is(err, accounts.ErrNotFound):
 			t.Errorf("unexpected error: %v", err)
 		}
 	}
@@ -225,7 +238,7 @@ func TestRefreshTokenSingleUseUnderRace(t *testing.T) {
 }
 
 func TestRecordLoginPrunesExpiredTokens(t *testing.T) {
-	s, _ := openUserStore(t)
+	s, _, _ := openUserStore(t)
 	u := mustCreateUser(t, s, "ada@example.com", userT0)
 	if err := s.RecordLogin(refreshAt("old", u.ID, userT0)); err != nil {
 		t.Fatal(err)
@@ -234,14 +247,14 @@ func TestRecordLoginPrunesExpiredTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The pruned token is gone, not merely expired.
-	if _, err := s.RotateRefreshToken("old", refreshAt("x", "", userT0)); !errors.Is(err, jobs.ErrNotFound) {
+	if _, err := s.RotateRefreshToken("old", refreshAt("x", "", userT0)); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("old token: err = %v, want ErrNotFound", err)
 	}
 }
 
 func TestSetPasswordRevokesRefreshTokens(t *testing.T) {
-	s, _ := openUserStore(t)
-	u := &jobs.User{Email: "sso@example.com", AuthMethods: []string{"corp"}}
+	s, _, _ := openUserStore(t)
+	u := &accounts.User{Email: "sso@example.com", AuthMethods: []string{"corp"}}
 	if err := s.CreateUser(u); err != nil {
 		t.Fatal(err)
 	}
@@ -258,13 +271,13 @@ func TestSetPasswordRevokesRefreshTokens(t *testing.T) {
 	if got.PasswordHash != "newhash" {
 		t.Errorf("hash = %q", got.PasswordHash)
 	}
-	if diff := cmp.Diff([]string{jobs.MethodPassword, "corp"}, got.AuthMethods); diff != "" {
+	if diff := cmp.Diff([]string{accounts.MethodPassword, "corp"}, got.AuthMethods); diff != "" {
 		t.Errorf("auth methods (-want +got):\n%s", diff)
 	}
-	if _, err := s.RotateRefreshToken("h1", refreshAt("h2", "", userT0)); !errors.Is(err, jobs.ErrNotFound) {
+	if _, err := s.RotateRefreshToken("h1", refreshAt("h2", "", userT0)); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("token after password change: err = %v, want ErrNotFound", err)
 	}
-	if err := s.SetPassword("6f1c8b8e-51a4-4d52-9f5a-0f6f0b0f7c11", "x"); !errors.Is(err, jobs.ErrNotFound) {
+	if err := s.SetPassword("6f1c8b8e-51a4-4d52-9f5a-0f6f0b0f7c11", "x"); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("unknown user: err = %v", err)
 	}
 	if err := s.SetAdmin(u.ID, true); err != nil {
@@ -276,10 +289,10 @@ func TestSetPasswordRevokesRefreshTokens(t *testing.T) {
 }
 
 func TestAPIKeys(t *testing.T) {
-	s, _ := openUserStore(t)
+	s, _, _ := openUserStore(t)
 	ada := mustCreateUser(t, s, "ada@example.com", userT0)
 	bob := mustCreateUser(t, s, "bob@example.com", userT0)
-	keys := []jobs.APIKey{
+	keys := []accounts.APIKey{
 		{Hash: "ka", UserID: ada.ID, Name: "ci", Prefix: "runnel_aaaaaaaa", CreatedAt: userT0},
 		{Hash: "kb", UserID: ada.ID, Name: "deploy", Prefix: "runnel_bbbbbbbb", CreatedAt: userT0.Add(time.Minute), ExpiresAt: userT0.Add(24 * time.Hour)},
 		{Hash: "kc", UserID: bob.ID, Name: "ci", Prefix: "runnel_aaaaaaaa", CreatedAt: userT0},
@@ -289,10 +302,10 @@ func TestAPIKeys(t *testing.T) {
 			t.Fatalf("create %s: %v", k.Hash, err)
 		}
 	}
-	if err := s.CreateAPIKey(jobs.APIKey{Hash: "kd", UserID: ada.ID, Name: "dup", Prefix: "runnel_aaaaaaaa", CreatedAt: userT0}); !errors.Is(err, jobs.ErrExists) {
+	if err := s.CreateAPIKey(accounts.APIKey{Hash: "kd", UserID: ada.ID, Name: "dup", Prefix: "runnel_aaaaaaaa", CreatedAt: userT0}); !errors.Is(err, accounts.ErrExists) {
 		t.Errorf("duplicate prefix: err = %v, want ErrExists", err)
 	}
-	if err := s.CreateAPIKey(jobs.APIKey{Hash: "ke", UserID: "6f1c8b8e-51a4-4d52-9f5a-0f6f0b0f7c11", Prefix: "runnel_eeeeeeee"}); !errors.Is(err, jobs.ErrNotFound) {
+	if err := s.CreateAPIKey(accounts.APIKey{Hash: "ke", UserID: "6f1c8b8e-51a4-4d52-9f5a-0f6f0b0f7c11", Prefix: "runnel_eeeeeeee"}); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("unknown user: err = %v, want ErrNotFound", err)
 	}
 
@@ -300,7 +313,7 @@ func TestAPIKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []*jobs.APIKey{&keys[1], &keys[0]}
+	want := []*accounts.APIKey{&keys[1], &keys[0]}
 	if diff := cmp.Diff(want, list); diff != "" {
 		t.Errorf("ada's keys (-want +got):\n%s", diff)
 	}
@@ -309,7 +322,7 @@ func TestAPIKeys(t *testing.T) {
 	if err != nil || k.Name != "ci" || u.ID != bob.ID {
 		t.Errorf("APIKeyByHash(kc) = %+v, %+v, %v", k, u, err)
 	}
-	if _, _, err := s.APIKeyByHash("nope"); !errors.Is(err, jobs.ErrNotFound) {
+	if _, _, err := s.APIKeyByHash("nope"); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("unknown hash: err = %v", err)
 	}
 
@@ -338,10 +351,10 @@ func TestAPIKeys(t *testing.T) {
 	if err := s.DeleteAPIKey(ada.ID, "runnel_aaaaaaaa"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteAPIKey(ada.ID, "runnel_aaaaaaaa"); !errors.Is(err, jobs.ErrNotFound) {
+	if err := s.DeleteAPIKey(ada.ID, "runnel_aaaaaaaa"); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("second delete: err = %v, want ErrNotFound", err)
 	}
-	if _, _, err := s.APIKeyByHash("ka"); !errors.Is(err, jobs.ErrNotFound) {
+	if _, _, err := s.APIKeyByHash("ka"); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("deleted key still found: %v", err)
 	}
 	if _, _, err := s.APIKeyByHash("kc"); err != nil {
@@ -353,33 +366,33 @@ func TestAPIKeys(t *testing.T) {
 }
 
 func TestDeleteUserRevokesEverything(t *testing.T) {
-	s, _ := openUserStore(t)
+	s, _, _ := openUserStore(t)
 	ada := mustCreateUser(t, s, "ada@example.com", userT0)
 	bob := mustCreateUser(t, s, "bob@example.com", userT0)
-	for _, u := range []*jobs.User{ada, bob} {
+	for _, u := range []*accounts.User{ada, bob} {
 		if err := s.RecordLogin(refreshAt("r-"+u.Email, u.ID, userT0)); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CreateAPIKey(jobs.APIKey{Hash: "k-" + u.Email, UserID: u.ID, Name: "ci", Prefix: "runnel_00000000", CreatedAt: userT0}); err != nil {
+		if err := s.CreateAPIKey(accounts.APIKey{Hash: "k-" + u.Email, UserID: u.ID, Name: "ci", Prefix: "runnel_00000000", CreatedAt: userT0}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := s.DeleteUser(ada.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteUser(ada.ID); !errors.Is(err, jobs.ErrNotFound) {
+	if err := s.DeleteUser(ada.ID); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("second delete: err = %v, want ErrNotFound", err)
 	}
-	if _, err := s.User(ada.ID); !errors.Is(err, jobs.ErrNotFound) {
+	if _, err := s.User(ada.ID); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("user still there: %v", err)
 	}
-	if _, err := s.UserByEmail(ada.Email); !errors.Is(err, jobs.ErrNotFound) {
+	if _, err := s.UserByEmail(ada.Email); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("email index still there: %v", err)
 	}
-	if _, _, err := s.APIKeyByHash("k-" + ada.Email); !errors.Is(err, jobs.ErrNotFound) {
+	if _, _, err := s.APIKeyByHash("k-" + ada.Email); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("api key survived: %v", err)
 	}
-	if _, err := s.RotateRefreshToken("r-"+ada.Email, refreshAt("x", "", userT0)); !errors.Is(err, jobs.ErrNotFound) {
+	if _, err := s.RotateRefreshToken("r-"+ada.Email, refreshAt("x", "", userT0)); !errors.Is(err, accounts.ErrNotFound) {
 		t.Errorf("refresh token survived: %v", err)
 	}
 	// Bob is untouched, and the email can be registered again.
@@ -393,16 +406,12 @@ func TestDeleteUserRevokesEverything(t *testing.T) {
 }
 
 func TestUsersSurviveReopen(t *testing.T) {
-	s, path := openUserStore(t)
+	s, db, path := openUserStore(t)
 	u := mustCreateUser(t, s, "ada@example.com", userT0)
-	if err := s.Close(); err != nil {
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2 := jobs.NewStore(path, time.Second)
-	if err := s2.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	_, s2 := openAt(t, path)
 	got, err := s2.UserByEmail("ada@example.com")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package jobs
+package schedule
 
 import (
 	"context"
@@ -23,15 +23,4 @@ func (s *Scheduler) NextFire(key string) time.Time {
 		return e.next
 	}
 	return time.Time{}
-}
-
-// ScheduleRecord is the stored state of a trigger.
-type ScheduleRecord = scheduleRecord
-
-// ScheduleRecords reads the stored trigger records.
-func (s *Store) ScheduleRecords() (map[string]ScheduleRecord, error) { return s.scheduleRecords() }
-
-// PutScheduleRecord stores one trigger record.
-func (s *Store) PutScheduleRecord(key string, r ScheduleRecord) error {
-	return s.putScheduleRecords(map[string]scheduleRecord{key: r}, nil)
 }

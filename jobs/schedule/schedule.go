@@ -1,16 +1,14 @@
-package jobs
-
-// This file holds the cron scheduler (SPEC §7.1).
+package schedule
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
 	"time"
 
+	"runnel/jobs"
 	"runnel/workspace"
 	"runnel/workspace/cron"
 )
@@ -21,8 +19,8 @@ type SnapshotLister interface {
 	List() []workspace.Status
 }
 
-// SchedulerOptions configure a Scheduler.
-type SchedulerOptions struct {
+// Options configure a Scheduler.
+type Options struct {
 	// Workspaces, when set, seeds the scheduler at Start with every serving
 	// snapshot; later swaps arrive through OnSwap.
 	Workspaces SnapshotLister
@@ -35,13 +33,29 @@ type SchedulerOptions struct {
 	PersistInterval time.Duration
 	// Concurrency bounds the fires started at the same time (default 32).
 	Concurrency int
-	// Logger receives the scheduler's own log lines (default: the
-	// engine's).
+	// Logger receives the scheduler's own log lines (default: discarded).
 	Logger *slog.Logger
+	// Metrics, when set, receives fire lags and missed fires.
+	Metrics Metrics
 	// Audit, when set, records every job a fire creates (actor
 	// "<ws>/<trigger>", ActorTrigger).
-	Audit *Auditor
+	Audit *jobs.Auditor
 }
+
+// Metrics receives what the scheduler measures (httpd/metrics implements
+// it).
+type Metrics interface {
+	// ScheduleFired: a fire's job was created lag after its planned time.
+	ScheduleFired(lag time.Duration)
+	// ScheduleMissed: a fire missed while the server was down runs as a
+	// catch-up.
+	ScheduleMissed(ws string)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) ScheduleFired(time.Duration) {}
+func (nopMetrics) ScheduleMissed(string)       {}
 
 // Scheduler fires the enabled scheduler triggers of every workspace with a
 // serving snapshot (SPEC §7.1). It sleeps until the earliest due trigger —
@@ -55,9 +69,12 @@ type SchedulerOptions struct {
 // removed or disabled one stops and its record is dropped, so it never
 // catches up when it comes back.
 type Scheduler struct {
-	eng  *Engine
-	opts SchedulerOptions
-	log  *slog.Logger
+	eng   *jobs.Engine
+	store *jobs.Store
+	opts  Options
+	log   *slog.Logger
+	// upcoming holds the triggers' fire times (NextRuns reads it too).
+	upcoming *upcomingCache
 
 	// mu guards pending and started.
 	mu      sync.Mutex
@@ -69,7 +86,7 @@ type Scheduler struct {
 	// loop goroutine, or Start before the loop runs).
 	tickMu      sync.Mutex
 	entries     map[string]*schedEntry // "<ws>/<trigger>" → enabled scheduler trigger
-	records     map[string]scheduleRecord
+	records     map[string]jobs.ScheduleRecord
 	deleted     map[string]bool // records to delete at the next persist
 	lastPersist time.Time
 
@@ -95,18 +112,11 @@ type schedEntry struct {
 	dirty   bool
 }
 
-// scheduleRecord is the stored state of a trigger (bucket schedule, key
-// "<ws>/<trigger>").
-type scheduleRecord struct {
-	Cron           string    `json:"cron"`
-	Timezone       string    `json:"timezone"`
-	CheckedThrough time.Time `json:"checked_through"`
-}
-
-// NewScheduler returns a scheduler firing jobs through e; it does no I/O.
+// New returns a scheduler firing jobs through e and keeping its state in
+// store (the engine's); it does no I/O.
 // Register OnSwap with the workspace manager before the manager starts,
 // and Start it after the engine has started.
-func NewScheduler(e *Engine, opts SchedulerOptions) *Scheduler {
+func New(e *jobs.Engine, store *jobs.Store, opts Options) *Scheduler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -117,10 +127,13 @@ func NewScheduler(e *Engine, opts SchedulerOptions) *Scheduler {
 		opts.Concurrency = 32
 	}
 	if opts.Logger == nil {
-		opts.Logger = e.log
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = nopMetrics{}
 	}
 	return &Scheduler{
-		eng: e, opts: opts, log: opts.Logger,
+		eng: e, store: store, opts: opts, log: opts.Logger, upcoming: newUpcomingCache(),
 		pending: map[string]*workspace.Snapshot{},
 		wake:    make(chan struct{}, 1),
 		entries: map[string]*schedEntry{},
@@ -152,8 +165,13 @@ func (s *Scheduler) poke() {
 // Start reads the stored trigger records, applies the snapshots known so
 // far (catch-up fires are decided against the records once per process,
 // when a trigger is first seen) and starts the loop. Call it after the
-// engine's Start.
+// engine's Start. ctx bounds the start only (as for the engine): a
+// cancelled ctx fails it; once started, the scheduler runs until Close
+// (ctx's values are kept, its cancellation is not).
 func (s *Scheduler) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start scheduler: %w", err)
+	}
 	if err := s.open(); err != nil {
 		return err
 	}
@@ -181,7 +199,7 @@ func (s *Scheduler) open() error {
 		}
 	}
 	s.mu.Unlock()
-	recs, err := s.eng.store.scheduleRecords()
+	recs, err := s.store.ScheduleRecords()
 	if err != nil {
 		return fmt.Errorf("read scheduler state: %w", err)
 	}
@@ -345,7 +363,7 @@ func (s *Scheduler) applyLocked(ws string, snap *workspace.Snapshot, now time.Ti
 	for key, e := range s.entries {
 		if e.ws == ws && !seen[key] {
 			delete(s.entries, key)
-			s.eng.upcoming.drop(key)
+			s.upcoming.drop(key)
 			s.deleted[key] = true
 		}
 	}
@@ -369,7 +387,7 @@ func (s *Scheduler) applyLocked(ws string, snap *workspace.Snapshot, now time.Ti
 // nextAfter is the entry's first fire strictly after t (zero: none), from
 // the cache the API's next_runs reads.
 func (s *Scheduler) nextAfter(e *schedEntry, t time.Time) time.Time {
-	next := s.eng.upcoming.get(e.ws, e.trig).Next(t, 1)
+	next := s.upcoming.get(e.ws, e.trig).Next(t, 1)
 	if len(next) == 0 {
 		return time.Time{}
 	}
@@ -396,17 +414,17 @@ func (s *Scheduler) fireDueLocked(ctx context.Context, now time.Time) {
 		due := e.next
 		if !e.catchup.IsZero() {
 			due = e.catchup
-			s.eng.store.metrics.ScheduleMissed(e.ws)
+			s.opts.Metrics.ScheduleMissed(e.ws)
 			lines = []string{fmt.Sprintf("[scheduler] Catch-up run for %s missed while the server was down", cron.FormatRun(e.catchup))}
 		}
 		ws, tr := e.ws, e.trig
-		rec := scheduleRecord{Cron: e.expr, Timezone: e.zone, CheckedThrough: now.UTC()}
+		rec := jobs.ScheduleRecord{Cron: e.expr, Timezone: e.zone, CheckedThrough: now.UTC()}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s.fire(ctx, ws, tr, lines, due, now, &scheduleWrite{key: e.key, rec: rec})
+			s.fire(ctx, ws, tr, lines, due, now, &jobs.ScheduleWrite{Key: e.key, Record: rec})
 		}()
 		e.catchup = time.Time{}
 		e.checked = now
@@ -419,18 +437,18 @@ func (s *Scheduler) fireDueLocked(ctx context.Context, now time.Time) {
 // fire creates one job of a trigger with its concurrency policy. due is
 // the fire time, woke when the tick began; both lateness figures are logged
 // at debug level.
-func (s *Scheduler) fire(ctx context.Context, ws string, tr *workspace.Trigger, lines []string, due, woke time.Time, rec *scheduleWrite) {
+func (s *Scheduler) fire(ctx context.Context, ws string, tr *workspace.Trigger, lines []string, due, woke time.Time, rec *jobs.ScheduleWrite) {
 	in := make(map[string]any, len(tr.Input))
 	for k, v := range tr.Input {
 		in[k] = v
 	}
-	req := TriggerRequest{Workspace: ws, Task: tr.Task, Input: in, SourceType: SourceTrigger,
-		SourceID: ws + "/" + tr.Name, Lines: lines, schedule: rec}
+	req := jobs.TriggerRequest{Workspace: ws, Task: tr.Task, Input: in, SourceType: jobs.SourceTrigger,
+		SourceID: ws + "/" + tr.Name, Lines: lines, Schedule: rec}
 	switch tr.Concurrency {
 	case workspace.ConcurrencySkip:
-		req.Check = func(active []*Job) (bool, []string) { return len(active) > 0, nil }
+		req.Check = func(active []*jobs.Job) (bool, []string) { return len(active) > 0, nil }
 	case workspace.ConcurrencyCancelPrevious:
-		req.Check = func(active []*Job) (bool, []string) {
+		req.Check = func(active []*jobs.Job) (bool, []string) {
 			ids := make([]string, 0, len(active))
 			for _, j := range active {
 				ids = append(ids, j.ID)
@@ -444,13 +462,13 @@ func (s *Scheduler) fire(ctx context.Context, ws string, tr *workspace.Trigger, 
 		return
 	}
 	if len(lines) == 0 { // catch-ups count as missed fires, not as lag
-		s.eng.store.metrics.ScheduleFired(max(0, s.opts.Now().Sub(due)))
+		s.opts.Metrics.ScheduleFired(max(0, s.opts.Now().Sub(due)))
 	}
 	s.log.Debug("scheduled fire", "workspace", ws, "trigger", tr.Name, "job", j.ID, "status", j.Status,
 		"due", due, "woke_late", woke.Sub(due), "created_late", s.opts.Now().Sub(due))
 	if s.opts.Audit != nil {
-		err := s.opts.Audit.Record(AuditEntry{Actor: ws + "/" + tr.Name, ActorType: ActorTrigger, Action: ActionJobExecute,
-			Target: ws + "/" + tr.Task, Detail: map[string]any{"job_id": j.ID, "due": due.UTC().Format(APITimeLayout)}})
+		err := s.opts.Audit.Record(jobs.AuditEntry{Actor: ws + "/" + tr.Name, ActorType: jobs.ActorTrigger, Action: jobs.ActionJobExecute,
+			Target: ws + "/" + tr.Task, Detail: map[string]any{"job_id": j.ID, "due": due.UTC().Format(jobs.APITimeLayout)}})
 		if err != nil {
 			s.log.Error("record audit entry", "workspace", ws, "trigger", tr.Name, "job", j.ID, "err", err)
 		}
@@ -459,10 +477,10 @@ func (s *Scheduler) fire(ctx context.Context, ws string, tr *workspace.Trigger, 
 
 // persistLocked writes the dirty entries' records and drops deleted ones.
 func (s *Scheduler) persistLocked(now time.Time) error {
-	put := map[string]scheduleRecord{}
+	put := map[string]jobs.ScheduleRecord{}
 	for key, e := range s.entries {
 		if e.dirty {
-			put[key] = scheduleRecord{Cron: e.expr, Timezone: e.zone, CheckedThrough: e.checked.UTC()}
+			put[key] = jobs.ScheduleRecord{Cron: e.expr, Timezone: e.zone, CheckedThrough: e.checked.UTC()}
 		}
 	}
 	del := make([]string, 0, len(s.deleted))
@@ -471,7 +489,7 @@ func (s *Scheduler) persistLocked(now time.Time) error {
 	}
 	// Even a failed write waits for the next interval (or fire) to retry.
 	s.lastPersist = now
-	if err := s.eng.store.putScheduleRecords(put, del); err != nil {
+	if err := s.store.PutScheduleRecords(put, del); err != nil {
 		return err
 	}
 	for _, e := range s.entries {
@@ -479,66 +497,6 @@ func (s *Scheduler) persistLocked(now time.Time) error {
 	}
 	clear(s.deleted)
 	return nil
-}
-
-// scheduleRecords reads every stored trigger record.
-func (s *Store) scheduleRecords() (map[string]scheduleRecord, error) {
-	out := map[string]scheduleRecord{}
-	err := s.view(func(t *txn) error {
-		return t.Bucket(bucketSchedule).ForEach(func(k, v []byte) error {
-			var r scheduleRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("decode schedule record %q: %w", k, err)
-			}
-			out[string(k)] = r
-			return nil
-		})
-	})
-	return out, err
-}
-
-// scheduleWrite is a trigger record stored with a fired job.
-type scheduleWrite struct {
-	key string
-	rec scheduleRecord
-}
-
-// putSchedule stores one trigger record in t.
-func (t *txn) putSchedule(w *scheduleWrite) error {
-	raw, err := json.Marshal(w.rec)
-	if err != nil {
-		return fmt.Errorf("encode schedule record %q: %w", w.key, err)
-	}
-	return t.Bucket(bucketSchedule).Put([]byte(w.key), raw)
-}
-
-// putScheduleRecords stores put and deletes del in one transaction.
-func (s *Store) putScheduleRecords(put map[string]scheduleRecord, del []string) error {
-	if len(put) == 0 && len(del) == 0 {
-		return nil
-	}
-	raws := make(map[string][]byte, len(put))
-	for k, r := range put {
-		raw, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("encode schedule record %q: %w", k, err)
-		}
-		raws[k] = raw
-	}
-	return s.update(func(t *txn) error {
-		b := t.Bucket(bucketSchedule)
-		for _, k := range del {
-			if err := b.Delete([]byte(k)); err != nil {
-				return err
-			}
-		}
-		for k, raw := range raws {
-			if err := b.Put([]byte(k), raw); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
 
 // upcomingCache holds one cron.Upcoming per scheduler trigger
@@ -581,9 +539,10 @@ func (c *upcomingCache) drop(key string) {
 // NextRuns returns the next n fire times (in the trigger's zone) of a
 // scheduler trigger of workspace ws after now — disabled triggers too —
 // from the cache the scheduler fires from; nil for other triggers.
-func (e *Engine) NextRuns(ws string, tr *workspace.Trigger, now time.Time, n int) []time.Time {
+// Safe before Start and after Close.
+func (s *Scheduler) NextRuns(ws string, tr *workspace.Trigger, now time.Time, n int) []time.Time {
 	if tr == nil || tr.Schedule == nil {
 		return nil
 	}
-	return e.upcoming.get(ws, tr).Next(now, n)
+	return s.upcoming.get(ws, tr).Next(now, n)
 }

@@ -1,4 +1,4 @@
-package jobs_test
+package schedule_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"runnel/jobs"
 	"runnel/jobs/jobstest"
+	"runnel/jobs/schedule"
 )
 
 // manyTriggers is a workspace with n scheduler triggers: every one fires on
@@ -119,7 +119,7 @@ func BenchmarkSchedulerFireJitter(b *testing.B) {
 	const fast = 20
 	h := jobstest.New(b, manyTriggers(1000, fast))
 	l := &lateness{ch: make(chan [2]time.Duration, 4096)}
-	s := jobs.NewScheduler(h.Engine, jobs.SchedulerOptions{Logger: slog.New(l)})
+	s := schedule.New(h.Engine, h.Store, schedule.Options{Logger: slog.New(l)})
 	s.OnSwap("default", nil, current(b, h))
 	if err := s.Start(context.Background()); err != nil {
 		b.Fatal(err)

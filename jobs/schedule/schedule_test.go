@@ -1,4 +1,4 @@
-package jobs_test
+package schedule_test
 
 import (
 	"context"
@@ -14,8 +14,11 @@ import (
 
 	"runnel/jobs"
 	"runnel/jobs/jobstest"
+	"runnel/jobs/schedule"
 	"runnel/workspace"
 )
+
+func files(yaml string) map[string]string { return map[string]string{".workflows/main.yaml": yaml} }
 
 // clock is an injectable wall clock for the scheduler.
 type clock struct {
@@ -87,9 +90,9 @@ func waitJobs(t testing.TB, h *jobstest.Harness, trigger string, n int) []*jobs.
 
 // manual returns a scheduler driven by Tick and the clock, with snap
 // swapped in.
-func manual(t testing.TB, h *jobstest.Harness, c *clock) *jobs.Scheduler {
+func manual(t testing.TB, h *jobstest.Harness, c *clock) *schedule.Scheduler {
 	t.Helper()
-	s := jobs.NewScheduler(h.Engine, jobs.SchedulerOptions{Now: c.Now})
+	s := schedule.New(h.Engine, h.Store, schedule.Options{Now: c.Now})
 	s.OnSwap("default", nil, current(t, h))
 	if err := s.OpenManual(); err != nil {
 		t.Fatal(err)
@@ -99,9 +102,15 @@ func manual(t testing.TB, h *jobstest.Harness, c *clock) *jobs.Scheduler {
 }
 
 // started runs a scheduler on the real clock (shifted by shift).
-func started(t testing.TB, h *jobstest.Harness, shift time.Duration) *jobs.Scheduler {
+func started(t testing.TB, h *jobstest.Harness, shift time.Duration) *schedule.Scheduler {
 	t.Helper()
-	s := jobs.NewScheduler(h.Engine, jobs.SchedulerOptions{Now: func() time.Time { return time.Now().Add(shift) }})
+	return startedWith(t, h, shift, nil)
+}
+
+// startedWith is started reporting to m (nil: no metrics).
+func startedWith(t testing.TB, h *jobstest.Harness, shift time.Duration, m schedule.Metrics) *schedule.Scheduler {
+	t.Helper()
+	s := schedule.New(h.Engine, h.Store, schedule.Options{Now: func() time.Time { return time.Now().Add(shift) }, Metrics: m})
 	s.OnSwap("default", nil, current(t, h))
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -372,7 +381,7 @@ func TestSchedulerCatchUpDecisions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := jobstest.New(t, files(schedTask+"\ntriggers:\n  hourly: "+tt.trigger+"\n"))
 			if tt.record != nil {
-				if err := h.Store.PutScheduleRecord("default/hourly", *tt.record); err != nil {
+				if err := h.Store.PutScheduleRecords(map[string]jobs.ScheduleRecord{"default/hourly": *tt.record}, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -455,7 +464,7 @@ triggers:
   hourly: { type: scheduler, cron: "0 0 * * * *", task: greet }
 `))
 	c := newClock(mustTime(t, "2030-01-01T09:59:30Z"))
-	s := jobs.NewScheduler(h.Engine, jobs.SchedulerOptions{Now: c.Now, Audit: jobs.NewAuditor(h.Store, nil)})
+	s := schedule.New(h.Engine, h.Store, schedule.Options{Now: c.Now, Audit: jobs.NewAuditor(h.Store, nil)})
 	s.OnSwap("default", nil, current(t, h))
 	if err := s.OpenManual(); err != nil {
 		t.Fatal(err)
