@@ -54,6 +54,11 @@ type jobItem struct {
 	HookEvent      *string  `json:"hook_event"`
 	ParentJobID    *string  `json:"parent_job_id"`
 	ParentStepName *string  `json:"parent_step_name"`
+	// RerunOf, RestartOf and RestartFrom link a second chance to its
+	// source job (runnel).
+	RerunOf     *string `json:"rerun_of"`
+	RestartOf   *string `json:"restart_of"`
+	RestartFrom *string `json:"restart_from"`
 }
 
 func jobItemOf(j *jobs.Job) jobItem {
@@ -63,6 +68,7 @@ func jobItemOf(j *jobs.Job) jobItem {
 		CreatedAt: apiTime(j.CreatedAt), StartedAt: optTime(j.StartedAt), CompletedAt: optTime(j.CompletedAt),
 		Revision: j.Revision, HookEvent: optString(j.HookEvent), ParentJobID: optString(j.ParentJobID),
 		ParentStepName: optString(j.ParentStepName),
+		RerunOf:        optString(j.RerunOf), RestartOf: optString(j.RestartOf), RestartFrom: optString(j.RestartFrom),
 	}
 }
 
@@ -85,6 +91,9 @@ type jobView struct {
 	HookEvent      *string        `json:"hook_event"`
 	ParentJobID    *string        `json:"parent_job_id"`
 	ParentStepName *string        `json:"parent_step_name"`
+	RerunOf        *string        `json:"rerun_of"`
+	RestartOf      *string        `json:"restart_of"`
+	RestartFrom    *string        `json:"restart_from"`
 }
 
 type stepView struct {
@@ -103,6 +112,10 @@ type stepView struct {
 	ErrorMessage *string  `json:"error_message"`
 	SkipReason   *string  `json:"skip_reason"`
 	ChildJobID   *string  `json:"child_job_id"`
+	// CarriedOver marks a step a restart took over from CarriedFrom, the
+	// job it ran in (runnel).
+	CarriedOver bool    `json:"carried_over"`
+	CarriedFrom *string `json:"carried_from"`
 }
 
 func jobViewOf(j *jobs.Job) jobView {
@@ -113,6 +126,7 @@ func jobViewOf(j *jobs.Job) jobView {
 		CompletedAt: optTime(j.CompletedAt), Steps: make([]stepView, 0, len(j.Steps)), Revision: j.Revision,
 		HookEvent: optString(j.HookEvent), ParentJobID: optString(j.ParentJobID),
 		ParentStepName: optString(j.ParentStepName),
+		RerunOf:        optString(j.RerunOf), RestartOf: optString(j.RestartOf), RestartFrom: optString(j.RestartFrom),
 	}
 	if v.Input == nil {
 		v.Input = map[string]any{}
@@ -127,7 +141,7 @@ func jobViewOf(j *jobs.Job) jobView {
 			Input: s.Input, Output: s.Output, Status: s.Status, WorkerID: optString(s.WorkerID),
 			DependsOn: deps, StartedAt: optTime(s.StartedAt), CompletedAt: optTime(s.CompletedAt),
 			ErrorMessage: optString(s.ErrorMessage), SkipReason: optString(s.SkipReason),
-			ChildJobID: optString(s.ChildJobID),
+			ChildJobID: optString(s.ChildJobID), CarriedOver: s.CarriedOver, CarriedFrom: optString(s.CarriedFrom),
 		})
 	}
 	return v

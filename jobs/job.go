@@ -97,6 +97,11 @@ type Job struct {
 	Finalized bool `json:"finalized,omitempty"`
 	// Scrubbed is set once secret values were masked in the stored record.
 	Scrubbed bool `json:"scrubbed,omitempty"`
+	// RerunOf is the job this one re-runs; RestartOf the job it restarts
+	// from step RestartFrom (restart.go).
+	RerunOf     string `json:"rerun_of,omitempty"`
+	RestartOf   string `json:"restart_of,omitempty"`
+	RestartFrom string `json:"restart_from,omitempty"`
 
 	// Steps in DAG order; filled by Get, not by List.
 	Steps []*Step `json:"-"`
@@ -136,4 +141,8 @@ type Step struct {
 	FailureSkip bool `json:"failure_skip,omitempty"`
 	// Acked is set when a remote worker confirmed the start (/start).
 	Acked bool `json:"acked,omitempty"`
+	// CarriedOver marks a completed step a restart took over with its
+	// output instead of running it; CarriedFrom is the job it ran in.
+	CarriedOver bool   `json:"carried_over,omitempty"`
+	CarriedFrom string `json:"carried_from,omitempty"`
 }
