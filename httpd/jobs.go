@@ -55,10 +55,10 @@ type jobItem struct {
 	ParentJobID    *string  `json:"parent_job_id"`
 	ParentStepName *string  `json:"parent_step_name"`
 	// RerunOf, RestartOf and RestartFrom link a second chance to its
-	// source job (runnel).
-	RerunOf     *string `json:"rerun_of"`
-	RestartOf   *string `json:"restart_of"`
-	RestartFrom *string `json:"restart_from"`
+	// source job (runnel; present only on those jobs).
+	RerunOf     *string `json:"rerun_of,omitempty"`
+	RestartOf   *string `json:"restart_of,omitempty"`
+	RestartFrom *string `json:"restart_from,omitempty"`
 }
 
 func jobItemOf(j *jobs.Job) jobItem {
@@ -91,9 +91,9 @@ type jobView struct {
 	HookEvent      *string        `json:"hook_event"`
 	ParentJobID    *string        `json:"parent_job_id"`
 	ParentStepName *string        `json:"parent_step_name"`
-	RerunOf        *string        `json:"rerun_of"`
-	RestartOf      *string        `json:"restart_of"`
-	RestartFrom    *string        `json:"restart_from"`
+	RerunOf        *string        `json:"rerun_of,omitempty"`
+	RestartOf      *string        `json:"restart_of,omitempty"`
+	RestartFrom    *string        `json:"restart_from,omitempty"`
 }
 
 type stepView struct {
@@ -113,9 +113,9 @@ type stepView struct {
 	SkipReason   *string  `json:"skip_reason"`
 	ChildJobID   *string  `json:"child_job_id"`
 	// CarriedOver marks a step a restart took over from CarriedFrom, the
-	// job it ran in (runnel).
-	CarriedOver bool    `json:"carried_over"`
-	CarriedFrom *string `json:"carried_from"`
+	// job it ran in (runnel; present only on such steps).
+	CarriedOver bool    `json:"carried_over,omitempty"`
+	CarriedFrom *string `json:"carried_from,omitempty"`
 }
 
 func jobViewOf(j *jobs.Job) jobView {

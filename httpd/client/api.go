@@ -115,6 +115,11 @@ type JobItem struct {
 	HookEvent      string    `json:"hook_event"`
 	ParentJobID    string    `json:"parent_job_id"`
 	ParentStepName string    `json:"parent_step_name"`
+	// RerunOf, RestartOf and RestartFrom link a second chance to its
+	// source job.
+	RerunOf     string `json:"rerun_of"`
+	RestartOf   string `json:"restart_of"`
+	RestartFrom string `json:"restart_from"`
 }
 
 // Job is GET /api/jobs/{id}: a JobItem with input, output and steps.
@@ -142,6 +147,9 @@ type Step struct {
 	ErrorMessage string    `json:"error_message"`
 	SkipReason   string    `json:"skip_reason"`
 	ChildJobID   string    `json:"child_job_id"`
+	// CarriedOver marks a step a restart took over from job CarriedFrom.
+	CarriedOver bool   `json:"carried_over"`
+	CarriedFrom string `json:"carried_from"`
 }
 
 // Job statuses (SPEC §5.1).
