@@ -106,6 +106,9 @@ func TestRestartAfterMidDAGFailure(t *testing.T) {
 		ran     []string
 		status  string
 		skipped []string
+		// chain restarts the restart from c once fixed: carried steps
+		// name the job they really ran in.
+		chain bool
 	}{
 		// The failed branch itself: its sibling b and x are kept.
 		{from: "c", fix: true, plan: restartPlan{Run: []string{"c", "d"}, CarriedOver: []string{"a", "b", "x"}},
@@ -114,7 +117,7 @@ func TestRestartAfterMidDAGFailure(t *testing.T) {
 		// and so does c, which did not complete (it is not downstream of b);
 		// it fails again, so d is skipped.
 		{from: "b", plan: restartPlan{Run: []string{"b", "c", "d"}, CarriedOver: []string{"a", "x"}},
-			ran: []string{"b", "c"}, status: "failed", skipped: []string{"d"}},
+			ran: []string{"b", "c"}, status: "failed", skipped: []string{"d"}, chain: true},
 		// The root: everything below it runs; x stays.
 		{from: "a", fix: true, plan: restartPlan{Run: []string{"a", "b", "c", "d"}, CarriedOver: []string{"x"}},
 			ran: []string{"a", "b", "c", "d"}, status: "completed"},
@@ -218,7 +221,6 @@ func TestRestartAfterMidDAGFailure(t *testing.T) {
 			// One commit created the job with its carried steps completed
 			// and the from step already dispatched.
 			mu.Lock()
-			defer mu.Unlock()
 			found := false
 			for _, ch := range commits {
 				created := slices.IndexFunc(ch, func(c jobs.Change) bool { return c.Job != nil && c.Job.ID == out.JobID })
@@ -245,10 +247,109 @@ func TestRestartAfterMidDAGFailure(t *testing.T) {
 				}
 				break
 			}
+			mu.Unlock()
 			if !found {
 				t.Error("no commit created the restarted job")
 			}
+			if tc.chain {
+				restartChain(t, s, dir, oldID, out.JobID)
+			}
 		})
+	}
+}
+
+// restartChain restarts mid (a restart of first) from c after fixing it:
+// a and x still name first, where they ran; b names mid.
+func restartChain(t *testing.T, s *httpdtest.Server, dir, first, mid string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "fixed"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		JobID string `json:"job_id"`
+		Error string `json:"error"`
+	}
+	if st := s.JSON("POST", "/api/jobs/"+mid+"/restart", map[string]any{"from_step": "c"}, &out); st != 200 {
+		t.Fatalf("restart of the restart: %d %s", st, out.Error)
+	}
+	j := s.WaitJob(out.JobID)
+	if j["status"] != "completed" {
+		t.Fatalf("restart of the restart: %v", j["status"])
+	}
+	steps := stepsByName(j)
+	for name, want := range map[string]any{"a": first, "x": first, "b": mid, "c": nil, "d": nil} {
+		if got := steps[name]["carried_from"]; got != want {
+			t.Errorf("step %s carried_from %v, want %v", name, got, want)
+		}
+	}
+	var logs struct{ Logs string }
+	s.JSON("GET", "/api/jobs/"+out.JobID+"/steps/_server/logs?all=true", nil, &logs)
+	for _, want := range []string{"Steps carried over from job " + first + ": a, x", "Steps carried over from job " + mid + ": b"} {
+		if !strings.Contains(logs.Logs, want) {
+			t.Errorf("_server log lacks %q:\n%s", want, logs.Logs)
+		}
+	}
+}
+
+// TestRestartCancelled: a cancelled job can be restarted; its cancelled
+// step runs again and the completed one is carried over.
+func TestRestartCancelled(t *testing.T) {
+	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": `
+tasks:
+  gated:
+    input:
+      dir: { type: string, required: true }
+    flow:
+      first:
+        type: script
+        script: |
+          echo 'OUTPUT: {"one": 1}'
+      second:
+        type: script
+        depends_on: [first]
+        input: { dir: "{{ input.dir }}" }
+        script: |
+          echo waiting
+          while [ ! -f {{ input.dir }}/go ]; do sleep 0.05; done
+          echo 'OUTPUT: {"two": 2}'
+`})
+	dir := t.TempDir()
+	id := s.Execute("gated", map[string]any{"dir": dir})
+	jobstest.Eventually(t, "second to run", func() bool {
+		var j map[string]any
+		s.JSON("GET", "/api/jobs/"+id, nil, &j)
+		return stepsByName(j)["second"]["status"] == "running"
+	})
+	if st, _, body := s.Do("POST", "/api/jobs/"+id+"/cancel", nil); st != 200 {
+		t.Fatalf("cancel: %d %s", st, body)
+	}
+	if j := s.WaitJob(id); j["status"] != "cancelled" {
+		t.Fatalf("job %v", j["status"])
+	}
+	// A cancelled job's steps may still be stopping: wait until it is
+	// finalized, which the restart insists on.
+	var plan restartPlan
+	jobstest.Eventually(t, "the cancelled job to be restartable", func() bool {
+		return s.JSON("POST", "/api/jobs/"+id+"/restart?dry_run=true", map[string]any{"from_step": "second"}, &plan) == 200
+	})
+	if diff := cmp.Diff(restartPlan{Run: []string{"second"}, CarriedOver: []string{"first"}}, plan); diff != "" {
+		t.Fatalf("plan (-want +got):\n%s", diff)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		JobID string `json:"job_id"`
+	}
+	if st := s.JSON("POST", "/api/jobs/"+id+"/restart", map[string]any{"from_step": "second"}, &out); st != 200 {
+		t.Fatalf("restart: %d", st)
+	}
+	j := s.WaitJob(out.JobID)
+	if diff := cmp.Diff(map[string]any{"two": 2.0}, j["output"].(map[string]any)["second"]); j["status"] != "completed" || diff != "" {
+		t.Errorf("restarted job %v, output %v", j["status"], j["output"])
+	}
+	if st := stepsByName(j)["first"]; st["carried_over"] != true || cmp.Diff(map[string]any{"one": 1.0}, st["output"]) != "" {
+		t.Errorf("first: %v", st)
 	}
 }
 
@@ -358,5 +459,41 @@ func TestRerunRestartErrors(t *testing.T) {
 	s.JSON("GET", "/api/jobs", nil, &list)
 	if len(list) != 3 {
 		t.Errorf("%d jobs after refusals, want 3", len(list))
+	}
+}
+
+// TestRerunScrubbedSecret: a finished job's secret input is scrubbed from
+// the store, so a re-run without a new input is refused (409) instead of
+// running with the mask; with the input given again it runs.
+func TestRerunScrubbedSecret(t *testing.T) {
+	s := httpdtest.New(t, map[string]string{".workflows/main.yaml": `
+tasks:
+  login:
+    input:
+      token: { type: string, secret: true }
+    flow:
+      use:
+        type: script
+        input: { token: "{{ input.token }}" }
+        script: |
+          test "{{ input.token }}" = hunter22
+`})
+	id := s.Execute("login", map[string]any{"token": "hunter22"})
+	if j := s.WaitJob(id); j["status"] != "completed" {
+		t.Fatalf("job %v", j["status"])
+	}
+	var out struct {
+		JobID string `json:"job_id"`
+		Error string `json:"error"`
+	}
+	st := s.JSON("POST", "/api/jobs/"+id+"/rerun", nil, &out)
+	if want := "Job " + id + "'s input 'token' held a secret, which is not kept after a job ends; give the input again"; st != 409 || out.Error != want {
+		t.Errorf("rerun without input: %d %q, want 409 %q", st, out.Error, want)
+	}
+	if st := s.JSON("POST", "/api/jobs/"+id+"/rerun", map[string]any{"input": map[string]any{"token": "hunter22"}}, &out); st != 200 {
+		t.Fatalf("rerun with input: %d %s", st, out.Error)
+	}
+	if j := s.WaitJob(out.JobID); j["status"] != "completed" {
+		t.Errorf("rerun with the secret given again: %v", j["status"])
 	}
 }
