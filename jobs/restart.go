@@ -113,9 +113,10 @@ func (e *Engine) PlanRestart(req RestartRequest) (RestartPlan, error) {
 
 // Restart creates the new job, linked to the source by RestartOf, with the
 // carried-over steps completed from the start, and dispatches what is
-// ready. Errors: ErrNotFound (no such job), *StepNotFoundError, *ConflictError (the job completed or has not ended, a hook
-// job, a revision that can no longer be loaded, a scrubbed secret the new
-// job would need), or the store's.
+// ready, all in one commit. Errors: ErrNotFound (no such job),
+// *StepNotFoundError, *ConflictError (the job completed or has not ended, a
+// hook job, a revision that can no longer be loaded, a scrubbed secret the
+// new job would need), or the store's.
 func (e *Engine) Restart(ctx context.Context, req RestartRequest) (*Job, error) {
 	src, steps, err := e.sourceJob(req.JobID)
 	if err != nil {
