@@ -96,9 +96,10 @@ func TestCLIRerunRestart(t *testing.T) {
 
 // TestRerunGitRevision: after a new commit a re-run still runs the
 // revision its source ran on (its tree is kept under data_dir/revisions),
-// "current" runs the new one; once the old tree is gone (a server restarted
-// without it) the re-run is refused with 409 and says what to do, and the
-// CLI exits 2.
+// "current" runs the new one; a tree that is gone is written again from the
+// clone; once the commit itself is gone (history rewritten, clone made
+// again) the re-run is refused with 409 and says what to do, and the CLI
+// exits 2.
 func TestRerunGitRevision(t *testing.T) {
 	up := gittest.New(t)
 	task := func(v string) map[string]string {
@@ -147,20 +148,41 @@ func TestRerunGitRevision(t *testing.T) {
 		}
 	}
 
-	// The old tree disappears while the server is down.
-	s.main.Close()
-	old := filepath.Join(cfg.DataDir, "revisions", "ops", first)
-	filepath.WalkDir(old, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(p, 0o755)
+	// The old tree disappears while the server is down: the clone still
+	// has the commit, so the re-run writes the tree again and runs it.
+	removeTree := func() {
+		t.Helper()
+		s.main.Close()
+		old := filepath.Join(cfg.DataDir, "revisions", "ops", first)
+		filepath.WalkDir(old, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				os.Chmod(p, 0o755)
+			}
+			return nil
+		})
+		if err := os.RemoveAll(old); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	if err := os.RemoveAll(old); err != nil {
+	}
+	removeTree()
+	s = startMain(t, cfg)
+	jobstest.Eventually(t, "load after restart", func() bool { return s.workspace().Revision != nil })
+	if st := s.json("POST", "/api/jobs/"+src+"/rerun", "", &out); st != 200 {
+		t.Fatalf("rerun of a revision restored from the clone: %d %s", st, out.Error)
+	}
+	if j := wait(out.JobID); j["revision"] != first {
+		t.Errorf("restored rerun ran on %v, want %s", j["revision"], first)
+	}
+
+	// History rewritten upstream and the clone made again: the commit is
+	// gone for good, and the re-run says so.
+	removeTree()
+	up.ForcePush(t, task("v3"))
+	if err := os.RemoveAll(filepath.Join(cfg.DataDir, "git", "ops")); err != nil {
 		t.Fatal(err)
 	}
 	s = startMain(t, cfg)
-	jobstest.Eventually(t, "load after restart", func() bool { return s.workspace().Revision != nil })
+	jobstest.Eventually(t, "load after the rewrite", func() bool { return s.workspace().Revision != nil })
 	st := s.json("POST", "/api/jobs/"+src+"/rerun", "", &out)
 	if want := "Revision " + first + " of workspace 'ops' that job " + src + " ran on is no longer kept; re-run it on the newest revision with \"revision\": \"current\""; st != 409 || out.Error != want {
 		t.Errorf("rerun of a gone revision: %d %q, want 409 %q", st, out.Error, want)
