@@ -74,6 +74,7 @@ func statusOf(err error) (int, string) {
 	var he *Error
 	var inErr *jobs.InputError
 	var conflict *jobs.ConflictError
+	var noStep *jobs.StepNotFoundError
 	var notLoaded *workspace.NotLoadedError
 	var fetchErr *workspace.FetchError
 	var rejected *workspace.RejectedError
@@ -87,6 +88,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, conflict.Msg
 	case errors.Is(err, jobs.ErrTerminal):
 		return http.StatusConflict, jobs.ErrTerminal.Error()
+	case errors.As(err, &noStep):
+		return http.StatusBadRequest, noStep.Msg
 	case errors.Is(err, jobs.ErrTaskNotFound):
 		return http.StatusNotFound, "Task not found"
 	case errors.Is(err, jobs.ErrNotFound), errors.Is(err, accounts.ErrNotFound), errors.Is(err, workspace.ErrNotFound):

@@ -45,6 +45,10 @@ type Engine interface {
 	Get(id string) (*jobs.Job, error)
 	List(f jobs.ListFilter) (jobs.ListResult, error)
 	Cancel(ctx context.Context, id, by string) error
+	// Rerun, Restart and PlanRestart give an ended job a second chance.
+	Rerun(ctx context.Context, req jobs.RerunRequest) (*jobs.Job, error)
+	Restart(ctx context.Context, req jobs.RestartRequest) (*jobs.Job, error)
+	PlanRestart(req jobs.RestartRequest) (jobs.RestartPlan, error)
 	Wait(ctx context.Context, id string) (*jobs.Job, error)
 	Workers(limit, offset int) ([]*jobs.Worker, int, error)
 	Worker(id string) (*jobs.Worker, []*jobs.Job, error)
@@ -244,6 +248,8 @@ func (s *Server) routes() {
 	r.GET("/api/jobs", s.handle(s.listJobs))
 	r.GET("/api/jobs/:id", s.handle(s.getJob))
 	r.POST("/api/jobs/:id/cancel", s.handle(s.cancelJob))
+	r.POST("/api/jobs/:id/rerun", s.handle(s.rerunJob))
+	r.POST("/api/jobs/:id/restart", s.handle(s.restartJob))
 	r.GET("/api/jobs/:id/logs", s.handle(s.jobLogs))
 	r.GET("/api/jobs/:id/logs/stream", s.handle(s.streamLogs))
 	r.GET("/api/jobs/:id/steps/:step/logs", s.handle(s.stepLogs))

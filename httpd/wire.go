@@ -26,6 +26,7 @@ func wireJobItem(j *jobs.Job) api.JobItem {
 		CreatedAt: api.At(j.CreatedAt), StartedAt: api.At(j.StartedAt), CompletedAt: api.At(j.CompletedAt),
 		Revision: j.Revision, HookEvent: api.OptString(j.HookEvent), ParentJobID: api.OptString(j.ParentJobID),
 		ParentStepName: api.OptString(j.ParentStepName),
+		RerunOf:        api.OptString(j.RerunOf), RestartOf: api.OptString(j.RestartOf), RestartFrom: api.OptString(j.RestartFrom),
 	}
 }
 
@@ -37,6 +38,7 @@ func wireJob(j *jobs.Job) api.Job {
 		CompletedAt: api.At(j.CompletedAt), Steps: make([]api.Step, 0, len(j.Steps)), Revision: j.Revision,
 		HookEvent: api.OptString(j.HookEvent), ParentJobID: api.OptString(j.ParentJobID),
 		ParentStepName: api.OptString(j.ParentStepName),
+		RerunOf:        api.OptString(j.RerunOf), RestartOf: api.OptString(j.RestartOf), RestartFrom: api.OptString(j.RestartFrom),
 	}
 	if v.Input == nil {
 		v.Input = map[string]any{}
@@ -57,7 +59,7 @@ func wireStep(s *jobs.Step) api.Step {
 		Input: s.Input, Output: s.Output, Status: s.Status, WorkerID: api.OptString(s.WorkerID),
 		DependsOn: deps, StartedAt: api.At(s.StartedAt), CompletedAt: api.At(s.CompletedAt),
 		ErrorMessage: api.OptString(s.ErrorMessage), SkipReason: api.OptString(s.SkipReason),
-		ChildJobID: api.OptString(s.ChildJobID),
+		ChildJobID: api.OptString(s.ChildJobID), CarriedOver: s.CarriedOver, CarriedFrom: api.OptString(s.CarriedFrom),
 	}
 }
 

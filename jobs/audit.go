@@ -31,6 +31,8 @@ const (
 const (
 	ActionJobExecute       = "job.execute"
 	ActionJobCancel        = "job.cancel"
+	ActionJobRerun         = "job.rerun"
+	ActionJobRestart       = "job.restart"
 	ActionWorkspaceRefresh = "workspace.refresh"
 	ActionLogin            = "auth.login"
 	ActionLoginFailed      = "auth.login_failed"

@@ -34,15 +34,23 @@ type TriggerRequest struct {
 	// creating transaction, so a fire and its checked_through commit
 	// together.
 	Schedule *ScheduleWrite
+	// snap, set by Rerun, replaces the workspace's current snapshot;
+	// rerunOf and noHooks are copied to the job.
+	snap    *workspace.Snapshot
+	rerunOf string
+	noHooks bool
 }
 
 // Trigger validates the input and creates the job in one transaction,
 // dispatching its root steps. It returns the job as committed (a root step
 // may already have failed).
 func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) {
-	snap, err := e.defs.Current(req.Workspace)
-	if err != nil {
-		return nil, err
+	snap := req.snap
+	if snap == nil {
+		var err error
+		if snap, err = e.defs.Current(req.Workspace); err != nil {
+			return nil, err
+		}
 	}
 	task, ok := snap.Tasks[req.Task]
 	if !ok {
@@ -80,7 +88,8 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 	var job *Job
 	err = e.store.updateRendered(renders, func(t *txn) error {
 		spec := jobSpec{id: id, created: created, task: task, taskName: task.Name, input: in,
-			sourceType: req.SourceType, sourceID: req.SourceID, lines: req.Lines}
+			sourceType: req.SourceType, sourceID: req.SourceID, lines: req.Lines,
+			rerunOf: req.rerunOf, noHooks: req.noHooks}
 		if req.Check != nil {
 			active, err := t.activeBySource(req.SourceType, req.SourceID)
 			if err != nil {
@@ -158,6 +167,9 @@ type jobSpec struct {
 	parentStep string
 	noHooks    bool
 	skip       bool
+	// rerunOf, restartOf and restartFrom link a second chance to its
+	// source job (restart.go).
+	rerunOf, restartOf, restartFrom string
 	// lines are extra lifecycle lines, problems extra problem lines, both
 	// written after "Job created".
 	lines    []string
@@ -184,6 +196,7 @@ func (e *Engine) createJob(t *txn, snap *workspace.Snapshot, spec jobSpec, now t
 		Input: spec.input, Status: JobPending, SourceType: spec.sourceType,
 		SourceID: spec.sourceID, CreatedAt: created, Revision: snap.Revision,
 		HookEvent: spec.hookEvent, NoHooks: spec.noHooks,
+		RerunOf: spec.rerunOf, RestartOf: spec.restartOf, RestartFrom: spec.restartFrom,
 	}
 	if j.Input == nil {
 		j.Input = map[string]any{}

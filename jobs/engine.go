@@ -227,7 +227,7 @@ type InputError struct{ Msg string }
 
 func (e *InputError) Error() string { return "Input validation failed: " + e.Msg }
 
-// ConflictError explains a refused worker report (HTTP 409).
+// ConflictError explains a refused request or worker report (HTTP 409).
 type ConflictError struct{ Msg string }
 
 func (e *ConflictError) Error() string { return e.Msg }

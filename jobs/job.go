@@ -97,6 +97,11 @@ type Job struct {
 	Finalized bool `json:"finalized,omitempty"`
 	// Scrubbed is set once secret values were masked in the stored record.
 	Scrubbed bool `json:"scrubbed,omitempty"`
+	// RerunOf is the job this one re-runs; RestartOf the job it restarts
+	// from step RestartFrom (restart.go).
+	RerunOf     string `json:"rerun_of,omitempty"`
+	RestartOf   string `json:"restart_of,omitempty"`
+	RestartFrom string `json:"restart_from,omitempty"`
 
 	// Steps in DAG order; filled by Get, not by List.
 	Steps []*Step `json:"-"`
@@ -138,4 +143,8 @@ type Step struct {
 	Acked bool `json:"acked,omitempty"`
 	// When is the step's when: template as written ("" = none).
 	When string `json:"when,omitempty"`
+	// CarriedOver marks a completed step a restart took over with its
+	// output instead of running it; CarriedFrom is the job it ran in.
+	CarriedOver bool   `json:"carried_over,omitempty"`
+	CarriedFrom string `json:"carried_from,omitempty"`
 }

@@ -46,6 +46,7 @@ const (
 	stepComplete                       // running → completed: exit 0, child completed
 	stepFail                           // running → failed: exit ≠ 0, timeouts, worker lost, restart, child failed
 	stepStop                           // running → cancelled: job cancelled and the process stopped
+	stepCarry                          // pending → completed: a restart carries the step's result over (§ restart)
 	numStepEvents
 )
 
@@ -76,6 +77,7 @@ var stepRows = [numStepEvents]stepRow{
 	stepComplete:      {name: "complete", from: []string{StepRunning}, to: StepCompleted},
 	stepFail:          {name: "fail", from: []string{StepRunning}, to: StepFailed},
 	stepStop:          {name: "stop", from: []string{StepRunning}, to: StepCancelled},
+	stepCarry:         {name: "carry", from: []string{StepPending}, to: StepCompleted},
 }
 
 func (ev stepEvent) String() string {

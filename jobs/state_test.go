@@ -29,6 +29,7 @@ func TestStepTransitions(t *testing.T) {
 		"complete running":       StepCompleted,
 		"fail running":           StepFailed,
 		"stop running":           StepCancelled,
+		"carry pending":          StepCompleted,
 	}
 	froms := []string{newStatus, StepPending, StepReady, StepRunning, StepCompleted, StepFailed, StepSkipped, StepCancelled}
 	seen := 0

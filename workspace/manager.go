@@ -53,6 +53,11 @@ type Source struct {
 	// MaxChangedFiles and MaxDiffFileSize); otherwise the retained
 	// revision trees are compared.
 	Changes func(ctx context.Context, from, to string) ([]FileChange, error)
+	// Restore, when set, writes the tree of revision rev into dir when it
+	// is no longer retained, so pinned lookups (a re-run on an old
+	// revision) still load it; cmd hands gitsync's Repo.Export (the clone
+	// holds the history). An error leaves the revision unavailable.
+	Restore func(rev, dir string) error
 }
 
 // ManagerOptions configure a Manager.
@@ -506,8 +511,9 @@ func (m *Manager) Current(ws string) (*Snapshot, error) {
 
 // Snapshot returns the snapshot of a pinned revision: the current one, a
 // recently used one, else one loaded again from its retained tree under
-// RevisionsDir (concurrent callers share that load; it never changes the
-// current snapshot or errors). Errors: ErrNotFound,
+// RevisionsDir, written again by Source.Restore when it is gone
+// (concurrent callers share that load; it never changes the current
+// snapshot or errors). Errors: ErrNotFound,
 // *RevisionNotAvailableError, or the load error of a tree that no longer
 // loads (a *LoadError, wrapped).
 func (m *Manager) Snapshot(ws, rev string) (*Snapshot, error) {
@@ -525,6 +531,11 @@ func (m *Manager) Snapshot(ws, rev string) (*Snapshot, error) {
 		return nil, &RevisionNotAvailableError{Name: ws, Revision: rev}
 	}
 	dir := filepath.Join(m.opts.RevisionsDir, ws, rev)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) && w.src.Restore != nil {
+		if err := w.src.Restore(rev, dir); err != nil {
+			m.log.Info("restore revision", "workspace", ws, "revision", rev, "err", err)
+		}
+	}
 	w.mu.Lock()
 	c := w.pinLoads[rev]
 	if c == nil {

@@ -36,6 +36,8 @@ func clientCommands() []command {
 		{"status", "show a job and its steps", clientCmd(runStatus)},
 		{"jobs", "list recent jobs", clientCmd(runJobs)},
 		{"cancel", "cancel a job", clientCmd(runCancel)},
+		{"rerun", "start a job again on its revision and input (-f follows its logs)", clientCmd(runRerun)},
+		{"restart", "restart a failed or cancelled job from a step, keeping the steps before it (-f follows)", clientCmd(runRestart)},
 		{"workers", "list workers", clientCmd(runWorkers)},
 		{"refresh", "reload a workspace from its source now", clientCmd(runRefresh)},
 		{"audit", "list the server's audit log: who did what, when, from where", clientCmd(runAudit)},

@@ -140,28 +140,7 @@ func runTrigger(ctx context.Context, e env, args []string) error {
 	fmt.Fprintln(e.stdout, id)
 	switch {
 	case *follow:
-		j, err := a.client.Job(ctx, id)
-		if err != nil {
-			return err
-		}
-		p := newLogPrinter(e, stepNames(j), *serverEvents, "", false)
-		hooks, err := followTree(ctx, e, a.client, id, p)
-		if err != nil {
-			if ctx.Err() != nil {
-				return &exitError{code: exitInterrupted, msg: fmt.Sprintf("interrupted; job %s keeps running ('runnel cancel %s' stops it)", id, id)}
-			}
-			return err
-		}
-		if j, err = waitJob(ctx, e, a.client, id); err != nil {
-			return err
-		}
-		printOutcome(e.stderr, jobOutcome(j))
-		for _, h := range hooks {
-			if hj, err := waitJob(ctx, e, a.client, h.JobID); err == nil {
-				printHook(e.stderr, string(h.HookEvent), h.TaskName, h.JobID, hj.Status)
-			}
-		}
-		return exitWith(jobExitCode(j.Status))
+		return followNewJob(ctx, e, a.client, id, *serverEvents)
 	case *wait:
 		j, err := waitJob(ctx, e, a.client, id)
 		if err != nil {
@@ -170,6 +149,34 @@ func runTrigger(ctx context.Context, e env, args []string) error {
 		return exitWith(jobExitCode(j.Status))
 	}
 	return nil
+}
+
+// followNewJob follows a job just started (trigger, rerun, restart -f):
+// its log and those of its child and hook jobs until it ends, then how it
+// and its hooks ended; the error carries the job's exit code.
+func followNewJob(ctx context.Context, e env, cl *client.Client, id string, serverEvents bool) error {
+	j, err := cl.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	p := newLogPrinter(e, stepNames(j), serverEvents, "", false)
+	hooks, err := followTree(ctx, e, cl, id, p)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &exitError{code: exitInterrupted, msg: fmt.Sprintf("interrupted; job %s keeps running ('runnel cancel %s' stops it)", id, id)}
+		}
+		return err
+	}
+	if j, err = waitJob(ctx, e, cl, id); err != nil {
+		return err
+	}
+	printOutcome(e.stderr, jobOutcome(j))
+	for _, h := range hooks {
+		if hj, err := waitJob(ctx, e, cl, h.JobID); err == nil {
+			printHook(e.stderr, string(h.HookEvent), h.TaskName, h.JobID, hj.Status)
+		}
+	}
+	return exitWith(jobExitCode(j.Status))
 }
 
 // warnUndeclared warns on stderr about input keys a task that declares
@@ -395,6 +402,9 @@ func printStatus(ctx context.Context, e env, a *apiConn, j api.Job) error {
 	} else if j.ParentJobID != "" {
 		row(t, "Parent", string("job "+j.ParentJobID+" step "+j.ParentStepName))
 	}
+	if from := secondChance(j.Item()); from != "" {
+		row(t, "From", from)
+	}
 	row(t, "Input", compactJSON(orEmpty(j.Input)))
 	if j.Output != nil {
 		row(t, "Output", compactJSON(j.Output))
@@ -419,6 +429,9 @@ func printStatus(ctx context.Context, e env, a *apiConn, j api.Job) error {
 		note := firstLine(string(s.ErrorMessage))
 		if note == "" && s.SkipReason != "" {
 			note = "skipped: " + firstLine(string(s.SkipReason))
+		}
+		if note == "" && s.CarriedOver {
+			note = "carried over from job " + string(s.CarriedFrom)
 		}
 		if note == "" && s.StartedAt.IsZero() {
 			note = waiting[s.StepName]
@@ -544,7 +557,7 @@ func runJobs(ctx context.Context, e env, args []string) error {
 		} else if j.Status == api.JobRunning {
 			dur = span(j.CreatedAt.Time, time.Time{}, now) + "…"
 		}
-		row(t, j.JobID, task, j.Status, source(j), ago(j.CreatedAt.Time, now), dur)
+		row(t, j.JobID, task, j.Status, source(j)+sourceLink(j), ago(j.CreatedAt.Time, now), dur)
 	}
 	return t.Flush()
 }

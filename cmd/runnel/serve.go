@@ -286,6 +286,7 @@ func (m *Main) sources() ([]workspace.Source, error) {
 				URL:      wc.URL,
 				Describe: gitDescribe(repo),
 				Changes:  gitChanges(repo),
+				Restore:  repo.Export,
 			})
 		default:
 			return nil, fmt.Errorf("workspace %q: unknown type %q", name, wc.Type)

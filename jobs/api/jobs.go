@@ -37,6 +37,11 @@ type JobItem struct {
 	HookEvent      OptString `json:"hook_event"`
 	ParentJobID    OptString `json:"parent_job_id"`
 	ParentStepName OptString `json:"parent_step_name"`
+	// RerunOf, RestartOf and RestartFrom link a second chance to its
+	// source job (runnel; present only on those jobs).
+	RerunOf     OptString `json:"rerun_of,omitempty"`
+	RestartOf   OptString `json:"restart_of,omitempty"`
+	RestartFrom OptString `json:"restart_from,omitempty"`
 }
 
 // Job is GET /api/jobs/{id}: a job with its input, output and steps.
@@ -60,6 +65,11 @@ type Job struct {
 	HookEvent      OptString `json:"hook_event"`
 	ParentJobID    OptString `json:"parent_job_id"`
 	ParentStepName OptString `json:"parent_step_name"`
+	// RerunOf, RestartOf and RestartFrom link a second chance to its
+	// source job (runnel; present only on those jobs).
+	RerunOf     OptString `json:"rerun_of,omitempty"`
+	RestartOf   OptString `json:"restart_of,omitempty"`
+	RestartFrom OptString `json:"restart_from,omitempty"`
 }
 
 // Item is the job as an item of GET /api/jobs.
@@ -67,7 +77,8 @@ func (j Job) Item() JobItem {
 	return JobItem{JobID: j.JobID, Workspace: j.Workspace, TaskName: j.TaskName, Mode: j.Mode,
 		Status: j.Status, SourceType: j.SourceType, SourceID: j.SourceID, WorkerID: j.WorkerID,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, CompletedAt: j.CompletedAt, Revision: j.Revision,
-		HookEvent: j.HookEvent, ParentJobID: j.ParentJobID, ParentStepName: j.ParentStepName}
+		HookEvent: j.HookEvent, ParentJobID: j.ParentJobID, ParentStepName: j.ParentStepName,
+		RerunOf: j.RerunOf, RestartOf: j.RestartOf, RestartFrom: j.RestartFrom}
 }
 
 // Step is a step of a Job. ActionImage is always null (runnel runs no
@@ -88,6 +99,10 @@ type Step struct {
 	ErrorMessage OptString `json:"error_message"`
 	SkipReason   OptString `json:"skip_reason"`
 	ChildJobID   OptString `json:"child_job_id"`
+	// CarriedOver marks a step a restart took over from CarriedFrom, the
+	// job it ran in (runnel; present only on such steps).
+	CarriedOver bool      `json:"carried_over,omitempty"`
+	CarriedFrom OptString `json:"carried_from,omitempty"`
 }
 
 // StepEvent is the data of a "step" event of GET /api/events.

@@ -70,6 +70,7 @@ export function JobPage({ params: [id] }) {
   const [view, setView] = useState('graph');
   const [cancelErr, setCancelErr] = useState(null);
   const [cancelling, setCancelling] = useState(false);
+  const [again, setAgain] = useState({ busy: false, error: null, what: '' });
   useEffect(() => {
     const reload = throttle(() => d.reload(), 500);
     return api.subscribe(ev => {
@@ -95,18 +96,31 @@ export function JobPage({ params: [id] }) {
     setCancelling(true); setCancelErr(null);
     try { await api.post(`/api/jobs/${enc(id)}/cancel`); d.reload(); } catch (x) { setCancelErr(x); } finally { setCancelling(false); }
   };
+  // Re-run and restart create a new job and open it.
+  const secondChance = async (kind, body, what) => {
+    setAgain({ busy: true, error: null, what });
+    try {
+      const r = await api.post(`/api/jobs/${enc(id)}/${kind}`, body);
+      setAgain({ busy: false, error: null, what });
+      navigate('/jobs/' + r.job_id);
+    } catch (x) { setAgain({ busy: false, error: x, what }); }
+  };
   if (!j) return html`<div class="page-head"><div><div class="crumbs"><a href="/jobs">Jobs</a></div><h1>Job ${shortId(id)}</h1></div></div>
     <${ErrorBox} error=${d.error} what="Could not load the job"/>${d.loading && html`<${Loading} what="job"/>`}`;
   const running = !TERMINAL.has(j.status);
   const runnable = !j.task_name.startsWith('_');
   const children = j.steps.filter(s => s.child_job_id);
+  const restartable = runnable && (j.status === 'failed' || j.status === 'cancelled');
   return html`<div class="page-head"><div><div class="crumbs"><a href="/jobs">Jobs</a> / <a href=${`/tasks/${enc(j.workspace)}/${enc(j.task_name)}`}>${j.task_name}</a></div>
       <h1>${j.task_name} <${Status} status=${j.status}/></h1><div class="sub mono">${j.job_id}</div></div>
     <div class="row">
       ${running && html`<button class="danger" onClick=${cancel} disabled=${cancelling}>${cancelling ? 'Cancelling…' : 'Cancel job'}</button>`}
+      ${!running && runnable && html`<button onClick=${() => secondChance('rerun', {}, 'Re-run failed')} disabled=${again.busy}
+        title="A new job of this task on the same revision, with the same input">${again.busy ? 'Starting…' : 'Re-run'}</button>`}
       ${runnable && html`<a class="button" href=${`/tasks/${enc(j.workspace)}/${enc(j.task_name)}/run?from=${enc(j.job_id)}`}>Run again with these inputs</a>`}
     </div></div>
     <${ErrorBox} error=${cancelErr} what="Cancel failed"/>
+    <${ErrorBox} error=${again.error} what=${again.what}/>
     <${ErrorBox} error=${d.error} what="Could not refresh the job"/>
     <div class="grid">
       <section class="card" aria-labelledby="h-overview"><h2 id="h-overview">Overview</h2><dl class="kv">
@@ -120,6 +134,8 @@ export function JobPage({ params: [id] }) {
           ${d.data.commit && html` ${d.data.commit.message.split('\n')[0]} <span class="muted">— ${d.data.commit.author.replace(/\s*<.*>$/, '')}</span>`}
           ${j.revision && html` · <button class="small" onClick=${() => setTab('changes')}>What changed?</button>`}</dd>
         <dt>Source</dt><dd>${source(j)}</dd>
+        ${j.rerun_of && html`<dt>Re-run of</dt><dd><a href=${'/jobs/' + j.rerun_of}>job ${shortId(j.rerun_of)}</a></dd>`}
+        ${j.restart_of && html`<dt>Restart of</dt><dd><a href=${'/jobs/' + j.restart_of}>job ${shortId(j.restart_of)}</a> from step <span class="mono">${j.restart_from}</span></dd>`}
         ${children.length > 0 && html`<dt>Child jobs</dt><dd>${children.map((s, i) => html`${i ? ', ' : ''}<a href=${'/jobs/' + s.child_job_id}>${s.step_name} → ${shortId(s.child_job_id)}</a>`)}</dd>`}
         ${d.data.hooks.length > 0 && html`<dt>Hook jobs</dt><dd>${d.data.hooks.map((h, i) => html`${i ? ', ' : ''}<a href=${'/jobs/' + h.job_id}>${h.hook_event || h.task_name} (${h.status})</a>`)}</dd>`}
       </dl></section>
@@ -134,7 +150,8 @@ export function JobPage({ params: [id] }) {
         <div role="group" aria-label="Steps view" class="row"><button aria-pressed=${view === 'graph' ? 'true' : 'false'} class="small" onClick=${() => setView('graph')}>Graph</button>
         <button aria-pressed=${view === 'timeline' ? 'true' : 'false'} class="small" onClick=${() => setView('timeline')}>Timeline</button></div></div>
       ${view === 'graph' ? html`<${Dag} label=${'Steps of job ' + shortId(j.job_id)} nodes=${j.steps.map(s => ({ id: s.step_name, deps: s.depends_on, status: s.status }))}/>` : html`<${Timeline} job=${j}/>`}
-      <${StepList} job=${j} onLogs=${() => setTab('logs')}/></section>`}
+      <${StepList} job=${j} onLogs=${() => setTab('logs')} busy=${again.busy}
+        onRestart=${restartable ? (step => secondChance('restart', { from_step: step }, 'Restart failed')) : null}/></section>`}
     ${tab === 'logs' && html`<section class="card"><${LogView} job=${j}/></section>`}
     ${tab === 'changes' && html`<section class="card"><${Changes} id=${j.job_id}/></section>`}
     </div>
@@ -164,12 +181,18 @@ function Timeline({ job }) {
   })}</div>`;
 }
 
-function StepList({ job }) {
+// StepList: with onRestart (a failed or cancelled job), every step offers
+// "Restart from here": it and everything downstream run again in a new job,
+// the other completed steps are carried over.
+function StepList({ job, onRestart, busy }) {
   return html`<div class="table-wrap steps-list"><table><thead><tr><th>Step</th><th>Status</th><th class="hide-narrow">Action</th><th>Duration</th><th class="hide-narrow">Worker</th></tr></thead><tbody>
     ${job.steps.map(s => html`<tr key=${s.step_name}><td><span class="mono">${s.step_name}</span>
         ${s.skip_reason && html`<div class="skip">Skipped: ${s.skip_reason}</div>`}
         ${s.error_message && html`<div class="stepmsg">${s.error_message}</div>`}
-        ${s.child_job_id && html`<div><a href=${'/jobs/' + s.child_job_id}>child job ${shortId(s.child_job_id)}</a></div>`}</td>
+        ${s.child_job_id && html`<div><a href=${'/jobs/' + s.child_job_id}>child job ${shortId(s.child_job_id)}</a></div>`}
+        ${s.carried_over && html`<div class="muted">Carried over from job <a href=${'/jobs/' + s.carried_from}>${shortId(s.carried_from)}</a></div>`}
+        ${onRestart && html`<div><button class="small" disabled=${busy} aria-label=${'Restart from ' + s.step_name} onClick=${() => onRestart(s.step_name)}
+          title="A new job in which this step and everything downstream of it run again; the other completed steps are carried over">Restart from here</button></div>`}</td>
       <td><${Status} status=${s.status}/></td><td class="hide-narrow">${s.action_name || '—'} <span class="muted">${s.action_type}</span></td>
       <td>${s.started_at ? duration(s.started_at, s.completed_at) : '—'}</td>
       <td class="hide-narrow">${s.worker_id ? html`<a href=${'/workers/' + s.worker_id} class="mono">${shortId(s.worker_id)}</a>` : '—'}</td></tr>`)}
