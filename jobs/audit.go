@@ -31,6 +31,8 @@ const (
 const (
 	ActionJobExecute       = "job.execute"
 	ActionJobCancel        = "job.cancel"
+	ActionStepApprove      = "step.approve"
+	ActionStepReject       = "step.reject"
 	ActionWorkspaceRefresh = "workspace.refresh"
 	ActionLogin            = "auth.login"
 	ActionLoginFailed      = "auth.login_failed"

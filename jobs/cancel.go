@@ -123,6 +123,7 @@ func (e *Engine) stopDeadline(id string) {
 		t.Stop()
 		delete(e.deadlines, id)
 	}
+	e.stopApprovals(id)
 	// Nothing of a finalized job runs any more.
 	delete(e.killed, id)
 }

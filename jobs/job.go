@@ -23,6 +23,8 @@ const (
 	StepFailed    = "failed"
 	StepSkipped   = "skipped"
 	StepCancelled = "cancelled"
+	// StepWaiting: an approval step waits for a decision (approval.go).
+	StepWaiting = "waiting"
 )
 
 // Source types (seed API).
@@ -138,4 +140,6 @@ type Step struct {
 	Acked bool `json:"acked,omitempty"`
 	// When is the step's when: template as written ("" = none).
 	When string `json:"when,omitempty"`
+	// Approval is the wait and decision of an approval step (approval.go).
+	Approval *StepApproval `json:"approval,omitempty"`
 }
