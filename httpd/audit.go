@@ -47,6 +47,8 @@ type auditRoute struct {
 var auditRoutes = map[string]auditRoute{
 	"POST /api/workspaces/:ws/tasks/:name/execute": {action: jobs.ActionJobExecute, target: ":ws/:name"},
 	"POST /api/jobs/:id/cancel":                    {action: jobs.ActionJobCancel, target: ":id"},
+	"POST /api/jobs/:id/steps/:step/approve":       {action: jobs.ActionStepApprove, target: ":id/:step"},
+	"POST /api/jobs/:id/steps/:step/reject":        {action: jobs.ActionStepReject, target: ":id/:step"},
 	"POST /api/workspaces/:ws/refresh":             {action: jobs.ActionWorkspaceRefresh, target: ":ws"},
 	"POST /push/:ws":                               {action: jobs.ActionWorkspaceRefresh, target: ":ws", actor: "/push/:ws", actorType: jobs.ActorWebhook},
 	"GET /hooks/:name":                             {action: jobs.ActionJobExecute, actor: "/hooks/:name", actorType: jobs.ActorWebhook},

@@ -103,6 +103,8 @@ type stepView struct {
 	ErrorMessage *string  `json:"error_message"`
 	SkipReason   *string  `json:"skip_reason"`
 	ChildJobID   *string  `json:"child_job_id"`
+	// Approval is set on approval steps (runnel; approval.go).
+	Approval *approvalView `json:"approval,omitempty"`
 }
 
 func jobViewOf(j *jobs.Job) jobView {
@@ -127,7 +129,7 @@ func jobViewOf(j *jobs.Job) jobView {
 			Input: s.Input, Output: s.Output, Status: s.Status, WorkerID: optString(s.WorkerID),
 			DependsOn: deps, StartedAt: optTime(s.StartedAt), CompletedAt: optTime(s.CompletedAt),
 			ErrorMessage: optString(s.ErrorMessage), SkipReason: optString(s.SkipReason),
-			ChildJobID: optString(s.ChildJobID),
+			ChildJobID: optString(s.ChildJobID), Approval: approvalViewOf(s.Approval),
 		})
 	}
 	return v

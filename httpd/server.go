@@ -42,6 +42,8 @@ type Engine interface {
 	Get(id string) (*jobs.Job, error)
 	List(f jobs.ListFilter) (jobs.ListResult, error)
 	Cancel(ctx context.Context, id, by string) error
+	// Decide approves or rejects a waiting approval step.
+	Decide(ctx context.Context, jobID, step string, d jobs.Decision) error
 	Wait(ctx context.Context, id string) (*jobs.Job, error)
 	// NextRuns is a scheduler trigger's next fire times, from the cache
 	// the scheduler fires from.
@@ -234,6 +236,8 @@ func (s *Server) routes() {
 	r.GET("/api/jobs", s.handle(s.listJobs))
 	r.GET("/api/jobs/:id", s.handle(s.getJob))
 	r.POST("/api/jobs/:id/cancel", s.handle(s.cancelJob))
+	r.POST("/api/jobs/:id/steps/:step/approve", s.handle(s.approveStep))
+	r.POST("/api/jobs/:id/steps/:step/reject", s.handle(s.rejectStep))
 	r.GET("/api/jobs/:id/logs", s.handle(s.jobLogs))
 	r.GET("/api/jobs/:id/logs/stream", s.handle(s.streamLogs))
 	r.GET("/api/jobs/:id/steps/:step/logs", s.handle(s.stepLogs))

@@ -217,7 +217,9 @@ func (e *Engine) armApproval(jobID, step string, deadline time.Time) {
 	if old := e.approvals[key]; old != nil {
 		old.Stop()
 	}
-	e.approvals[key] = time.AfterFunc(time.Until(deadline), func() { e.approvalTimeout(jobID, step) })
+	e.approvals[key] = time.AfterFunc(time.Until(deadline), func() {
+		e.timerRun(func() { e.approvalTimeout(jobID, step) })
+	})
 }
 
 // stopApproval forgets an approval step's timer.

@@ -112,7 +112,7 @@ func (e *Engine) armDeadline(id string, deadline time.Time) {
 	if old := e.deadlines[id]; old != nil {
 		old.Stop()
 	}
-	e.deadlines[id] = time.AfterFunc(time.Until(deadline), func() { e.timeoutJob(id) })
+	e.deadlines[id] = time.AfterFunc(time.Until(deadline), func() { e.timerRun(func() { e.timeoutJob(id) }) })
 }
 
 // stopDeadline forgets a finalized job's timer and stop cause.

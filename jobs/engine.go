@@ -79,6 +79,11 @@ type Engine struct {
 
 	upcoming *upcomingCache // scheduler triggers' fire times (scheduler.go)
 
+	// closing stops timer callbacks (job and approval timeouts) from
+	// starting; timers counts those running (timerRun).
+	closing bool
+	timers  sync.WaitGroup
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // workers, heartbeat, sweeper
@@ -179,6 +184,7 @@ func (e *Engine) Close() error {
 		}
 		e.cancel()
 		e.mu.Lock()
+		e.closing = true
 		for _, t := range e.deadlines {
 			t.Stop()
 		}
@@ -186,9 +192,24 @@ func (e *Engine) Close() error {
 			t.Stop()
 		}
 		e.mu.Unlock()
+		e.timers.Wait()
 		e.bg.Wait()
 	})
 	return nil
+}
+
+// timerRun runs f, a timer's callback, unless the engine is closing; Close
+// waits for the callbacks running (their commits start log finishes).
+func (e *Engine) timerRun(f func()) {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return
+	}
+	e.timers.Add(1)
+	e.mu.Unlock()
+	defer e.timers.Done()
+	f()
 }
 
 // runningSteps counts the built-in steps running now.

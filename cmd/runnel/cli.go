@@ -35,6 +35,8 @@ func clientCommands() []command {
 		{"status", "show a job and its steps", clientCmd(runStatus)},
 		{"jobs", "list recent jobs", clientCmd(runJobs)},
 		{"cancel", "cancel a job", clientCmd(runCancel)},
+		{"approve", "approve a step waiting for approval (-i fields, -m comment)", clientCmd(runApprove)},
+		{"reject", "reject a step waiting for approval (-m why)", clientCmd(runReject)},
 		{"workers", "list workers", clientCmd(runWorkers)},
 		{"refresh", "reload a workspace from its source now", clientCmd(runRefresh)},
 		{"audit", "list the server's audit log: who did what, when, from where", clientCmd(runAudit)},

@@ -142,6 +142,8 @@ type Step struct {
 	ErrorMessage string    `json:"error_message"`
 	SkipReason   string    `json:"skip_reason"`
 	ChildJobID   string    `json:"child_job_id"`
+	// Approval is set on approval steps (approval.go).
+	Approval *Approval `json:"approval,omitempty"`
 }
 
 // Job statuses (SPEC §5.1).
