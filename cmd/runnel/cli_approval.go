@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"runnel/httpd/client"
 )
@@ -31,6 +32,15 @@ func runReject(ctx context.Context, e env, args []string) error {
 		"and the job ends as after any failure (its on_error hooks run)."),
 		"runnel reject 0190c5d2-6c1e-7a4b-9f3e-2b8f1c0d4e5a confirm -m 'not during the freeze'")
 	return decideCmd(ctx, e, fs, args, false)
+}
+
+// approvalNote words an approval step for `runnel status`: its message
+// while it waits, the decision once made.
+func approvalNote(ap *client.Approval) string {
+	if ap.Decision == "" {
+		return "waiting for approval: " + firstLine(ap.Message)
+	}
+	return strings.ReplaceAll(ap.Decision, "_", " ") + " by " + ap.By
 }
 
 // decideCmd parses approve's or reject's arguments and sends the decision.

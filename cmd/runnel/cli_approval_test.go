@@ -51,6 +51,9 @@ func TestCLIApproveReject(t *testing.T) {
 	ctx := context.Background()
 
 	id := cliWaiting(t, s)
+	if r := cliRun(t, environ, "", "status", id); r.code != 0 || !strings.Contains(r.stdout, "waiting for approval: Ship it?") {
+		t.Errorf("status of a waiting job: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	cases := []struct {
 		name   string
 		args   []string
@@ -80,6 +83,9 @@ func TestCLIApproveReject(t *testing.T) {
 	ap := j.Steps[0].Approval
 	if j.Status != client.JobCompleted || ap == nil || ap.Decision != "approved" || ap.Comment != "checked" || ap.By != "anonymous" {
 		t.Fatalf("job %s, approval %+v", j.Status, ap)
+	}
+	if r := cliRun(t, environ, "", "status", id); !strings.Contains(r.stdout, "approved by anonymous") {
+		t.Errorf("status of the approved job:\n%s%s", r.stdout, r.stderr)
 	}
 	page, err := s.api.StepLogs(ctx, id, "deploy", 0)
 	if err != nil || !strings.Contains(page.Logs, "ticket T-1 on 3 hosts") {

@@ -422,6 +422,9 @@ func printStatus(ctx context.Context, e env, a *apiConn, j client.Job) error {
 		if note == "" && s.StartedAt.IsZero() {
 			note = waiting[s.StepName]
 		}
+		if note == "" && s.Approval != nil {
+			note = approvalNote(s.Approval)
+		}
 		row(t, s.StepName, s.Status, span(s.StartedAt, s.CompletedAt, now), worker, note)
 	}
 	return t.Flush()
