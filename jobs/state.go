@@ -155,8 +155,8 @@ func jobNext(from string, ev jobEvent) (string, error) {
 
 // moveStep applies ev to a step of st at now. msg is the skip reason of a
 // skip and the error message of a failure or cancel. Stamps: ReadyAt on
-// ready, StartedAt on running, CompletedAt on terminal statuses; a requeue
-// forgets its worker.
+// ready, StartedAt on running and waiting, CompletedAt on terminal
+// statuses; a requeue forgets its worker.
 func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) error {
 	to, err := stepNext(s.Status, ev)
 	if err != nil {
