@@ -50,6 +50,8 @@ var auditRoutes = map[string]auditRoute{
 	"POST /api/jobs/:id/cancel":                    {action: jobs.ActionJobCancel, target: ":id"},
 	"POST /api/jobs/:id/rerun":                     {action: jobs.ActionJobRerun, target: ":id"},
 	"POST /api/jobs/:id/restart":                   {action: jobs.ActionJobRestart, target: ":id"},
+	"POST /api/jobs/:id/steps/:step/approve":       {action: jobs.ActionStepApprove, target: ":id/:step"},
+	"POST /api/jobs/:id/steps/:step/reject":        {action: jobs.ActionStepReject, target: ":id/:step"},
 	"POST /api/workspaces/:ws/refresh":             {action: jobs.ActionWorkspaceRefresh, target: ":ws"},
 	"POST /push/:ws":                               {action: jobs.ActionWorkspaceRefresh, target: ":ws", actor: "/push/:ws", actorType: jobs.ActorWebhook},
 	"GET /hooks/:name":                             {action: jobs.ActionJobExecute, actor: "/hooks/:name", actorType: jobs.ActorWebhook},

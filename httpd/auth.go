@@ -185,6 +185,8 @@ type principal struct {
 	// KeyPrefix is then the key's prefix.
 	APIKey    bool
 	KeyPrefix string
+	// KeyName is the API key's name (with APIKey).
+	KeyName string
 }
 
 type principalKey struct{}
@@ -319,7 +321,7 @@ func (s *Server) credentials(r *http.Request) (*principal, error) {
 				s.log.Warn("record api key use", "prefix", k.Prefix, "err", err)
 			}
 		}
-		return &principal{UserID: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, APIKey: true, KeyPrefix: k.Prefix}, nil
+		return &principal{UserID: u.ID, Email: u.Email, IsAdmin: u.IsAdmin, APIKey: true, KeyPrefix: k.Prefix, KeyName: k.Name}, nil
 	}
 	c, err := a.signer.Verify(tok, now)
 	if err != nil {

@@ -86,6 +86,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadRequest, inErr.Error()
 	case errors.As(err, &conflict):
 		return http.StatusConflict, conflict.Msg
+	case errors.Is(err, jobs.ErrNotApprover):
+		return http.StatusForbidden, jobs.ErrNotApprover.Error()
+	case errors.Is(err, jobs.ErrStepNotFound):
+		return http.StatusNotFound, "Step not found"
 	case errors.Is(err, jobs.ErrTerminal):
 		return http.StatusConflict, jobs.ErrTerminal.Error()
 	case errors.As(err, &noStep):

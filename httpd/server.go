@@ -49,6 +49,8 @@ type Engine interface {
 	Rerun(ctx context.Context, req jobs.RerunRequest) (*jobs.Job, error)
 	Restart(ctx context.Context, req jobs.RestartRequest) (*jobs.Job, error)
 	PlanRestart(req jobs.RestartRequest) (jobs.RestartPlan, error)
+	// Decide approves or rejects a waiting approval step.
+	Decide(ctx context.Context, jobID, step string, d jobs.Decision) error
 	Wait(ctx context.Context, id string) (*jobs.Job, error)
 	Workers(limit, offset int) ([]*jobs.Worker, int, error)
 	Worker(id string) (*jobs.Worker, []*jobs.Job, error)
@@ -250,6 +252,8 @@ func (s *Server) routes() {
 	r.POST("/api/jobs/:id/cancel", s.handle(s.cancelJob))
 	r.POST("/api/jobs/:id/rerun", s.handle(s.rerunJob))
 	r.POST("/api/jobs/:id/restart", s.handle(s.restartJob))
+	r.POST("/api/jobs/:id/steps/:step/approve", s.handle(s.approveStep))
+	r.POST("/api/jobs/:id/steps/:step/reject", s.handle(s.rejectStep))
 	r.GET("/api/jobs/:id/logs", s.handle(s.jobLogs))
 	r.GET("/api/jobs/:id/logs/stream", s.handle(s.streamLogs))
 	r.GET("/api/jobs/:id/steps/:step/logs", s.handle(s.stepLogs))

@@ -60,6 +60,7 @@ func wireStep(s *jobs.Step) api.Step {
 		DependsOn: deps, StartedAt: api.At(s.StartedAt), CompletedAt: api.At(s.CompletedAt),
 		ErrorMessage: api.OptString(s.ErrorMessage), SkipReason: api.OptString(s.SkipReason),
 		ChildJobID: api.OptString(s.ChildJobID), CarriedOver: s.CarriedOver, CarriedFrom: api.OptString(s.CarriedFrom),
+		Approval: wireApproval(s.Approval),
 	}
 }
 
@@ -226,6 +227,32 @@ func wireTrigger(tr *workspace.Trigger, next []time.Time) api.Trigger {
 	case workspace.TriggerWebhook:
 		v.Path = "/hooks/" + tr.WebhookName
 		v.Mode = tr.Mode
+	}
+	return v
+}
+
+func wireApproval(ap *jobs.StepApproval) *api.Approval {
+	if ap == nil {
+		return nil
+	}
+	v := &api.Approval{Message: ap.Message, Fields: make([]api.ApprovalField, 0, len(ap.Fields)),
+		Approvers: ap.Approvers, Deadline: api.At(ap.Deadline), OnTimeout: ap.OnTimeout,
+		Decision: api.OptString(ap.Decision), By: api.OptString(ap.By), At: api.At(ap.At),
+		Comment: api.OptString(ap.Comment)}
+	if v.Approvers == nil {
+		v.Approvers = []string{}
+	}
+	if ap.Timeout > 0 {
+		secs := ap.Timeout.Seconds()
+		v.TimeoutSecs = &secs
+	}
+	for _, f := range ap.Fields {
+		var def any
+		if f.HasDefault {
+			def = f.Default
+		}
+		v.Fields = append(v.Fields, api.ApprovalField{Name: f.Name, Type: f.Type, Required: f.Required,
+			Default: def, DisplayName: f.DisplayName, Description: f.Description})
 	}
 	return v
 }

@@ -33,6 +33,8 @@ const (
 	ActionJobCancel        = "job.cancel"
 	ActionJobRerun         = "job.rerun"
 	ActionJobRestart       = "job.restart"
+	ActionStepApprove      = "step.approve"
+	ActionStepReject       = "step.reject"
 	ActionWorkspaceRefresh = "workspace.refresh"
 	ActionLogin            = "auth.login"
 	ActionLoginFailed      = "auth.login_failed"

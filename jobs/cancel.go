@@ -112,7 +112,7 @@ func (e *Engine) armDeadline(id string, deadline time.Time) {
 	if old := e.deadlines[id]; old != nil {
 		old.Stop()
 	}
-	e.deadlines[id] = time.AfterFunc(time.Until(deadline), func() { e.timeoutJob(id) })
+	e.deadlines[id] = time.AfterFunc(time.Until(deadline), func() { e.timerRun(func() { e.timeoutJob(id) }) })
 }
 
 // stopDeadline forgets a finalized job's timer and stop cause.
@@ -123,6 +123,7 @@ func (e *Engine) stopDeadline(id string) {
 		t.Stop()
 		delete(e.deadlines, id)
 	}
+	e.stopApprovals(id)
 	// Nothing of a finalized job runs any more.
 	delete(e.killed, id)
 }

@@ -304,7 +304,7 @@ func setAction(s *Step, a *workspace.Action) {
 	}
 	s.ActionType = a.Type
 	s.Runner = a.Runner
-	if a.Type == workspace.TypeTask {
+	if a.Type == workspace.TypeTask || a.Type == workspace.TypeApproval {
 		s.Runner = "none"
 		return
 	}

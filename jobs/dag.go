@@ -178,8 +178,11 @@ func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapsho
 		s.Input = copyMap(in)
 		s.Rendered = true
 	}
-	if a.Type == workspace.TypeTask {
+	switch a.Type {
+	case workspace.TypeTask:
 		return e.startChild(t, st, s, a, snap, now)
+	case workspace.TypeApproval:
+		return e.startApproval(t, st, s, a, now)
 	}
 	if err := st.moveStep(s, stepDispatch, now, ""); err != nil {
 		return err

@@ -75,9 +75,15 @@ type Engine struct {
 	mu        sync.Mutex
 	watchers  map[string][]chan struct{} // job id → closed when terminal
 	deadlines map[string]*time.Timer     // job id → job timeout
+	approvals map[string]*time.Timer     // job id, step → approval timeout (approval.go)
 	running   map[string]map[string]context.CancelCauseFunc
 	masks     *Masks
 	killed    map[string]error // job id → why its processes must stop
+
+	// closing stops timer callbacks (job and approval timeouts) from
+	// starting; timers counts those running (timerRun).
+	closing bool
+	timers  sync.WaitGroup
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -124,6 +130,7 @@ func New(opts Options) *Engine {
 		queue:     newQueue(),
 		watchers:  make(map[string][]chan struct{}),
 		deadlines: make(map[string]*time.Timer),
+		approvals: make(map[string]*time.Timer),
 		running:   make(map[string]map[string]context.CancelCauseFunc),
 		masks:     opts.Masks,
 		killed:    make(map[string]error),
@@ -187,13 +194,32 @@ func (e *Engine) Close() error {
 		}
 		e.cancel()
 		e.mu.Lock()
+		e.closing = true
 		for _, t := range e.deadlines {
 			t.Stop()
 		}
+		for _, t := range e.approvals {
+			t.Stop()
+		}
 		e.mu.Unlock()
+		e.timers.Wait()
 		e.bg.Wait()
 	})
 	return nil
+}
+
+// timerRun runs f, a timer's callback, unless the engine is closing; Close
+// waits for the callbacks running (their commits start log finishes).
+func (e *Engine) timerRun(f func()) {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return
+	}
+	e.timers.Add(1)
+	e.mu.Unlock()
+	defer e.timers.Done()
+	f()
 }
 
 // runningSteps counts the built-in steps running now.

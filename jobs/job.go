@@ -23,6 +23,8 @@ const (
 	StepFailed    = "failed"
 	StepSkipped   = "skipped"
 	StepCancelled = "cancelled"
+	// StepWaiting: an approval step waits for a decision (approval.go).
+	StepWaiting = "waiting"
 )
 
 // Source types (seed API).
@@ -147,4 +149,6 @@ type Step struct {
 	// output instead of running it; CarriedFrom is the job it ran in.
 	CarriedOver bool   `json:"carried_over,omitempty"`
 	CarriedFrom string `json:"carried_from,omitempty"`
+	// Approval is the wait and decision of an approval step (approval.go).
+	Approval *StepApproval `json:"approval,omitempty"`
 }

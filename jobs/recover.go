@@ -6,8 +6,8 @@ import (
 
 // recover repairs what a previous process left (SPEC §5.9): steps running
 // on the built-in worker fail (or end cancelled in a cancelled job), ready
-// steps are queued again, job deadlines are re-armed, and every open job is
-// re-evaluated.
+// steps are queued again, job and approval deadlines are re-armed, and
+// every open job is re-evaluated.
 func (e *Engine) recover() error {
 	var ids []string
 	if err := e.store.view(func(t *txn) error {
@@ -66,6 +66,10 @@ func (e *Engine) recoverJob(t *txn, st *jobState, now time.Time) error {
 		if s.Status == StepReady {
 			item := &queueItem{jobID: j.ID, step: s.Name, readyAt: s.ReadyAt, created: j.CreatedAt, tags: s.Tags}
 			t.after(func() { e.queue.push(item) })
+		}
+		if s.Status == StepWaiting && s.Approval != nil && !s.Approval.Deadline.IsZero() {
+			name, deadline := s.Name, s.Approval.Deadline
+			t.after(func() { e.armApproval(j.ID, name, deadline) })
 		}
 	}
 	if !JobTerminal(j.Status) && !j.Deadline.IsZero() {

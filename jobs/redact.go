@@ -113,6 +113,11 @@ func redactJob(j *Job, snap *workspace.Snapshot) {
 		s.Input = r.value(s.Input)
 		s.Output = r.value(s.Output)
 		s.ErrorMessage = r.str(s.ErrorMessage)
+		if s.Approval != nil {
+			ap := *s.Approval
+			ap.Message, ap.Comment = r.str(ap.Message), r.str(ap.Comment)
+			s.Approval = &ap
+		}
 	}
 }
 

@@ -47,6 +47,9 @@ const (
 	stepFail                           // running → failed: exit ≠ 0, timeouts, worker lost, restart, child failed
 	stepStop                           // running → cancelled: job cancelled and the process stopped
 	stepCarry                          // pending → completed: a restart carries the step's result over (§ restart)
+	stepWait                           // ready → waiting: an approval step waits for a decision
+	stepApprove                        // waiting → completed: approved (by a person, or on timeout)
+	stepDeny                           // waiting → failed: rejected, or its approval timed out
 	numStepEvents
 )
 
@@ -68,8 +71,8 @@ var stepRows = [numStepEvents]stepRow{
 	stepDispatch:      {name: "dispatch", from: []string{StepPending}, to: StepReady},
 	stepSkipUpstream:  {name: "skip-upstream", from: []string{StepPending}, to: StepSkipped, failureSkip: true},
 	stepSkipCondition: {name: "skip-condition", from: []string{StepPending}, to: StepSkipped},
-	stepSkipStopped:   {name: "skip-stopped", from: []string{StepPending, StepReady}, to: StepSkipped, failureSkip: true},
-	stepCancel:        {name: "cancel", from: []string{StepPending, StepReady}, to: StepCancelled},
+	stepSkipStopped:   {name: "skip-stopped", from: []string{StepPending, StepReady, StepWaiting}, to: StepSkipped, failureSkip: true},
+	stepCancel:        {name: "cancel", from: []string{StepPending, StepReady, StepWaiting}, to: StepCancelled},
 	stepReject:        {name: "reject", from: []string{StepPending, StepReady}, to: StepFailed},
 	stepClaim:         {name: "claim", from: []string{StepReady}, to: StepRunning},
 	stepStartChild:    {name: "start-child", from: []string{StepReady}, to: StepRunning},
@@ -78,6 +81,9 @@ var stepRows = [numStepEvents]stepRow{
 	stepFail:          {name: "fail", from: []string{StepRunning}, to: StepFailed},
 	stepStop:          {name: "stop", from: []string{StepRunning}, to: StepCancelled},
 	stepCarry:         {name: "carry", from: []string{StepPending}, to: StepCompleted},
+	stepWait:          {name: "wait", from: []string{StepReady}, to: StepWaiting},
+	stepApprove:       {name: "approve", from: []string{StepWaiting}, to: StepCompleted},
+	stepDeny:          {name: "deny", from: []string{StepWaiting}, to: StepFailed},
 }
 
 func (ev stepEvent) String() string {
@@ -151,8 +157,8 @@ func jobNext(from string, ev jobEvent) (string, error) {
 
 // moveStep applies ev to a step of st at now. msg is the skip reason of a
 // skip and the error message of a failure or cancel. Stamps: ReadyAt on
-// ready, StartedAt on running, CompletedAt on terminal statuses; a requeue
-// forgets its worker.
+// ready, StartedAt on running and waiting, CompletedAt on terminal
+// statuses; a requeue forgets its worker.
 func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) error {
 	to, err := stepNext(s.Status, ev)
 	if err != nil {
@@ -165,7 +171,7 @@ func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) e
 		if ev == stepRequeue {
 			s.WorkerID, s.StartedAt = "", time.Time{}
 		}
-	case StepRunning:
+	case StepRunning, StepWaiting:
 		s.StartedAt = now
 	case StepSkipped:
 		s.SkipReason = msg
@@ -265,8 +271,8 @@ const (
 // plan decides a job's next moves from its steps' states (SPEC §5.3, §5.4,
 // §5.7, §5.8). It reads its arguments and changes nothing.
 //
-//   - a stopped job: pending and ready steps are cancelled (job cancelled)
-//     or skipped "job timed out";
+//   - a stopped job: pending, ready and waiting steps are cancelled (job
+//     cancelled) or skipped "job timed out";
 //   - a lost revision: pending steps are skipped;
 //   - otherwise each pending step, until nothing changes: waits while a
 //     dependency is not terminal; is ready with continue_on_failure; is
@@ -302,7 +308,7 @@ func plan(j *Job, steps []*Step, f facts) decision {
 			ev, reason = stepSkipStopped, "job timed out"
 		}
 		for _, s := range steps {
-			if s.Status == StepPending || s.Status == StepReady {
+			if s.Status == StepPending || s.Status == StepReady || s.Status == StepWaiting {
 				move(s, ev, reason)
 			}
 		}

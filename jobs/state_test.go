@@ -30,8 +30,13 @@ func TestStepTransitions(t *testing.T) {
 		"fail running":           StepFailed,
 		"stop running":           StepCancelled,
 		"carry pending":          StepCompleted,
+		"wait ready":             StepWaiting,
+		"approve waiting":        StepCompleted,
+		"deny waiting":           StepFailed,
+		"cancel waiting":         StepCancelled,
+		"skip-stopped waiting":   StepSkipped,
 	}
-	froms := []string{newStatus, StepPending, StepReady, StepRunning, StepCompleted, StepFailed, StepSkipped, StepCancelled}
+	froms := []string{newStatus, StepPending, StepReady, StepRunning, StepWaiting, StepCompleted, StepFailed, StepSkipped, StepCancelled}
 	seen := 0
 	for ev := stepEvent(0); ev <= numStepEvents; ev++ {
 		for _, from := range froms {
@@ -115,6 +120,9 @@ func TestMoveStamps(t *testing.T) {
 			Step{Status: StepSkipped, SkipReason: "upstream step 'a' failed", FailureSkip: true, CompletedAt: now}},
 		{"condition skip", Step{Status: StepPending}, stepSkipCondition, "when: x was false",
 			Step{Status: StepSkipped, SkipReason: "when: x was false", CompletedAt: now}},
+		{"wait", Step{Status: StepReady, ReadyAt: earlier}, stepWait, "", Step{Status: StepWaiting, ReadyAt: earlier, StartedAt: now}},
+		{"approve", Step{Status: StepWaiting, StartedAt: earlier}, stepApprove, "", Step{Status: StepCompleted, StartedAt: earlier, CompletedAt: now}},
+		{"deny", Step{Status: StepWaiting}, stepDeny, "Rejected by a@x: no", Step{Status: StepFailed, ErrorMessage: "Rejected by a@x: no", CompletedAt: now}},
 		{"refused", Step{Status: StepCompleted, CompletedAt: earlier}, stepFail, "x", Step{Status: StepCompleted, CompletedAt: earlier}},
 	}
 	for _, c := range cases {
@@ -233,6 +241,21 @@ func TestPlan(t *testing.T) {
 		{name: "timed-out job skips", job: &Job{Status: JobFailed, EndReason: endTimeout},
 			steps: []*Step{step("a", StepFailed), step("b", StepReady), step("c", StepPending, "a")},
 			want:  want{moves: []string{"b skip-stopped job timed out", "c skip-stopped job timed out"}, final: true, status: JobFailed}},
+		{name: "a waiting step is not final and holds its dependants", job: running,
+			steps: []*Step{step("a", StepWaiting), step("b", StepPending, "a"), step("c", StepCompleted)},
+			want:  want{}},
+		{name: "an approved step makes its dependants ready", job: running,
+			steps: []*Step{out(step("a", StepCompleted), map[string]any{"ticket": "T-1"}), step("b", StepPending, "a")},
+			want:  want{ready: []string{"b"}}},
+		{name: "cancelled job cancels a waiting step", job: &Job{Status: JobCancelled},
+			steps: []*Step{step("a", StepWaiting), step("b", StepPending, "a")},
+			want:  want{moves: []string{"a cancel ", "b cancel "}, final: true, status: JobCancelled}},
+		{name: "timed-out job skips a waiting step", job: &Job{Status: JobFailed, EndReason: endTimeout},
+			steps: []*Step{step("a", StepWaiting)},
+			want:  want{moves: []string{"a skip-stopped job timed out"}, final: true, status: JobFailed}},
+		{name: "lost revision keeps a waiting step", job: running, lost: true,
+			steps: []*Step{step("a", StepWaiting), step("b", StepPending, "a")},
+			want:  want{moves: []string{"b skip-stopped workspace revision not available"}}},
 		{name: "lost revision skips pending and fails", job: running, lost: true,
 			steps: []*Step{step("a", StepCompleted), step("b", StepPending, "a")},
 			want:  want{moves: []string{"b skip-stopped workspace revision not available"}, final: true, status: JobFailed}},

@@ -43,12 +43,14 @@ type actionDef struct {
 // actionKeyTypes lists, per action key, the types that accept it; "later"
 // marks [later] keys.
 var actionKeyTypes = map[string]string{
-	"type": "shell script task", "cmd": "shell", "script": "shell script",
+	"type": "shell script task approval", "cmd": "shell", "script": "shell script",
 	"source": "script", "task": "task", "runner": "shell script",
-	"env": "shell script", "tags": "shell script", "output": "shell script task",
-	"name": "shell script task", "description": "shell script task",
-	"input":    "shell script task",
-	"language": "later", "args": "later", "dependencies": "later", "interpreter": "later",
+	"env": "shell script", "tags": "shell script", "output": "shell script task approval",
+	"name": "shell script task approval", "description": "shell script task approval",
+	"input":   "shell script task approval",
+	"message": "approval", "fields": "approval", "approvers": "approval", "timeout": "approval",
+	"on_timeout": "approval",
+	"language":   "later", "args": "later", "dependencies": "later", "interpreter": "later",
 	"image": "later", "command": "later", "entrypoint": "later", "manifest": "later",
 	"resources": "later", "workdir": "later",
 }
@@ -95,18 +97,18 @@ func (l *loader) action(d *yamlDoc, owner string, keyAt at, es []entry, inline b
 	}
 	te, hasType := byKey["type"]
 	if !hasType {
-		l.errorAt(keyAt, "%s has no 'type' (expected shell, script or task)", owner)
+		l.errorAt(keyAt, "%s has no 'type' (expected shell, script, task or approval)", owner)
 		def.broken = true
 	} else {
 		t, _ := d.scalarText(te.val)
 		switch t {
-		case TypeShell, TypeScript, TypeTask:
+		case TypeShell, TypeScript, TypeTask, TypeApproval:
 			a.Type = t
 		case "docker", "pod":
 			d.errorf(te.val, "'type: %s' is not supported yet", t)
 			def.broken = true
 		default:
-			d.errorf(te.val, "%s has invalid type '%s' (expected shell, script or task)", owner, t)
+			d.errorf(te.val, "%s has invalid type '%s' (expected shell, script, task or approval)", owner, t)
 			def.broken = true
 		}
 	}
@@ -153,6 +155,9 @@ func (l *loader) action(d *yamlDoc, owner string, keyAt at, es []entry, inline b
 			a.Task, _ = l.text(d, e.val, owner+": 'task'")
 			def.taskAt = d.at(e.val)
 		}
+	case TypeApproval:
+		a.Runner = RunnerNone
+		l.approval(d, def, byKey)
 	}
 	for _, e := range es {
 		if _, kept := byKey[e.key]; !kept {

@@ -374,7 +374,7 @@ func (sc *scopeCheck) action(def *actionDef) {
 		site := &def.sites[i]
 		label := def.owner + " " + site.label
 		kind := site.label
-		if !site.command {
+		if !site.command && site.label != "message" {
 			kind = "env"
 		}
 		for _, r := range sc.refsOf(site) {

@@ -12,6 +12,8 @@ const (
 	TypeShell  = "shell"
 	TypeScript = "script"
 	TypeTask   = "task"
+	// TypeApproval waits for a person's decision (approval.go).
+	TypeApproval = "approval"
 )
 
 // Trigger types.
@@ -105,7 +107,8 @@ type Field struct {
 // Action is a unit of work (SPEC §3.2).
 type Action struct {
 	Name string
-	// Type is TypeShell, TypeScript or TypeTask as written in YAML.
+	// Type is TypeShell, TypeScript, TypeTask or TypeApproval as written
+	// in YAML.
 	Type string
 	// Inline is the inline shell text (shell `cmd`, script `script`); nil
 	// when the action runs a file or a task.
@@ -121,7 +124,9 @@ type Action struct {
 	Input []Field
 	// Tags are extra worker tags required to run the action.
 	Tags []string
-	// Runner is "local" for shell/script, "none" for task.
+	// Approval is the wait of a TypeApproval action; nil otherwise.
+	Approval *Approval
+	// Runner is "local" for shell/script, "none" for task and approval.
 	Runner      string
 	DisplayName string
 	Description string

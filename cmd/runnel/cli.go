@@ -38,6 +38,8 @@ func clientCommands() []command {
 		{"cancel", "cancel a job", clientCmd(runCancel)},
 		{"rerun", "start a job again on its revision and input (-f follows its logs)", clientCmd(runRerun)},
 		{"restart", "restart a failed or cancelled job from a step, keeping the steps before it (-f follows)", clientCmd(runRestart)},
+		{"approve", "approve a step waiting for approval (-i fields, -m comment)", clientCmd(runApprove)},
+		{"reject", "reject a step waiting for approval (-m why)", clientCmd(runReject)},
 		{"workers", "list workers", clientCmd(runWorkers)},
 		{"refresh", "reload a workspace from its source now", clientCmd(runRefresh)},
 		{"audit", "list the server's audit log: who did what, when, from where", clientCmd(runAudit)},

@@ -436,6 +436,9 @@ func printStatus(ctx context.Context, e env, a *apiConn, j api.Job) error {
 		if note == "" && s.StartedAt.IsZero() {
 			note = waiting[s.StepName]
 		}
+		if note == "" && s.Approval != nil {
+			note = approvalNote(s.Approval)
+		}
 		row(t, s.StepName, s.Status, span(s.StartedAt.Time, s.CompletedAt.Time, now), worker, note)
 	}
 	return t.Flush()

@@ -103,6 +103,8 @@ type Step struct {
 	// job it ran in (runnel; present only on such steps).
 	CarriedOver bool      `json:"carried_over,omitempty"`
 	CarriedFrom OptString `json:"carried_from,omitempty"`
+	// Approval is set on approval steps (runnel).
+	Approval *Approval `json:"approval,omitempty"`
 }
 
 // StepEvent is the data of a "step" event of GET /api/events.

@@ -3,6 +3,7 @@ import { html, useState, useEffect, useRef, useAsync, throttle, navigate, qs, St
 import * as api from './api.js';
 import { JobTable } from './dashboard.js';
 import { LogView } from './logs.js';
+import { ApprovalForm, ApprovalRecord } from './approval.js';
 
 const STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'];
 const SOURCES = ['api', 'user', 'trigger', 'webhook', 'hook', 'task'];
@@ -143,6 +144,7 @@ export function JobPage({ params: [id] }) {
         <h3>Input</h3><${Json} value=${j.input} label="Job input"/>
         <h3>Output</h3>${j.output === null || j.output === undefined ? html`<p class="muted">${running ? 'Not finished yet.' : 'No output.'}</p>` : html`<${Json} value=${j.output} label="Job output"/>`}</section>
     </div>
+    ${j.steps.filter(s => s.status === 'waiting' && s.approval).map(s => html`<${ApprovalForm} key=${s.step_name} job=${j} step=${s} onDone=${() => d.reload()}/>`)}
     <${Tabs} label="Job views" value=${tab} onChange=${setTab} tabs=${[['steps', 'Steps'], ['logs', 'Logs'], ['changes', 'What changed']]}/>
     <div role="tabpanel" aria-labelledby=${'tab-' + tab}>
     ${tab === 'steps' && html`<section class="card">
@@ -189,6 +191,8 @@ function StepList({ job, onRestart, busy }) {
     ${job.steps.map(s => html`<tr key=${s.step_name}><td><span class="mono">${s.step_name}</span>
         ${s.skip_reason && html`<div class="skip">Skipped: ${s.skip_reason}</div>`}
         ${s.error_message && html`<div class="stepmsg">${s.error_message}</div>`}
+        ${s.status === 'waiting' && s.approval && html`<div class="skip">Waiting for approval: ${s.approval.message}</div>`}
+        <${ApprovalRecord} ap=${s.approval}/>
         ${s.child_job_id && html`<div><a href=${'/jobs/' + s.child_job_id}>child job ${shortId(s.child_job_id)}</a></div>`}
         ${s.carried_over && html`<div class="muted">Carried over from job <a href=${'/jobs/' + s.carried_from}>${shortId(s.carried_from)}</a></div>`}
         ${onRestart && html`<div><button class="small" disabled=${busy} aria-label=${'Restart from ' + s.step_name} onClick=${() => onRestart(s.step_name)}

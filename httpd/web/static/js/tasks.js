@@ -91,7 +91,7 @@ export function parseInputErrors(msg) {
   return out;
 }
 
-function initial(f, prev) {
+export function initial(f, prev) {
   const v = prev !== undefined ? prev : f.default;
   if (f.type === 'boolean') return v === true;
   if (v === undefined || v === null) return '';
@@ -118,19 +118,7 @@ export function RunPage({ params: [ws, name] }) {
   }, [t]);
   const submit = async e => {
     e.preventDefault();
-    const input = {};
-    const local = {};
-    for (const [k, f] of fields) {
-      const v = vals[k];
-      if (f.type === 'boolean') { input[k] = v; continue; }
-      if (v === '') continue; // the server applies defaults and reports missing required fields
-      if (f.type === 'number' || f.type === 'integer') {
-        const n = Number(v);
-        input[k] = isNaN(n) ? v : n;
-      } else if (f.type === 'array' || f.type === 'object') {
-        try { input[k] = JSON.parse(v); } catch (x) { local[k] = [`Not valid JSON: ${x.message}`]; }
-      } else input[k] = v;
-    }
+    const { input, local } = collect(fields, vals);
     if (Object.keys(local).length) { setErrs({ fields: local, rest: [] }); return; }
     setBusy(true);
     setErrs({ fields: {}, rest: [] });
@@ -157,8 +145,27 @@ export function RunPage({ params: [ws, name] }) {
     </form>`}`;
 }
 
-function Field({ id, f, value, errors, onChange }) {
-  const fid = 'in-' + id;
+/** collect turns form values into typed input ({input, local}: local are
+ * the fields' own errors, such as invalid JSON). */
+export function collect(fields, vals) {
+  const input = {};
+  const local = {};
+  for (const [k, f] of fields) {
+    const v = vals[k];
+    if (f.type === 'boolean') { input[k] = v; continue; }
+    if (v === '') continue; // the server applies defaults and reports missing required fields
+    if (f.type === 'number' || f.type === 'integer') {
+      const n = Number(v);
+      input[k] = isNaN(n) ? v : n;
+    } else if (f.type === 'array' || f.type === 'object') {
+      try { input[k] = JSON.parse(v); } catch (x) { local[k] = [`Not valid JSON: ${x.message}`]; }
+    } else input[k] = v;
+  }
+  return { input, local };
+}
+
+export function Field({ id, f, value, errors, onChange, prefix = 'in-' }) {
+  const fid = prefix + id;
   const errId = fid + '-err';
   const helpId = fid + '-help';
   const describedBy = errors ? helpId + ' ' + errId : helpId;
