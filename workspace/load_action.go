@@ -45,7 +45,7 @@ type actionDef struct {
 var actionKeyTypes = map[string]string{
 	"type": "shell script task", "cmd": "shell", "script": "shell script",
 	"source": "script", "task": "task", "runner": "shell script",
-	"env": "shell script", "tags": "shell script", "output": "shell script task",
+	"env": "shell script", "tags": "shell script", "retry": "shell script", "output": "shell script task",
 	"name": "shell script task", "description": "shell script task",
 	"input":    "shell script task",
 	"language": "later", "args": "later", "dependencies": "later", "interpreter": "later",
@@ -172,6 +172,8 @@ func (l *loader) action(d *yamlDoc, owner string, keyAt at, es []entry, inline b
 			a.Env = l.env(d, def, e)
 		case "tags":
 			a.Tags = l.stringList(d, e.val, owner+": 'tags'")
+		case "retry":
+			a.Retry = l.retry(d, e, owner)
 		case "name":
 			l.textField(d, e, owner, &a.DisplayName)
 		case "description":
