@@ -278,6 +278,9 @@ func flowSteps(snap *workspace.Snapshot, task *workspace.Task) []*Step {
 		if fs.When != nil {
 			s.When = fs.When.Source()
 		}
+		if s.Retry = fs.Retry; s.Retry == nil && a != nil {
+			s.Retry = a.Retry
+		}
 		if fs.Input != nil && fs.Input.Raw() != nil {
 			s.Input = fs.Input.Raw()
 		}

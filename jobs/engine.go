@@ -72,6 +72,7 @@ type Engine struct {
 	mu        sync.Mutex
 	watchers  map[string][]chan struct{} // job id → closed when terminal
 	deadlines map[string]*time.Timer     // job id → job timeout
+	retries   map[string]*retryTimer     // job id → next retry_at of its steps (retry.go)
 	running   map[string]map[string]context.CancelCauseFunc
 	masks     map[string][]string
 	killed    map[string]error // job id → why its processes must stop
@@ -120,6 +121,7 @@ func New(opts Options) *Engine {
 		queue:     newQueue(),
 		watchers:  make(map[string][]chan struct{}),
 		deadlines: make(map[string]*time.Timer),
+		retries:   make(map[string]*retryTimer),
 		running:   make(map[string]map[string]context.CancelCauseFunc),
 		masks:     make(map[string][]string),
 		killed:    make(map[string]error),
@@ -179,6 +181,9 @@ func (e *Engine) Close() error {
 		e.mu.Lock()
 		for _, t := range e.deadlines {
 			t.Stop()
+		}
+		for id := range e.retries {
+			e.stopRetriesLocked(id)
 		}
 		e.mu.Unlock()
 		e.bg.Wait()

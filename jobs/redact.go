@@ -113,6 +113,9 @@ func redactJob(j *Job, snap *workspace.Snapshot) {
 		s.Input = r.value(s.Input)
 		s.Output = r.value(s.Output)
 		s.ErrorMessage = r.str(s.ErrorMessage)
+		for i := range s.Attempts {
+			s.Attempts[i].ErrorMessage = r.str(s.Attempts[i].ErrorMessage)
+		}
 	}
 }
 

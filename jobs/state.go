@@ -46,6 +46,8 @@ const (
 	stepComplete                       // running → completed: exit 0, child completed
 	stepFail                           // running → failed: exit ≠ 0, timeouts, worker lost, restart, child failed
 	stepStop                           // running → cancelled: job cancelled and the process stopped
+	stepRetryWait                      // running → pending: a failed attempt with attempts left waits for its retry_at (retry:)
+	stepRetry                          // pending → ready: its retry_at has come
 	numStepEvents
 )
 
@@ -76,6 +78,8 @@ var stepRows = [numStepEvents]stepRow{
 	stepComplete:      {name: "complete", from: []string{StepRunning}, to: StepCompleted},
 	stepFail:          {name: "fail", from: []string{StepRunning}, to: StepFailed},
 	stepStop:          {name: "stop", from: []string{StepRunning}, to: StepCancelled},
+	stepRetryWait:     {name: "retry-wait", from: []string{StepRunning}, to: StepPending},
+	stepRetry:         {name: "retry", from: []string{StepPending}, to: StepReady},
 }
 
 func (ev stepEvent) String() string {
@@ -148,9 +152,11 @@ func jobNext(from string, ev jobEvent) (string, error) {
 }
 
 // moveStep applies ev to a step of st at now. msg is the skip reason of a
-// skip and the error message of a failure or cancel. Stamps: ReadyAt on
-// ready, StartedAt on running, CompletedAt on terminal statuses; a requeue
-// forgets its worker.
+// skip and the error message of a failure, a cancel or a retry-wait.
+// Stamps: ReadyAt on ready, StartedAt and the next Attempt on running,
+// CompletedAt on terminal statuses; a requeue forgets its worker and the
+// attempt it never started; a retry-wait forgets its worker (the caller
+// sets RetryAt) and a retry clears RetryAt.
 func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) error {
 	to, err := stepNext(s.Status, ev)
 	if err != nil {
@@ -160,11 +166,21 @@ func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) e
 	switch to {
 	case StepReady:
 		s.ReadyAt = now
-		if ev == stepRequeue {
+		switch ev {
+		case stepRequeue:
 			s.WorkerID, s.StartedAt = "", time.Time{}
+			s.Attempt--
+		case stepRetry:
+			s.RetryAt = time.Time{}
+		}
+	case StepPending:
+		if ev == stepRetryWait {
+			s.WorkerID, s.StartedAt, s.Acked, s.ErrorMessage = "", time.Time{}, false, msg
 		}
 	case StepRunning:
 		s.StartedAt = now
+		s.Attempt++
+		s.ErrorMessage = ""
 	case StepSkipped:
 		s.SkipReason = msg
 		s.FailureSkip = stepRows[ev].failureSkip
@@ -173,6 +189,7 @@ func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) e
 	}
 	if StepTerminal(to) {
 		s.CompletedAt = now
+		s.RetryAt = time.Time{}
 	}
 	st.touchStep(s)
 	return nil
@@ -230,6 +247,8 @@ type facts struct {
 	conds map[string]bool
 	// lost: the job's revision is not available; nothing more can start.
 	lost bool
+	// now decides which retries are due (zero: none is).
+	now time.Time
 }
 
 // stepMove is one move plan decided for a pending or ready step.
@@ -252,6 +271,9 @@ type decision struct {
 	final  bool
 	status string
 	output any
+	// wake is the earliest retry_at of a step waiting for its next
+	// attempt (zero = none waits): the job must be planned again then.
+	wake time.Time
 }
 
 // Planned step states besides the stored statuses.
@@ -266,7 +288,9 @@ const (
 //   - a stopped job: pending and ready steps are cancelled (job cancelled)
 //     or skipped "job timed out";
 //   - a lost revision: pending steps are skipped;
-//   - otherwise each pending step, until nothing changes: waits while a
+//   - otherwise a pending step waiting for its retry is ready once its
+//     retry_at has come (f.now), else it waits and sets d.wake; each
+//     other pending step, until nothing changes: waits while a
 //     dependency is not terminal; is ready with continue_on_failure; is
 //     skipped with the root cause when a dependency failed, was cancelled
 //     or was failure-skipped; else is ready. A ready step with a when: is
@@ -315,6 +339,18 @@ func plan(j *Job, steps []*Step, f facts) decision {
 			changed = false
 			for _, s := range steps {
 				if cur[s.Name] != StepPending {
+					continue
+				}
+				if !s.RetryAt.IsZero() {
+					if f.now.Before(s.RetryAt) {
+						if d.wake.IsZero() || s.RetryAt.Before(d.wake) {
+							d.wake = s.RetryAt
+						}
+						continue
+					}
+					d.ready = append(d.ready, s)
+					cur[s.Name] = planDispatched
+					changed = true
 					continue
 				}
 				ready, reason, wait := readiness(s, cur, failSkip)
