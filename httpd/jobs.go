@@ -103,6 +103,33 @@ type stepView struct {
 	ErrorMessage *string  `json:"error_message"`
 	SkipReason   *string  `json:"skip_reason"`
 	ChildJobID   *string  `json:"child_job_id"`
+	// (runnel) retry: the current or last attempt (0 before the first
+	// start), the policy's attempts (1 without one), when a step waiting
+	// for its next attempt becomes ready, and the finished attempts.
+	Attempt     int           `json:"attempt"`
+	MaxAttempts int           `json:"max_attempts"`
+	RetryAt     *apiTime      `json:"retry_at"`
+	Attempts    []attemptView `json:"attempts"`
+}
+
+// attemptView is one finished attempt of a step with a retry policy.
+type attemptView struct {
+	Attempt      int      `json:"attempt"`
+	ExitCode     int      `json:"exit_code"`
+	ErrorMessage *string  `json:"error_message"`
+	StartedAt    *apiTime `json:"started_at"`
+	CompletedAt  *apiTime `json:"completed_at"`
+	WorkerID     *string  `json:"worker_id"`
+}
+
+// attemptsOf returns a step's attempts for the API (never nil).
+func attemptsOf(s *jobs.Step) []attemptView {
+	out := make([]attemptView, 0, len(s.Attempts))
+	for _, a := range s.Attempts {
+		out = append(out, attemptView{Attempt: a.Attempt, ExitCode: a.ExitCode, ErrorMessage: optString(a.ErrorMessage),
+			StartedAt: optTime(a.StartedAt), CompletedAt: optTime(a.CompletedAt), WorkerID: optString(a.WorkerID)})
+	}
+	return out
 }
 
 func jobViewOf(j *jobs.Job) jobView {
@@ -128,7 +155,11 @@ func jobViewOf(j *jobs.Job) jobView {
 			DependsOn: deps, StartedAt: optTime(s.StartedAt), CompletedAt: optTime(s.CompletedAt),
 			ErrorMessage: optString(s.ErrorMessage), SkipReason: optString(s.SkipReason),
 			ChildJobID: optString(s.ChildJobID),
+			Attempt:    s.Attempt, MaxAttempts: 1, RetryAt: optTime(s.RetryAt), Attempts: attemptsOf(s),
 		})
+		if s.Retry != nil {
+			v.Steps[len(v.Steps)-1].MaxAttempts = s.Retry.Attempts
+		}
 	}
 	return v
 }

@@ -142,6 +142,23 @@ type Step struct {
 	ErrorMessage string    `json:"error_message"`
 	SkipReason   string    `json:"skip_reason"`
 	ChildJobID   string    `json:"child_job_id"`
+	// Attempt, MaxAttempts, RetryAt and Attempts are runnel's retry:
+	// fields (RetryAt zero when the step does not wait for a retry).
+	Attempt     int       `json:"attempt"`
+	MaxAttempts int       `json:"max_attempts"`
+	RetryAt     time.Time `json:"retry_at"`
+	Attempts    []Attempt `json:"attempts"`
+}
+
+// Attempt is one finished attempt of a step with a retry policy; empty
+// strings and zero times stand for the API's nulls.
+type Attempt struct {
+	Attempt      int       `json:"attempt"`
+	ExitCode     int       `json:"exit_code"`
+	ErrorMessage string    `json:"error_message"`
+	StartedAt    time.Time `json:"started_at"`
+	CompletedAt  time.Time `json:"completed_at"`
+	WorkerID     string    `json:"worker_id"`
 }
 
 // Job statuses (SPEC §5.1).
