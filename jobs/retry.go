@@ -24,7 +24,7 @@ func (e *Engine) endRun(t *txn, st *jobState, s *Step, ev stepEvent, now time.Ti
 		s.Attempts = append(s.Attempts, Attempt{Attempt: s.Attempt, ExitCode: code, ErrorMessage: msg,
 			StartedAt: s.StartedAt, CompletedAt: now, WorkerID: s.WorkerID})
 	}
-	if ev != stepFail || r == nil || jobStopped(st.job) || s.Attempt >= r.Attempts || !r.Retries(code) {
+	if ev != stepFail || !retryWaits(st.job, s, code) {
 		return e.endStep(t, st, s, ev, now, msg)
 	}
 	attempt, delay := s.Attempt, r.DelayAfter(s.Attempt)

@@ -9,7 +9,8 @@ package jobs
 //     moveStep and moveJob apply one, stamping what every such move stamps.
 //   - plan is the one decision, pure (no I/O, no store): given a job and the
 //     current states of its steps, it says which pending steps become ready,
-//     which are skipped (and why), which need their when: evaluated, and
+//     which are skipped (and why), which need their when: evaluated, when
+//     a step waiting for its retry makes the job worth planning again, and
 //     whether the job is final and with what status and output.
 //   - stoppedEnd says how a running step ends in a cancelled or timed-out
 //     job, whoever notices it (a report, recovery, the sweep, a child).
@@ -239,6 +240,15 @@ func stoppedEnd(j *Job) (ev stepEvent, msg string, ok bool) {
 		return stepFail, "Job timed out after " + shell.FormatDuration(j.Timeout), true
 	}
 	return 0, "", false
+}
+
+// retryWaits reports whether a failed attempt of a running step, with exit
+// code code, waits for its next attempt (stepRetryWait) instead of failing
+// (stepFail): its job is not stopped, and its retry policy has attempts
+// left and retries code.
+func retryWaits(j *Job, s *Step, code int) bool {
+	r := s.Retry
+	return r != nil && !jobStopped(j) && s.Attempt < r.Attempts && r.Retries(code)
 }
 
 // facts are what plan knows besides the stored states.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"runnel/workspace"
 )
 
 // TestStepTransitions checks every step status × event: exactly SPEC
@@ -299,6 +301,34 @@ func TestPlan(t *testing.T) {
 			if _, err := stepNext(m.step.Status, m.ev); err != nil {
 				t.Errorf("%s: planned %v", c.name, err)
 			}
+		}
+	}
+}
+
+// TestRetryWaits checks when a failed attempt waits for a retry rather
+// than failing.
+func TestRetryWaits(t *testing.T) {
+	policy := &workspace.Retry{Attempts: 3, OnExitCodes: []int{75, -1}}
+	running := &Job{Status: JobRunning}
+	cases := []struct {
+		name string
+		job  *Job
+		step Step
+		code int
+		want bool
+	}{
+		{"no policy", running, Step{Attempt: 1}, 75, false},
+		{"listed code with attempts left", running, Step{Attempt: 2, Retry: policy}, 75, true},
+		{"infrastructure code listed", running, Step{Attempt: 1, Retry: policy}, -1, true},
+		{"unlisted code", running, Step{Attempt: 1, Retry: policy}, 1, false},
+		{"attempts used up", running, Step{Attempt: 3, Retry: policy}, 75, false},
+		{"any code without on_exit_codes", running, Step{Attempt: 1, Retry: &workspace.Retry{Attempts: 2}}, 9, true},
+		{"cancelled job", &Job{Status: JobCancelled}, Step{Attempt: 1, Retry: policy}, 75, false},
+		{"timed-out job", &Job{Status: JobFailed, EndReason: endTimeout}, Step{Attempt: 1, Retry: policy}, 75, false},
+	}
+	for _, c := range cases {
+		if got := retryWaits(c.job, &c.step, c.code); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }
