@@ -36,7 +36,7 @@ func parseLineJSON(b []byte) (Line, error) {
 		Stream  *string `json:"stream"`
 		Step    *string `json:"step"`
 		Line    *string `json:"line"`
-		Attempt int     `json:"attempt"`
+		Attempt any     `json:"attempt"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return Line{}, fmt.Errorf("parse log line: %w", err)
@@ -48,7 +48,21 @@ func parseLineJSON(b []byte) (Line, error) {
 	if err != nil {
 		return Line{}, fmt.Errorf("parse log line: %w", err)
 	}
-	return Line{TS: ts.UTC(), Stream: *v.Stream, Step: *v.Step, Text: *v.Line, Attempt: v.Attempt}, nil
+	return Line{TS: ts.UTC(), Stream: *v.Stream, Step: *v.Step, Text: *v.Line, Attempt: attemptOf(v.Attempt)}, nil
+}
+
+// maxAttempt bounds the attempt numbers read back (far above any retry
+// policy).
+const maxAttempt = 1 << 20
+
+// attemptOf reads a line's "attempt": an integer from 2 to maxAttempt, else
+// 0 (the first attempt; anything else is ignored like an unknown key).
+func attemptOf(v any) int {
+	f, ok := v.(float64)
+	if !ok || f < 2 || f > maxAttempt || f != float64(int(f)) {
+		return 0
+	}
+	return int(f)
 }
 
 // fastFields are the raw (still escaped) contents of the four strings of a
@@ -79,7 +93,7 @@ func splitFast(b []byte) (f fastFields, ok bool) {
 	}
 	if rest, found := bytes.CutPrefix(b[i:], []byte(`,"attempt":`)); found {
 		n := 0
-		for len(rest) > 1 && rest[0] >= '0' && rest[0] <= '9' && n < 1000 {
+		for len(rest) > 1 && rest[0] >= '0' && rest[0] <= '9' && n < 1000 && (n > 0 || rest[0] != '0') {
 			n = n*10 + int(rest[0]-'0')
 			rest = rest[1:]
 		}
