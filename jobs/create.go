@@ -278,13 +278,13 @@ func flowSteps(snap *workspace.Snapshot, task *workspace.Task) []*Step {
 		if fs.When != nil {
 			s.When = fs.When.Source()
 		}
-		if s.Retry = fs.Retry; s.Retry == nil && a != nil {
-			s.Retry = a.Retry
-		}
 		if fs.Input != nil && fs.Input.Raw() != nil {
 			s.Input = fs.Input.Raw()
 		}
 		setAction(s, a)
+		if fs.Retry != nil {
+			s.Retry = fs.Retry // the step's policy wins over its action's
+		}
 		steps = append(steps, s)
 	}
 	return steps
@@ -305,6 +305,7 @@ func setAction(s *Step, a *workspace.Action) {
 		s.Runner = "local"
 	}
 	s.Tags = requiredTags(a.Tags)
+	s.Retry = a.Retry
 }
 
 // requiredTags is ["shell"] plus the action's tags, without duplicates.

@@ -79,6 +79,10 @@ tasks:
         action: flaky
         input: { f: "{{ input.f }}" }
         retry: { attempts: 3, delay: 1h }
+  hooked:
+    on_success: [{ action: flaky, input: { f: HOOKCOUNT } }]
+    flow:
+      ok: { type: shell, cmd: "true" }
   step-timeout:
     input:
       f: { type: string, required: true }
@@ -95,10 +99,11 @@ tasks:
 `
 
 // retryHarness starts an engine on retryYAML with the flaky action's
-// delay; it returns the hook file.
+// delay; it returns the hook file. The hooked task's hook counts in
+// <hook>.count.
 func retryHarness(t *testing.T, delay string) (*jobstest.Harness, string) {
 	hook := filepath.Join(t.TempDir(), "hook")
-	y := strings.NewReplacer("HOOKFILE", hook, "DELAY", delay).Replace(retryYAML)
+	y := strings.NewReplacer("HOOKFILE", hook, "HOOKCOUNT", hook+".count", "DELAY", delay).Replace(retryYAML)
 	return jobstest.New(t, files(y)), hook
 }
 
@@ -189,6 +194,28 @@ func TestRetryUntilSuccess(t *testing.T) {
 	})
 	if got := runs(t, hook); got != "completed" {
 		t.Errorf("hook saw %q", got)
+	}
+}
+
+// TestRetryInHookJob: an action's retry applies wherever the action runs,
+// in a hook job too.
+func TestRetryInHookJob(t *testing.T) {
+	h, hook := retryHarness(t, "10ms")
+	if j := h.Wait(h.Trigger("hooked", nil)); j.Status != jobs.JobCompleted {
+		t.Fatalf("job %s", j.Status)
+	}
+	var hj *jobs.Job
+	jobstest.Eventually(t, "the hook job", func() bool {
+		res, err := h.Engine.List(jobs.ListFilter{SourceType: jobs.SourceHook, Limit: 1})
+		if err != nil || len(res.Jobs) == 0 {
+			return false
+		}
+		hj = res.Jobs[0]
+		return true
+	})
+	hj = h.Wait(hj.ID)
+	if s := hj.Steps[0]; hj.Status != jobs.JobCompleted || s.Attempt != 3 || len(s.Attempts) != 3 || runs(t, hook+".count") != "3" {
+		t.Errorf("hook job %s, step %+v", hj.Status, s)
 	}
 }
 
