@@ -54,14 +54,30 @@ func wireStep(s *jobs.Step) api.Step {
 	if deps == nil {
 		deps = []string{}
 	}
-	return api.Step{
+	v := api.Step{
 		StepName: s.Name, ActionName: s.Action, ActionType: s.ActionType, Runner: s.Runner,
 		Input: s.Input, Output: s.Output, Status: s.Status, WorkerID: api.OptString(s.WorkerID),
 		DependsOn: deps, StartedAt: api.At(s.StartedAt), CompletedAt: api.At(s.CompletedAt),
 		ErrorMessage: api.OptString(s.ErrorMessage), SkipReason: api.OptString(s.SkipReason),
 		ChildJobID: api.OptString(s.ChildJobID), CarriedOver: s.CarriedOver, CarriedFrom: api.OptString(s.CarriedFrom),
 		Approval: wireApproval(s.Approval),
+		Attempt:  s.Attempt, MaxAttempts: 1, RetryAt: api.At(s.RetryAt), Attempts: wireAttempts(s),
 	}
+	if s.Retry != nil {
+		v.MaxAttempts = s.Retry.Attempts
+	}
+	return v
+}
+
+// wireAttempts returns a step's finished attempts (never nil).
+func wireAttempts(s *jobs.Step) []api.Attempt {
+	out := make([]api.Attempt, 0, len(s.Attempts))
+	for _, a := range s.Attempts {
+		out = append(out, api.Attempt{Attempt: a.Attempt, ExitCode: a.ExitCode,
+			ErrorMessage: api.OptString(a.ErrorMessage), StartedAt: api.At(a.StartedAt),
+			CompletedAt: api.At(a.CompletedAt), WorkerID: api.OptString(a.WorkerID)})
+	}
+	return out
 }
 
 // wireStepEvent is a step change as an event; msg is its error message,

@@ -288,6 +288,7 @@ func (s *Server) workerComplete(w http.ResponseWriter, r *http.Request, ps httpr
 	if req.ExitCode != nil {
 		code = *req.ExitCode
 	}
+	res.ExitCode = code
 	switch {
 	case req.Error != nil && *req.Error != "":
 		res.Error = *req.Error

@@ -126,6 +126,7 @@ func (e *Engine) stopDeadline(id string) {
 	e.stopApprovals(id)
 	// Nothing of a finalized job runs any more.
 	delete(e.killed, id)
+	e.stopRetriesLocked(id)
 }
 
 // finishLog closes a finalized job's log so followers end.

@@ -115,7 +115,7 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 			JobID: st.job.ID, Workspace: st.job.Workspace, Task: st.job.Task, Step: s.Name,
 			Action: s.Action, ActionType: s.ActionType, Revision: st.job.Revision,
 			Command: r.Command, File: r.File, Env: r.Env, Tags: s.Tags,
-			Input: stepInput(s), Timeout: s.Timeout, Dir: snap.Dir,
+			Input: stepInput(s), Timeout: s.Timeout, Dir: snap.Dir, Attempt: s.Attempt,
 		}
 		return nil
 	})
@@ -259,6 +259,10 @@ type StepResult struct {
 	Error string
 	// TimedOut marks a step timeout (for the _server line).
 	TimedOut bool
+	// ExitCode is the process exit code of a failure (-1: a signal, a
+	// timeout or an infrastructure error; 0 with an Error counts as -1);
+	// retry: on_exit_codes reads it.
+	ExitCode int
 }
 
 // Complete records a step's end reported by the worker holding it:
@@ -298,7 +302,7 @@ func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res
 			}
 			ev, msg = stepFail, res.Error
 		}
-		if err := e.endStep(t, st, s, ev, now, msg); err != nil {
+		if err := e.endRun(t, st, s, ev, now, msg, failureCode(res)); err != nil {
 			return err
 		}
 		snap, err := e.snapshot(j)

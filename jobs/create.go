@@ -292,6 +292,9 @@ func flowSteps(snap *workspace.Snapshot, task *workspace.Task) []*Step {
 			s.Input = fs.Input.Raw()
 		}
 		setAction(s, a)
+		if fs.Retry != nil {
+			s.Retry = fs.Retry // the step's policy wins over its action's
+		}
 		steps = append(steps, s)
 	}
 	return steps
@@ -312,6 +315,7 @@ func setAction(s *Step, a *workspace.Action) {
 		s.Runner = "local"
 	}
 	s.Tags = requiredTags(a.Tags)
+	s.Retry = a.Retry
 }
 
 // requiredTags is ["shell"] plus the action's tags, without duplicates.

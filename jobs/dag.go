@@ -17,7 +17,7 @@ import (
 func (e *Engine) advance(t *txn, st *jobState, snap *workspace.Snapshot, now time.Time) error {
 	var conds map[string]bool
 	for {
-		d := plan(st.job, st.steps, facts{conds: conds})
+		d := plan(st.job, st.steps, facts{conds: conds, now: now})
 		moved := len(d.moves) > 0
 		if err := e.applyMoves(t, st, d.moves, now); err != nil {
 			return err
@@ -50,6 +50,7 @@ func (e *Engine) advance(t *txn, st *jobState, snap *workspace.Snapshot, now tim
 			moved = moved || s.Status != StepPending
 		}
 		if !moved {
+			e.armRetry(t, st.job.ID, d.wake)
 			return e.finish(t, st, snap, d, now)
 		}
 	}
@@ -184,7 +185,11 @@ func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapsho
 	case workspace.TypeApproval:
 		return e.startApproval(t, st, s, a, now)
 	}
-	if err := st.moveStep(s, stepDispatch, now, ""); err != nil {
+	ev := stepDispatch
+	if !s.RetryAt.IsZero() {
+		ev = stepRetry
+	}
+	if err := st.moveStep(s, ev, now, ""); err != nil {
 		return err
 	}
 	item := &queueItem{jobID: st.job.ID, step: s.Name, readyAt: now, created: st.job.CreatedAt, tags: s.Tags}
@@ -263,11 +268,6 @@ func renderAction(a *workspace.Action, input map[string]any, snap *workspace.Sna
 		r.Env[k] = text
 	}
 	return r, nil
-}
-
-// failStep ends a running step that failed (stepFail).
-func (e *Engine) failStep(t *txn, st *jobState, s *Step, now time.Time, msg string) error {
-	return e.endStep(t, st, s, stepFail, now, msg)
 }
 
 // rejectStep fails a pending or ready step that never ran (stepReject).

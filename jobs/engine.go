@@ -76,6 +76,7 @@ type Engine struct {
 	watchers  map[string][]chan struct{} // job id → closed when terminal
 	deadlines map[string]*time.Timer     // job id → job timeout
 	approvals map[string]*time.Timer     // job id, step → approval timeout (approval.go)
+	retries   map[string]*retryTimer     // job id → next retry_at of its steps (retry.go)
 	running   map[string]map[string]context.CancelCauseFunc
 	masks     *Masks
 	killed    map[string]error // job id → why its processes must stop
@@ -131,6 +132,7 @@ func New(opts Options) *Engine {
 		watchers:  make(map[string][]chan struct{}),
 		deadlines: make(map[string]*time.Timer),
 		approvals: make(map[string]*time.Timer),
+		retries:   make(map[string]*retryTimer),
 		running:   make(map[string]map[string]context.CancelCauseFunc),
 		masks:     opts.Masks,
 		killed:    make(map[string]error),
@@ -200,6 +202,9 @@ func (e *Engine) Close() error {
 		}
 		for _, t := range e.approvals {
 			t.Stop()
+		}
+		for id := range e.retries {
+			e.stopRetriesLocked(id)
 		}
 		e.mu.Unlock()
 		e.timers.Wait()

@@ -38,7 +38,10 @@ func StepEnv(a *Assignment) map[string]string { return a.StepEnv() }
 
 // Result converts a shell result to a step report; cause words a stop.
 func Result(r shell.Result, cause error) StepResult {
-	res := StepResult{Error: r.Failure(cause), TimedOut: r.TimedOut}
+	res := StepResult{Error: r.Failure(cause), TimedOut: r.TimedOut, ExitCode: r.ExitCode}
+	if r.Stopped {
+		res.ExitCode = -1
+	}
 	if res.Error == "" && len(r.Output) > 0 {
 		var v any
 		if err := json.Unmarshal(r.Output, &v); err == nil {
@@ -79,7 +82,7 @@ func (e *Engine) runLocal(a *Assignment, scratch *shell.Scratch) {
 	r := shell.Run(ctx, spec, func(lines []shell.Line) {
 		out := make([]logstore.Line, len(lines))
 		for i, l := range lines {
-			out[i] = logstore.Line{TS: l.TS, Stream: l.Stream, Step: a.Step, Text: l.Text}
+			out[i] = logstore.Line{TS: l.TS, Stream: l.Stream, Step: a.Step, Text: l.Text, Attempt: a.Attempt}
 		}
 		if err := e.logs.Append(a.JobID, out...); err != nil {
 			e.log.Error("write step output", "job", a.JobID, "step", a.Step, "err", err)
@@ -87,7 +90,7 @@ func (e *Engine) runLocal(a *Assignment, scratch *shell.Scratch) {
 	})
 	if strings.HasPrefix(r.Error, "Failed to ") {
 		// Infrastructure errors are also logged as a stderr line.
-		_ = e.logs.Append(a.JobID, logstore.Line{TS: time.Now(), Stream: logstore.Stderr, Step: a.Step, Text: r.Error})
+		_ = e.logs.Append(a.JobID, logstore.Line{TS: time.Now(), Stream: logstore.Stderr, Step: a.Step, Text: r.Error, Attempt: a.Attempt})
 	}
 	res := Result(r, context.Cause(ctx))
 	if err := e.Complete(context.Background(), a.JobID, a.Step, e.builtinID, res); err != nil {

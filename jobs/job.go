@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"time"
+
+	"runnel/workspace"
 )
 
 // Job statuses (SPEC §5.1).
@@ -151,4 +153,28 @@ type Step struct {
 	CarriedFrom string `json:"carried_from,omitempty"`
 	// Approval is the wait and decision of an approval step (approval.go).
 	Approval *StepApproval `json:"approval,omitempty"`
+	// Retry is the step's retry policy, its own else its action's (nil =
+	// one attempt).
+	Retry *workspace.Retry `json:"retry,omitempty"`
+	// Attempt is the number of the current or last attempt (0 before the
+	// first start).
+	Attempt int `json:"attempt,omitempty"`
+	// Attempts are the finished attempts of a step with a retry policy, in
+	// order.
+	Attempts []Attempt `json:"attempts,omitempty"`
+	// RetryAt is when a pending step waiting for its next attempt becomes
+	// ready (zero = not waiting).
+	RetryAt time.Time `json:"retry_at,omitzero"`
+}
+
+// Attempt is one finished run of a step with a retry policy.
+type Attempt struct {
+	Attempt int `json:"attempt"`
+	// ExitCode is the process exit code: 0 on success, -1 for a signal, a
+	// timeout, a lost worker or an infrastructure error.
+	ExitCode     int       `json:"exit_code"`
+	ErrorMessage string    `json:"error_message,omitempty"`
+	StartedAt    time.Time `json:"started_at"`
+	CompletedAt  time.Time `json:"completed_at"`
+	WorkerID     string    `json:"worker_id,omitempty"`
 }

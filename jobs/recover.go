@@ -45,7 +45,7 @@ func (e *Engine) recoverJob(t *txn, st *jobState, now time.Time) error {
 			e.logProblem(t, j.ID, now, "[recovery] server restarted while step '%s' was running", s.Name)
 			ev, msg = stepFail, "server restarted while step was running"
 		}
-		if err := e.endStep(t, st, s, ev, now, msg); err != nil {
+		if err := e.endRun(t, st, s, ev, now, msg, -1); err != nil {
 			return err
 		}
 	}

@@ -118,6 +118,9 @@ func redactJob(j *Job, snap *workspace.Snapshot) {
 			ap.Message, ap.Comment = r.str(ap.Message), r.str(ap.Comment)
 			s.Approval = &ap
 		}
+		for i := range s.Attempts {
+			s.Attempts[i].ErrorMessage = r.str(s.Attempts[i].ErrorMessage)
+		}
 	}
 }
 

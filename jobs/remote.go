@@ -119,15 +119,19 @@ func (e *Engine) StartStep(jobID, step, workerID string) error {
 // AppendLogs writes lines pushed by the worker holding a running step; they
 // are in the file (masked) when it returns.
 func (e *Engine) AppendLogs(jobID, step, workerID string, lines []logstore.Line) error {
+	attempt := 0
 	err := e.store.view(func(t *txn) error {
-		_, _, err := checkHolder(t, jobID, step, workerID)
+		_, s, err := checkHolder(t, jobID, step, workerID)
+		if s != nil {
+			attempt = s.Attempt
+		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	for i := range lines {
-		lines[i].Step = step
+		lines[i].Step, lines[i].Attempt = step, attempt
 	}
 	return e.logs.Append(jobID, lines...)
 }
@@ -225,15 +229,15 @@ func (e *Engine) Sweep(now time.Time) error {
 				switch {
 				case dead[s.WorkerID]:
 					e.logProblem(t, id, now, "[recovery] Worker %s unresponsive (heartbeat timeout), failing step '%s'", s.WorkerID, s.Name)
-					err = e.failStep(t, st, s, now, fmt.Sprintf("Worker heartbeat timeout (worker %s unresponsive)", s.WorkerID))
+					err = e.endRun(t, st, s, stepFail, now, fmt.Sprintf("Worker heartbeat timeout (worker %s unresponsive)", s.WorkerID), -1)
 				case !s.Acked && since(s.StartedAt) > hb:
 					e.logProblem(t, id, now, "[recovery] Claim of step '%s' by worker %s was never started; requeued", s.Name, s.WorkerID)
 					err = st.moveStep(s, stepRequeue, now, "")
 					requeue = append(requeue, &queueItem{jobID: id, step: s.Name, readyAt: now, created: j.CreatedAt, tags: s.Tags})
 				case stopped && since(j.CompletedAt) > cancelGrace:
-					err = e.endStep(t, st, s, stopEv, now, stopMsg)
+					err = e.endRun(t, st, s, stopEv, now, stopMsg, -1)
 				case s.Timeout > 0 && since(s.StartedAt) > s.Timeout+remoteTimeoutGrace:
-					err = e.failStep(t, st, s, now, fmt.Sprintf("Step timed out after %s (server-side enforcement)", shell.FormatDuration(s.Timeout)))
+					err = e.endRun(t, st, s, stepFail, now, fmt.Sprintf("Step timed out after %s (server-side enforcement)", shell.FormatDuration(s.Timeout)), -1)
 				default:
 					continue
 				}

@@ -9,7 +9,8 @@ package jobs
 //     moveStep and moveJob apply one, stamping what every such move stamps.
 //   - plan is the one decision, pure (no I/O, no store): given a job and the
 //     current states of its steps, it says which pending steps become ready,
-//     which are skipped (and why), which need their when: evaluated, and
+//     which are skipped (and why), which need their when: evaluated, when
+//     a step waiting for its retry makes the job worth planning again, and
 //     whether the job is final and with what status and output.
 //   - stoppedEnd says how a running step ends in a cancelled or timed-out
 //     job, whoever notices it (a report, recovery, the sweep, a child).
@@ -50,6 +51,8 @@ const (
 	stepWait                           // ready → waiting: an approval step waits for a decision
 	stepApprove                        // waiting → completed: approved (by a person, or on timeout)
 	stepDeny                           // waiting → failed: rejected, or its approval timed out
+	stepRetryWait                      // running → pending: a failed attempt with attempts left waits for its retry_at (retry:)
+	stepRetry                          // pending → ready: its retry_at has come
 	numStepEvents
 )
 
@@ -84,6 +87,8 @@ var stepRows = [numStepEvents]stepRow{
 	stepWait:          {name: "wait", from: []string{StepReady}, to: StepWaiting},
 	stepApprove:       {name: "approve", from: []string{StepWaiting}, to: StepCompleted},
 	stepDeny:          {name: "deny", from: []string{StepWaiting}, to: StepFailed},
+	stepRetryWait:     {name: "retry-wait", from: []string{StepRunning}, to: StepPending},
+	stepRetry:         {name: "retry", from: []string{StepPending}, to: StepReady},
 }
 
 func (ev stepEvent) String() string {
@@ -156,9 +161,11 @@ func jobNext(from string, ev jobEvent) (string, error) {
 }
 
 // moveStep applies ev to a step of st at now. msg is the skip reason of a
-// skip and the error message of a failure or cancel. Stamps: ReadyAt on
-// ready, StartedAt on running and waiting, CompletedAt on terminal
-// statuses; a requeue forgets its worker.
+// skip and the error message of a failure, a cancel or a retry-wait.
+// Stamps: ReadyAt on ready, StartedAt (and the next Attempt, on running)
+// on running and waiting, CompletedAt on terminal statuses; a requeue
+// forgets its worker and the attempt it never started; a retry-wait forgets
+// its worker (the caller sets RetryAt) and a retry clears RetryAt.
 func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) error {
 	to, err := stepNext(s.Status, ev)
 	if err != nil {
@@ -168,11 +175,21 @@ func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) e
 	switch to {
 	case StepReady:
 		s.ReadyAt = now
-		if ev == stepRequeue {
+		switch ev {
+		case stepRequeue:
 			s.WorkerID, s.StartedAt = "", time.Time{}
+			s.Attempt--
+		case stepRetry:
+			s.RetryAt = time.Time{}
+		}
+	case StepPending:
+		if ev == stepRetryWait {
+			s.WorkerID, s.StartedAt, s.Acked, s.ErrorMessage = "", time.Time{}, false, msg
 		}
 	case StepRunning, StepWaiting:
 		s.StartedAt = now
+		s.Attempt++
+		s.ErrorMessage = ""
 	case StepSkipped:
 		s.SkipReason = msg
 		s.FailureSkip = stepRows[ev].failureSkip
@@ -181,6 +198,7 @@ func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) e
 	}
 	if StepTerminal(to) {
 		s.CompletedAt = now
+		s.RetryAt = time.Time{}
 	}
 	st.touchStep(s)
 	return nil
@@ -232,12 +250,23 @@ func stoppedEnd(j *Job) (ev stepEvent, msg string, ok bool) {
 	return 0, "", false
 }
 
+// retryWaits reports whether a failed attempt of a running step, with exit
+// code code, waits for its next attempt (stepRetryWait) instead of failing
+// (stepFail): its job is not stopped, and its retry policy has attempts
+// left and retries code.
+func retryWaits(j *Job, s *Step, code int) bool {
+	r := s.Retry
+	return r != nil && !jobStopped(j) && s.Attempt < r.Attempts && r.Retries(code)
+}
+
 // facts are what plan knows besides the stored states.
 type facts struct {
 	// conds holds the when: results evaluated in this update.
 	conds map[string]bool
 	// lost: the job's revision is not available; nothing more can start.
 	lost bool
+	// now decides which retries are due (zero: none is).
+	now time.Time
 }
 
 // stepMove is one move plan decided for a pending or ready step.
@@ -260,6 +289,9 @@ type decision struct {
 	final  bool
 	status string
 	output any
+	// wake is the earliest retry_at of a step waiting for its next
+	// attempt (zero = none waits): the job must be planned again then.
+	wake time.Time
 }
 
 // Planned step states besides the stored statuses.
@@ -274,7 +306,9 @@ const (
 //   - a stopped job: pending, ready and waiting steps are cancelled (job
 //     cancelled) or skipped "job timed out";
 //   - a lost revision: pending steps are skipped;
-//   - otherwise each pending step, until nothing changes: waits while a
+//   - otherwise a pending step waiting for its retry is ready once its
+//     retry_at has come (f.now), else it waits and sets d.wake; each
+//     other pending step, until nothing changes: waits while a
 //     dependency is not terminal; is ready with continue_on_failure; is
 //     skipped with the root cause when a dependency failed, was cancelled
 //     or was failure-skipped; else is ready. A ready step with a when: is
@@ -323,6 +357,18 @@ func plan(j *Job, steps []*Step, f facts) decision {
 			changed = false
 			for _, s := range steps {
 				if cur[s.Name] != StepPending {
+					continue
+				}
+				if !s.RetryAt.IsZero() {
+					if f.now.Before(s.RetryAt) {
+						if d.wake.IsZero() || s.RetryAt.Before(d.wake) {
+							d.wake = s.RetryAt
+						}
+						continue
+					}
+					d.ready = append(d.ready, s)
+					cur[s.Name] = planDispatched
+					changed = true
 					continue
 				}
 				ready, reason, wait := readiness(s, cur, failSkip)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"runnel/workspace"
 )
 
 // TestStepTransitions checks every step status × event: exactly SPEC
@@ -35,6 +37,8 @@ func TestStepTransitions(t *testing.T) {
 		"deny waiting":           StepFailed,
 		"cancel waiting":         StepCancelled,
 		"skip-stopped waiting":   StepSkipped,
+		"retry-wait running":     StepPending,
+		"retry pending":          StepReady,
 	}
 	froms := []string{newStatus, StepPending, StepReady, StepRunning, StepWaiting, StepCompleted, StepFailed, StepSkipped, StepCancelled}
 	seen := 0
@@ -111,8 +115,15 @@ func TestMoveStamps(t *testing.T) {
 		want Step
 	}{
 		{"dispatch", Step{Status: StepPending}, stepDispatch, "", Step{Status: StepReady, ReadyAt: now}},
-		{"claim", Step{Status: StepReady, ReadyAt: earlier}, stepClaim, "", Step{Status: StepRunning, ReadyAt: earlier, StartedAt: now}},
-		{"requeue", Step{Status: StepRunning, WorkerID: "w", StartedAt: earlier}, stepRequeue, "", Step{Status: StepReady, ReadyAt: now}},
+		{"claim", Step{Status: StepReady, ReadyAt: earlier}, stepClaim, "", Step{Status: StepRunning, ReadyAt: earlier, StartedAt: now, Attempt: 1}},
+		{"claim of a retry", Step{Status: StepReady, Attempt: 1, ErrorMessage: "Exit code: 1"}, stepClaim, "",
+			Step{Status: StepRunning, StartedAt: now, Attempt: 2}},
+		{"requeue", Step{Status: StepRunning, WorkerID: "w", StartedAt: earlier, Attempt: 2}, stepRequeue, "", Step{Status: StepReady, ReadyAt: now, Attempt: 1}},
+		{"retry-wait", Step{Status: StepRunning, WorkerID: "w", StartedAt: earlier, Acked: true, Attempt: 1}, stepRetryWait, "Exit code: 1",
+			Step{Status: StepPending, ErrorMessage: "Exit code: 1", Attempt: 1}},
+		{"retry", Step{Status: StepPending, RetryAt: earlier, Attempt: 1}, stepRetry, "", Step{Status: StepReady, ReadyAt: now, Attempt: 1}},
+		{"cancel while waiting for a retry", Step{Status: StepPending, RetryAt: now, Attempt: 1}, stepCancel, "",
+			Step{Status: StepCancelled, CompletedAt: now, Attempt: 1}},
 		{"complete", Step{Status: StepRunning, StartedAt: earlier}, stepComplete, "", Step{Status: StepCompleted, StartedAt: earlier, CompletedAt: now}},
 		{"fail", Step{Status: StepRunning}, stepFail, "Exit code: 1", Step{Status: StepFailed, ErrorMessage: "Exit code: 1", CompletedAt: now}},
 		{"stop", Step{Status: StepRunning}, stepStop, "Job cancelled", Step{Status: StepCancelled, ErrorMessage: "Job cancelled", CompletedAt: now}},
@@ -168,11 +179,14 @@ func TestPlan(t *testing.T) {
 		final    bool
 		status   string
 		output   any
+		wake     time.Time
 	}
 	failSkip := func(s *Step, reason string) *Step { s.FailureSkip, s.SkipReason = true, reason; return s }
 	condSkip := func(s *Step) *Step { s.SkipReason = "when: x was false"; return s }
 	cof := func(s *Step) *Step { s.ContinueOnFailure = true; return s }
 	when := func(s *Step, w string) *Step { s.When = w; return s }
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	retryAt := func(s *Step, at time.Time) *Step { s.RetryAt = at; return s }
 	out := func(s *Step, v any) *Step { s.Output = v; return s }
 	running := &Job{Status: JobRunning}
 	cases := []struct {
@@ -181,8 +195,25 @@ func TestPlan(t *testing.T) {
 		steps []*Step
 		conds map[string]bool
 		lost  bool
+		now   time.Time
 		want  want
 	}{
+		{name: "a retry waits for its time and wakes the job then", job: running, now: now,
+			steps: []*Step{retryAt(step("a", StepPending), now.Add(time.Second)), retryAt(step("b", StepPending), now.Add(time.Minute)),
+				step("c", StepPending, "a")},
+			want: want{wake: now.Add(time.Second)}},
+		{name: "a due retry is ready (its when: is not evaluated again)", job: running, now: now,
+			steps: []*Step{when(retryAt(step("a", StepPending), now), "{{ x }}"), step("c", StepPending, "a")},
+			want:  want{ready: []string{"a"}}},
+		{name: "without a time no retry is due", job: running,
+			steps: []*Step{retryAt(step("a", StepPending), now)},
+			want:  want{wake: now}},
+		{name: "a cancel cancels a step waiting for its retry", job: &Job{Status: JobCancelled}, now: now,
+			steps: []*Step{retryAt(step("a", StepPending), now.Add(time.Second))},
+			want:  want{moves: []string{"a cancel "}, final: true, status: JobCancelled}},
+		{name: "a job timeout skips a step waiting for its retry", job: &Job{Status: JobFailed, EndReason: endTimeout}, now: now,
+			steps: []*Step{retryAt(step("a", StepPending), now.Add(time.Second))},
+			want:  want{moves: []string{"a skip-stopped job timed out"}, final: true, status: JobFailed}},
 		{name: "roots ready", job: &Job{Status: JobPending},
 			steps: []*Step{step("a", StepPending), step("b", StepPending), step("c", StepPending, "a")},
 			want:  want{ready: []string{"a", "b"}}},
@@ -269,11 +300,11 @@ func TestPlan(t *testing.T) {
 	for _, c := range cases {
 		// plan must not change what it reads.
 		before := fmt.Sprintf("%+v", c.steps)
-		d := plan(c.job, c.steps, facts{conds: c.conds, lost: c.lost})
+		d := plan(c.job, c.steps, facts{conds: c.conds, lost: c.lost, now: c.now})
 		if after := fmt.Sprintf("%+v", c.steps); after != before {
 			t.Errorf("%s: plan changed its input", c.name)
 		}
-		got := want{final: d.final, status: d.status, output: d.output}
+		got := want{final: d.final, status: d.status, output: d.output, wake: d.wake}
 		if !d.final {
 			got.status = ""
 		}
@@ -294,6 +325,34 @@ func TestPlan(t *testing.T) {
 			if _, err := stepNext(m.step.Status, m.ev); err != nil {
 				t.Errorf("%s: planned %v", c.name, err)
 			}
+		}
+	}
+}
+
+// TestRetryWaits checks when a failed attempt waits for a retry rather
+// than failing.
+func TestRetryWaits(t *testing.T) {
+	policy := &workspace.Retry{Attempts: 3, OnExitCodes: []int{75, -1}}
+	running := &Job{Status: JobRunning}
+	cases := []struct {
+		name string
+		job  *Job
+		step Step
+		code int
+		want bool
+	}{
+		{"no policy", running, Step{Attempt: 1}, 75, false},
+		{"listed code with attempts left", running, Step{Attempt: 2, Retry: policy}, 75, true},
+		{"infrastructure code listed", running, Step{Attempt: 1, Retry: policy}, -1, true},
+		{"unlisted code", running, Step{Attempt: 1, Retry: policy}, 1, false},
+		{"attempts used up", running, Step{Attempt: 3, Retry: policy}, 75, false},
+		{"any code without on_exit_codes", running, Step{Attempt: 1, Retry: &workspace.Retry{Attempts: 2}}, 9, true},
+		{"cancelled job", &Job{Status: JobCancelled}, Step{Attempt: 1, Retry: policy}, 75, false},
+		{"timed-out job", &Job{Status: JobFailed, EndReason: endTimeout}, Step{Attempt: 1, Retry: policy}, 75, false},
+	}
+	for _, c := range cases {
+		if got := retryWaits(c.job, &c.step, c.code); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }

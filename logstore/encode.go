@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -113,6 +114,10 @@ func (e *encoder) appendLine(dst []byte, l Line) []byte {
 		suffix = truncatedSuffix
 	}
 	dst = appendJSONString(dst, text, suffix)
+	if l.Attempt > 1 {
+		dst = append(dst, `,"attempt":`...)
+		dst = strconv.AppendInt(dst, int64(l.Attempt), 10)
+	}
 	return append(dst, "}\n"...)
 }
 

@@ -41,12 +41,16 @@ const (
 // Line is one log line. Encoded as
 // {"ts":"2026-02-10T12:00:00.123Z","stream":"stdout","step":"say-hello","line":"Hello World"}
 // with that key order, ts in UTC with milliseconds (truncated). A zero TS is
-// written as the time of the Append.
+// written as the time of the Append. A line of a step's second or later
+// attempt (retry:) ends with ,"attempt":N; other lines keep the four keys.
 type Line struct {
 	TS     time.Time
 	Stream string
 	Step   string
 	Text   string
+	// Attempt is the step attempt that wrote the line; 0 and 1 are not
+	// written (the first attempt).
+	Attempt int
 }
 
 // ErrInvalidOffset is returned when an offset is negative, beyond the end of

@@ -94,6 +94,10 @@ func TestEncoding(t *testing.T) {
 			`{"ts":"2026-02-10T12:00:00.123Z","stream":"stdout","step":"s","line":"a` + "\ufffd" + `b` + "\ufffd\ufffd" + `c` + "\ufffd\ufffd\ufffd" + `"}` + "\n"},
 		{"step and stream escaped", logstore.Line{TS: ts0, Stream: "std\"out", Step: "st\\ep\n", Text: "x"},
 			`{"ts":"2026-02-10T12:00:00.123Z","stream":"std\"out","step":"st\\ep\n","line":"x"}` + "\n"},
+		{"first attempt not marked", logstore.Line{TS: ts0, Stream: "stdout", Step: "s", Text: "x", Attempt: 1},
+			`{"ts":"2026-02-10T12:00:00.123Z","stream":"stdout","step":"s","line":"x"}` + "\n"},
+		{"later attempt marked last", logstore.Line{TS: ts0, Stream: "stderr", Step: "s", Text: "x", Attempt: 12},
+			`{"ts":"2026-02-10T12:00:00.123Z","stream":"stderr","step":"s","line":"x","attempt":12}` + "\n"},
 		{"year 0", logstore.Line{TS: time.Date(0, 1, 1, 0, 0, 0, 1e6, time.UTC), Stream: "stdout", Step: "s", Text: "x"},
 			`{"ts":"0000-01-01T00:00:00.001Z","stream":"stdout","step":"s","line":"x"}` + "\n"},
 	}
@@ -117,11 +121,14 @@ func TestEncoding(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var v struct{ TS, Stream, Step, Line string }
+			var v struct {
+				TS, Stream, Step, Line string
+				Attempt                int
+			}
 			if err := json.Unmarshal([]byte(got), &v); err != nil {
 				t.Fatal(err)
 			}
-			want := logstore.Line{TS: tc.line.TS.UTC().Truncate(time.Millisecond), Stream: v.Stream, Step: v.Step, Text: v.Line}
+			want := logstore.Line{TS: tc.line.TS.UTC().Truncate(time.Millisecond), Stream: v.Stream, Step: v.Step, Text: v.Line, Attempt: v.Attempt}
 			if diff := cmp.Diff(want, p); diff != "" {
 				t.Errorf("ParseLine (-want +got):\n%s", diff)
 			}

@@ -23,7 +23,7 @@ func ParseLine(b []byte) (Line, error) {
 	if f, ok := splitFast(b); ok {
 		ts, ok := parseTS(f.ts)
 		if ok {
-			return Line{TS: ts, Stream: unquote(f.stream), Step: unquote(f.step), Text: unquote(f.text)}, nil
+			return Line{TS: ts, Stream: unquote(f.stream), Step: unquote(f.step), Text: unquote(f.text), Attempt: f.attempt}, nil
 		}
 	}
 	return parseLineJSON(b)
@@ -32,10 +32,11 @@ func ParseLine(b []byte) (Line, error) {
 // parseLineJSON is ParseLine's fallback for lines outside the fast format.
 func parseLineJSON(b []byte) (Line, error) {
 	var v struct {
-		TS     *string `json:"ts"`
-		Stream *string `json:"stream"`
-		Step   *string `json:"step"`
-		Line   *string `json:"line"`
+		TS      *string `json:"ts"`
+		Stream  *string `json:"stream"`
+		Step    *string `json:"step"`
+		Line    *string `json:"line"`
+		Attempt any     `json:"attempt"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return Line{}, fmt.Errorf("parse log line: %w", err)
@@ -47,18 +48,35 @@ func parseLineJSON(b []byte) (Line, error) {
 	if err != nil {
 		return Line{}, fmt.Errorf("parse log line: %w", err)
 	}
-	return Line{TS: ts.UTC(), Stream: *v.Stream, Step: *v.Step, Text: *v.Line}, nil
+	return Line{TS: ts.UTC(), Stream: *v.Stream, Step: *v.Step, Text: *v.Line, Attempt: attemptOf(v.Attempt)}, nil
+}
+
+// maxAttempt bounds the attempt numbers read back (far above any retry
+// policy).
+const maxAttempt = 1 << 20
+
+// attemptOf reads a line's "attempt": an integer from 2 to maxAttempt, else
+// 0 (the first attempt; anything else is ignored like an unknown key).
+func attemptOf(v any) int {
+	f, ok := v.(float64)
+	if !ok || f < 2 || f > maxAttempt || f != float64(int(f)) {
+		return 0
+	}
+	return int(f)
 }
 
 // fastFields are the raw (still escaped) contents of the four strings of a
 // line in the writer's format.
 type fastFields struct {
 	ts, stream, step, text []byte
+	// attempt is the optional trailing "attempt" (0 when absent).
+	attempt int
 }
 
 // splitFast splits a line of the exact form
-// {"ts":"…","stream":"…","step":"…","line":"…"} (no '\n'), checking that
-// every string is valid JSON. It does not look at the ts value.
+// {"ts":"…","stream":"…","step":"…","line":"…"} (no '\n'), optionally
+// ending ,"attempt":N with N from 2 to 9999, checking that every string is
+// valid JSON. It does not look at the ts value.
 func splitFast(b []byte) (f fastFields, ok bool) {
 	var i int
 	if f.ts, i, ok = field(b, 0, `{"ts":`); !ok {
@@ -72,6 +90,18 @@ func splitFast(b []byte) (f fastFields, ok bool) {
 	}
 	if f.text, i, ok = field(b, i, `,"line":`); !ok {
 		return f, false
+	}
+	if rest, found := bytes.CutPrefix(b[i:], []byte(`,"attempt":`)); found {
+		n := 0
+		for len(rest) > 1 && rest[0] >= '0' && rest[0] <= '9' && n < 1000 && (n > 0 || rest[0] != '0') {
+			n = n*10 + int(rest[0]-'0')
+			rest = rest[1:]
+		}
+		if n < 2 || len(rest) != 1 || rest[0] != '}' {
+			return f, false
+		}
+		f.attempt = n
+		return f, true
 	}
 	return f, i == len(b)-1 && b[i] == '}'
 }

@@ -318,3 +318,37 @@ func TestConcurrency(t *testing.T) {
 		}
 	}
 }
+
+// TestReadStepAttempts reads a step's lines across its attempts: marked
+// lines are the step's lines too, and ParseLine gives their attempt back,
+// from the writer's format and from any JSON object alike.
+func TestReadStepAttempts(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, logstore.Options{Dir: dir})
+	for a := 1; a <= 3; a++ {
+		mustAppend(t, s, "j", logstore.Line{TS: ts0, Stream: "stdout", Step: "flaky", Text: fmt.Sprintf("try %d", a), Attempt: a},
+			logstore.Line{TS: ts0, Stream: "stdout", Step: "other", Text: "x"})
+	}
+	data, _, err := s.ReadStep("j", "flaky", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.SplitAfter(string(data), "\n") {
+		if l == "" {
+			continue
+		}
+		p, err := logstore.ParseLine([]byte(l))
+		if err != nil {
+			t.Fatalf("parse %q: %v", l, err)
+		}
+		got = append(got, fmt.Sprintf("%s #%d", p.Text, p.Attempt))
+	}
+	if diff := cmp.Diff([]string{"try 1 #0", "try 2 #2", "try 3 #3"}, got); diff != "" {
+		t.Errorf("step lines (-want +got):\n%s", diff)
+	}
+	p, err := logstore.ParseLine([]byte(`{"attempt":4,"line":"x","step":"s","stream":"stdout","ts":"2026-02-10T12:00:00Z"}`))
+	if err != nil || p.Attempt != 4 || p.Text != "x" {
+		t.Errorf("reordered line: %+v, %v", p, err)
+	}
+}

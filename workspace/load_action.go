@@ -45,7 +45,7 @@ type actionDef struct {
 var actionKeyTypes = map[string]string{
 	"type": "shell script task approval", "cmd": "shell", "script": "shell script",
 	"source": "script", "task": "task", "runner": "shell script",
-	"env": "shell script", "tags": "shell script", "output": "shell script task approval",
+	"env": "shell script", "tags": "shell script", "retry": "shell script", "output": "shell script task approval",
 	"name": "shell script task approval", "description": "shell script task approval",
 	"input":   "shell script task approval",
 	"message": "approval", "fields": "approval", "approvers": "approval", "timeout": "approval",
@@ -177,6 +177,8 @@ func (l *loader) action(d *yamlDoc, owner string, keyAt at, es []entry, inline b
 			a.Env = l.env(d, def, e)
 		case "tags":
 			a.Tags = l.stringList(d, e.val, owner+": 'tags'")
+		case "retry":
+			a.Retry = l.retry(d, e, owner)
 		case "name":
 			l.textField(d, e, owner, &a.DisplayName)
 		case "description":

@@ -50,6 +50,8 @@ type stepDef struct {
 	// when is the step's when: template (nil = none), checked like an
 	// input (load_scope.go).
 	when *tmplSite
+	// retryAt is the position of the step's own retry key (nil = none).
+	retryAt *at
 }
 
 type depRef struct {
@@ -82,7 +84,7 @@ var taskKeys = map[string]bool{
 var stepKeys = map[string]bool{
 	"action": false, "depends_on": false, "input": false, "continue_on_failure": false,
 	"timeout": false, "name": false, "description": false,
-	"when": false, "for_each": true, "sequential": true, "retry": true,
+	"when": false, "for_each": true, "sequential": true, "retry": false,
 }
 
 // hookKeys are the keys of a hook entry.
@@ -292,6 +294,8 @@ func (l *loader) step(d *yamlDoc, task string, e entry) *stepDef {
 				sd.when = l.when(d, x, owner, s)
 			case "timeout":
 				s.Timeout = l.duration(d, x.val, owner)
+			case "retry":
+				s.Retry, sd.retryAt = l.retry(d, x, owner), &es[i].keyAt
 			case "name":
 				l.textField(d, x, owner, &s.DisplayName)
 			case "description":

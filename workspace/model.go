@@ -130,6 +130,9 @@ type Action struct {
 	Runner      string
 	DisplayName string
 	Description string
+	// Retry is the action's retry policy (nil = one attempt); a step's own
+	// retry wins.
+	Retry *Retry
 }
 
 // Task is a named DAG of steps (SPEC §3.3).
@@ -177,6 +180,8 @@ type Step struct {
 	// When is the step's condition (nil = none): evaluated once its
 	// dependencies are done; false skips the step (SPEC §5.3).
 	When *tmpl.Template
+	// Retry is the step's own retry policy (nil = its action's).
+	Retry *Retry
 }
 
 // TemplateName is the step's name in template contexts ("-" → "_").

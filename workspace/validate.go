@@ -37,6 +37,9 @@ func (l *loader) check() {
 			}
 			label := "task '" + td.t.Name + "' step '" + sd.s.Name + "'"
 			l.checkRequired(def, sd.inputKeys, label, sd.keyAt)
+			if sd.retryAt != nil && def.a.Type == TypeTask {
+				l.errorAt(*sd.retryAt, "%s: 'retry' is not supported on a type: task step (give the called task's steps a retry)", label)
+			}
 			if def.a.Type == TypeTask && l.tasks[def.a.Task] != nil {
 				pos := sd.actionAt
 				if sd.inline != nil {

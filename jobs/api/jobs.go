@@ -105,6 +105,24 @@ type Step struct {
 	CarriedFrom OptString `json:"carried_from,omitempty"`
 	// Approval is set on approval steps (runnel).
 	Approval *Approval `json:"approval,omitempty"`
+	// Attempt, MaxAttempts, RetryAt and Attempts are runnel's retry:
+	// fields: the current or last attempt (0 before the first start), the
+	// policy's attempts (1 without one), when a step waiting for its next
+	// attempt becomes ready (null otherwise), and the finished attempts.
+	Attempt     int       `json:"attempt"`
+	MaxAttempts int       `json:"max_attempts"`
+	RetryAt     Time      `json:"retry_at"`
+	Attempts    []Attempt `json:"attempts"`
+}
+
+// Attempt is one finished attempt of a step with a retry policy.
+type Attempt struct {
+	Attempt      int       `json:"attempt"`
+	ExitCode     int       `json:"exit_code"`
+	ErrorMessage OptString `json:"error_message"`
+	StartedAt    Time      `json:"started_at"`
+	CompletedAt  Time      `json:"completed_at"`
+	WorkerID     OptString `json:"worker_id"`
 }
 
 // StepEvent is the data of a "step" event of GET /api/events.

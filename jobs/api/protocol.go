@@ -152,6 +152,10 @@ type Assignment struct {
 	// Dir is the revision tree on this server (built-in workers; empty for
 	// a remote worker, which fetches the tree itself).
 	Dir string
+	// Attempt is the step's attempt number (1 = first; retry:); the lines
+	// of a later attempt are marked with it. Not on the wire: the server
+	// marks a remote worker's lines with the step's current attempt.
+	Attempt int
 }
 
 // StepEnv returns the RUNNEL_* and STROEM_* variables of the step (SPEC
