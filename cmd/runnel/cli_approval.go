@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runnel/jobs/api"
 	"strings"
-
 )
 
 // approvalFlags are the flags of approve and reject.
