@@ -131,7 +131,7 @@ func TestMoveStamps(t *testing.T) {
 			Step{Status: StepSkipped, SkipReason: "upstream step 'a' failed", FailureSkip: true, CompletedAt: now}},
 		{"condition skip", Step{Status: StepPending}, stepSkipCondition, "when: x was false",
 			Step{Status: StepSkipped, SkipReason: "when: x was false", CompletedAt: now}},
-		{"wait", Step{Status: StepReady, ReadyAt: earlier}, stepWait, "", Step{Status: StepWaiting, ReadyAt: earlier, StartedAt: now}},
+		{"wait", Step{Status: StepReady, ReadyAt: earlier}, stepWait, "", Step{Status: StepWaiting, ReadyAt: earlier, StartedAt: now, Attempt: 1}},
 		{"approve", Step{Status: StepWaiting, StartedAt: earlier}, stepApprove, "", Step{Status: StepCompleted, StartedAt: earlier, CompletedAt: now}},
 		{"deny", Step{Status: StepWaiting}, stepDeny, "Rejected by a@x: no", Step{Status: StepFailed, ErrorMessage: "Rejected by a@x: no", CompletedAt: now}},
 		{"refused", Step{Status: StepCompleted, CompletedAt: earlier}, stepFail, "x", Step{Status: StepCompleted, CompletedAt: earlier}},
