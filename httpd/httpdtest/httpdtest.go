@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -275,12 +276,15 @@ func (s *Server) Execute(task string, input map[string]any) string {
 // API body decoded into a map.
 func (s *Server) WaitJob(id string) map[string]any {
 	s.T.Helper()
+	// The server's wait is capped at 300 s; Patience (which scales under
+	// load) decides how long the test waits.
+	secs := max(1, int(jobstest.Patience().Round(time.Second)/time.Second))
 	var j map[string]any
-	if st := s.JSON("GET", "/api/jobs/"+id+"?wait=true&timeout=10", nil, &j); st != 200 {
+	if st := s.JSON("GET", fmt.Sprintf("/api/jobs/%s?wait=true&timeout=%d", id, min(secs, 300)), nil, &j); st != 200 {
 		s.T.Fatalf("wait job: %d %v", st, j)
 	}
 	if !jobs.JobTerminal(j["status"].(string)) {
-		s.T.Fatalf("job %s still %s after 10s", id, j["status"])
+		s.T.Fatalf("job %s still %s after %ds", id, j["status"], min(secs, 300))
 	}
 	return j
 }
