@@ -203,7 +203,7 @@ func (e *Engine) completeRenders(jobID, step string, res StepResult) *renderCach
 		return c
 	}
 	s := st.step(step)
-	if s == nil || s.Status != StepRunning || s.ChildJobID != "" || JobTerminal(st.job.Status) {
+	if s == nil || s.Status != StepRunning || s.ChildJobID != "" || s.ForEach != "" || JobTerminal(st.job.Status) {
 		return c
 	}
 	snap, err := e.snapshot(st.job)
@@ -222,13 +222,19 @@ func (e *Engine) completeRenders(jobID, step string, res StepResult) *renderCach
 	d := plan(st.job, st.steps, facts{})
 	// A step with a when: is seeded its condition and its input: a false
 	// condition costs only the input render.
+	for _, p := range d.expand {
+		if fs := task.Step(p.Name); fs != nil && fs.ForEach != nil {
+			list, ctx := fs.ForEach, stepContext(st, snap)
+			c.seed(renderKey("loop", jobID, p.Name), ctx, func() renderResult { return renderList(list, ctx) })
+		}
+	}
 	for _, p := range append(d.evaluate, d.ready...) {
 		a := snap.Actions[p.Action]
-		fs := task.Step(p.Name)
+		fs := task.Step(flowName(p))
 		if p.Rendered || a == nil || fs == nil {
 			continue
 		}
-		ctx := stepContext(st, snap)
+		ctx := withLoopVars(stepContext(st, snap), p)
 		if p.When != "" {
 			when := fs.When
 			c.seed(renderKey("when", jobID, p.Name), ctx, func() renderResult { return evalWhen(when, ctx) })
@@ -300,7 +306,7 @@ func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res
 		if s == nil {
 			return ErrNotFound
 		}
-		if s.Status != StepRunning || s.ChildJobID != "" {
+		if s.Status != StepRunning || s.ChildJobID != "" || s.ForEach != "" {
 			return &ConflictError{Msg: "Step is not running"}
 		}
 		if workerID != "" && s.WorkerID != workerID {

@@ -138,4 +138,14 @@ type Step struct {
 	Acked bool `json:"acked,omitempty"`
 	// When is the step's when: template as written ("" = none).
 	When string `json:"when,omitempty"`
+	// ForEach is a loop step's for_each as written ("" = not a loop; a
+	// literal list as JSON); MaxParallel bounds its ready and running
+	// instances (0 = no bound). A loop step runs as its instances (loop.go).
+	ForEach     string `json:"for_each,omitempty"`
+	MaxParallel int    `json:"max_parallel,omitempty"`
+	// Loop names an instance's loop step ("" = not an instance); Index is
+	// its position in the loop's list and Item the element.
+	Loop  string `json:"loop,omitempty"`
+	Index int    `json:"index,omitempty"`
+	Item  any    `json:"item,omitempty"`
 }

@@ -46,6 +46,8 @@ const (
 	stepComplete                       // running → completed: exit 0, child completed
 	stepFail                           // running → failed: exit ≠ 0, timeouts, worker lost, restart, child failed
 	stepStop                           // running → cancelled: job cancelled and the process stopped
+	stepExpand                         // pending → running: a loop's list rendered, its instances created (loop.go)
+	stepInstance                       // new → pending: an instance created by its loop's expansion
 	numStepEvents
 )
 
@@ -76,6 +78,8 @@ var stepRows = [numStepEvents]stepRow{
 	stepComplete:      {name: "complete", from: []string{StepRunning}, to: StepCompleted},
 	stepFail:          {name: "fail", from: []string{StepRunning}, to: StepFailed},
 	stepStop:          {name: "stop", from: []string{StepRunning}, to: StepCancelled},
+	stepExpand:        {name: "expand", from: []string{StepPending}, to: StepRunning},
+	stepInstance:      {name: "instance", from: []string{newStatus}, to: StepPending},
 }
 
 func (ev stepEvent) String() string {
@@ -232,11 +236,14 @@ type facts struct {
 	lost bool
 }
 
-// stepMove is one move plan decided for a pending or ready step.
+// stepMove is one move plan decided for a pending or ready step, or for a
+// running loop step whose instances have all ended.
 type stepMove struct {
 	step   *Step
 	ev     stepEvent
 	reason string
+	// output is a completed loop's output: its instances' outputs in order.
+	output any
 }
 
 // decision is plan's answer.
@@ -244,8 +251,9 @@ type decision struct {
 	// moves are skips and cancels to apply now, in DAG order.
 	moves []stepMove
 	// evaluate are pending steps whose dependencies are satisfied and whose
-	// when: has no result yet; ready are pending steps to dispatch.
-	evaluate, ready []*Step
+	// when: has no result yet; ready are pending steps to dispatch; expand
+	// are pending loop steps to expand into their instances (loop.go).
+	evaluate, ready, expand []*Step
 	// final: no step is left pending, ready or running once moves are
 	// applied; status and output are then the job's (§5.4). A stopped job
 	// keeps its status.
@@ -271,11 +279,18 @@ const (
 //     skipped with the root cause when a dependency failed, was cancelled
 //     or was failure-skipped; else is ready. A ready step with a when: is
 //     first evaluated; false skips it as a condition-skip, which counts as
-//     satisfied for its dependants.
+//     satisfied for its dependants. A ready loop step is expanded instead of
+//     dispatched; its pending instances become ready in index order while
+//     fewer than its max_parallel are ready or running.
+//   - a running loop step whose instances have all ended ends too (loopEnd):
+//     as stoppedEnd says in a stopped job, failed when an instance did not
+//     complete (unless continue_on_failure), else completed with the list of
+//     its instances' outputs.
 //
 // The job is final when every step is terminal: a stopped job keeps its
-// status; else any failed step without continue_on_failure fails it, and
-// otherwise it completes with the non-null outputs of its completed sinks.
+// status; else any failed step without continue_on_failure fails it (an
+// instance counts through its loop), and otherwise it completes with the
+// non-null outputs of its completed sinks (instances are never sinks).
 func plan(j *Job, steps []*Step, f facts) decision {
 	var d decision
 	cur := make(map[string]string, len(steps))
@@ -293,6 +308,36 @@ func plan(j *Job, steps []*Step, f facts) decision {
 			failSkip[s.Name] = reason
 		}
 	}
+	loops := newLoopPlan(steps)
+	ready := func(s *Step) {
+		if s.ForEach != "" {
+			d.expand = append(d.expand, s)
+		} else {
+			d.ready = append(d.ready, s)
+		}
+		cur[s.Name] = planDispatched
+		if s.Loop != "" {
+			loops.active[s.Loop]++
+		}
+	}
+	endLoops := func() bool {
+		ended := false
+		for _, l := range loops.steps {
+			if cur[l.Name] != StepRunning {
+				continue
+			}
+			if m, ok := loopEnd(j, l, loops.instances[l.Name], cur); ok {
+				d.moves = append(d.moves, m)
+				cur[l.Name] = stepRows[m.ev].to
+				if loops.output == nil {
+					loops.output = map[string]any{}
+				}
+				loops.output[l.Name] = m.output
+				ended = true
+			}
+		}
+		return ended
+	}
 	switch {
 	case jobStopped(j):
 		ev, reason := stepCancel, ""
@@ -304,24 +349,33 @@ func plan(j *Job, steps []*Step, f facts) decision {
 				move(s, ev, reason)
 			}
 		}
+		endLoops()
 	case f.lost:
 		for _, s := range steps {
 			if s.Status == StepPending {
 				move(s, stepSkipStopped, "workspace revision not available")
 			}
 		}
+		endLoops()
 	case !JobTerminal(j.Status):
 		for changed := true; changed; {
-			changed = false
+			changed = endLoops()
 			for _, s := range steps {
 				if cur[s.Name] != StepPending {
 					continue
 				}
-				ready, reason, wait := readiness(s, cur, failSkip)
+				if s.Loop != "" {
+					if loops.mayStart(s, cur) {
+						ready(s)
+						changed = true
+					}
+					continue
+				}
+				isReady, reason, wait := readiness(s, cur, failSkip)
 				switch {
 				case wait:
 					continue
-				case !ready:
+				case !isReady:
 					move(s, stepSkipUpstream, reason)
 				case s.When != "":
 					v, known := f.conds[s.Name]
@@ -333,12 +387,10 @@ func plan(j *Job, steps []*Step, f facts) decision {
 					case !v:
 						move(s, stepSkipCondition, conditionReason(s.When))
 					default:
-						d.ready = append(d.ready, s)
-						cur[s.Name] = planDispatched
+						ready(s)
 					}
 				default:
-					d.ready = append(d.ready, s)
-					cur[s.Name] = planDispatched
+					ready(s)
 				}
 				changed = true
 			}
@@ -361,11 +413,11 @@ func plan(j *Job, steps []*Step, f facts) decision {
 	output := map[string]any{}
 	sinks := sinkSteps(steps)
 	for _, s := range steps {
-		if cur[s.Name] == StepFailed && !s.ContinueOnFailure {
+		if cur[s.Name] == StepFailed && !s.ContinueOnFailure && s.Loop == "" {
 			d.status = JobFailed
 		}
-		if sinks[s.Name] && cur[s.Name] == StepCompleted && s.Output != nil {
-			output[s.Name] = s.Output
+		if out := loops.outputOf(s); sinks[s.Name] && cur[s.Name] == StepCompleted && out != nil {
+			output[s.Name] = out
 		}
 	}
 	if d.status == JobCompleted && len(output) > 0 {
@@ -409,7 +461,7 @@ func conditionReason(when string) string {
 func sinkSteps(steps []*Step) map[string]bool {
 	sinks := make(map[string]bool, len(steps))
 	for _, s := range steps {
-		sinks[s.Name] = true
+		sinks[s.Name] = s.Loop == ""
 	}
 	for _, s := range steps {
 		for _, d := range s.DependsOn {

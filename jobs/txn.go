@@ -183,7 +183,7 @@ func (t *txn) getSteps(id string) ([]*Step, error) {
 		}
 		steps = append(steps, s)
 	}
-	sort.Slice(steps, func(a, b int) bool { return steps[a].Order < steps[b].Order })
+	sort.Slice(steps, func(a, b int) bool { return stepBefore(steps[a], steps[b]) })
 	return steps, nil
 }
 
