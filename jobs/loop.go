@@ -210,12 +210,68 @@ func (e *Engine) expand(t *txn, st *jobState, s *Step, snap *workspace.Snapshot,
 	if err := st.moveStep(s, stepExpand, now, ""); err != nil {
 		return err
 	}
+	s.Instances = len(insts)
 	bound := ""
 	if s.MaxParallel > 0 {
 		bound = fmt.Sprintf(", at most %d at a time", s.MaxParallel)
 	}
 	e.logLifecycle(t, st.job.ID, now, "Step '%s' loops over %d items%s", s.Name, len(items), bound)
 	return nil
+}
+
+// countInstance keeps an instance's loop counters as the instance moves
+// from its current status to to (the loop record is in st: full states hold
+// every step, and completeInstance reads it).
+func (st *jobState) countInstance(s *Step, to string) {
+	l := st.byName[s.Loop]
+	if l == nil {
+		return
+	}
+	if s.Status == StepPending {
+		l.Started++
+	}
+	if StepTerminal(to) {
+		l.Ended++
+	}
+	st.touchStep(l)
+}
+
+// completeInstance records a loop instance's report from the instance's and
+// its loop's records alone when nothing else can follow from it: the job
+// runs, and the loop has other instances still running and none waiting for
+// a slot (so plan would move nothing). Reading the whole job for each
+// instance would cost every instance its loop's size. done is false when
+// the caller must take the normal path (which also words every refusal).
+func (e *Engine) completeInstance(t *txn, jobID, step, workerID string, res StepResult) (done bool, err error) {
+	st, s, err := t.loadStep(jobID, step)
+	if err != nil || s == nil || s.Loop == "" || s.Status != StepRunning || JobTerminal(st.job.Status) ||
+		(workerID != "" && s.WorkerID != workerID) {
+		return false, nil
+	}
+	k, _ := idKey(jobID)
+	raw := t.Bucket(bucketSteps).Get(append(k, s.Loop...))
+	l := new(Step)
+	if raw == nil || json.Unmarshal(raw, l) != nil || l.Status != StepRunning ||
+		l.Ended+1 >= l.Instances || (l.MaxParallel > 0 && l.Started < l.Instances) {
+		return false, nil
+	}
+	st.steps = append(st.steps, l)
+	st.byName[l.Name], st.origSteps[l.Name] = l, l.Status
+	now := time.Now()
+	ev, msg := stepComplete, ""
+	if res.Error == "" {
+		s.Output = res.Output
+	} else {
+		if res.TimedOut {
+			e.logProblem(t, jobID, now, "%s", stepTimeoutMessage(s.Name, s.Timeout))
+		}
+		ev, msg = stepFail, res.Error
+	}
+	if err := e.endStep(t, st, s, ev, now, msg); err != nil {
+		return true, err
+	}
+	t.keep(st)
+	return true, nil
 }
 
 // insertAfter adds new step records right after s (in DAG order).

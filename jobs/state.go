@@ -160,6 +160,9 @@ func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) e
 	if err != nil {
 		return fmt.Errorf("job %s step '%s': %w", st.job.ID, s.Name, err)
 	}
+	if s.Loop != "" {
+		st.countInstance(s, to)
+	}
 	s.Status = to
 	switch to {
 	case StepReady:

@@ -151,6 +151,35 @@ func (t *txn) load(id string) (*jobState, error) {
 	return st, nil
 }
 
+// loadStep reads a job and one of its steps (nil when absent) for a change
+// of that step and the job record alone, as a claim makes: reading every
+// step would cost each claim the size of the job (a loop's instances). The
+// state holds no other step, so nothing that plans over the job (advance,
+// finish) may be given it; it is not cached, and keep registers it for the
+// commit once it is changed.
+func (t *txn) loadStep(id, name string) (*jobState, *Step, error) {
+	j, err := t.getJob(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := &jobState{job: j, byName: map[string]*Step{}, dirtySteps: map[string]bool{},
+		origStatus: j.Status, origFinal: j.Finalized, origSteps: map[string]string{}}
+	k, _ := idKey(id)
+	raw := t.Bucket(bucketSteps).Get(append(k, name...))
+	if raw == nil {
+		return st, nil, nil
+	}
+	s := new(Step)
+	if err := json.Unmarshal(raw, s); err != nil {
+		return nil, nil, fmt.Errorf("decode step %s/%s: %w", id, name, err)
+	}
+	st.steps, st.byName[name], st.origSteps[name] = []*Step{s}, s, s.Status
+	return st, s, nil
+}
+
+// keep registers a state from loadStep for the commit.
+func (t *txn) keep(st *jobState) { t.loaded = append(t.loaded, st) }
+
 // getJob reads one job record without steps.
 func (t *txn) getJob(id string) (*Job, error) {
 	k, err := idKey(id)
