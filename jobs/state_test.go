@@ -274,7 +274,7 @@ func TestPlan(t *testing.T) {
 				final: true, status: JobFailed}},
 		{name: "continue_on_failure completes the loop with null for the failed instance", job: running,
 			steps: []*Step{cof(loop(step("l", StepRunning), 0)), out(inst("l", 0, StepCompleted), "x"), cof(inst("l", 1, StepFailed))},
-			want: want{moves: []string{"l complete  [x <nil>]"}, final: true, status: JobCompleted, output: map[string]any{"l": []any{"x", nil}}}},
+			want:  want{moves: []string{"l complete  [x <nil>]"}, final: true, status: JobCompleted, output: map[string]any{"l": []any{"x", nil}}}},
 		{name: "a loop waits for its running instances", job: running,
 			steps: []*Step{loop(step("l", StepRunning), 0), inst("l", 0, StepFailed), inst("l", 1, StepRunning)},
 			want:  want{}},
