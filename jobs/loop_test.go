@@ -401,7 +401,7 @@ tasks:
 // (the instances' own run times, summed, divided by the slots) and its
 // ratio to a bare `sh -c true` start measured in the same run.
 func BenchmarkForEach1000(b *testing.B) {
-	n := loopBenchItems
+	const n = 1000
 	h := jobstest.New(b, files(`
 tasks:
   t:
@@ -434,5 +434,3 @@ tasks:
 	b.ReportMetric(float64(st.Commits)/float64(b.N*n), "commits/instance")
 	b.ReportMetric(float64(st.Updates)/float64(st.Commits), "updates/commit")
 }
-
-var loopBenchItems = 1000
