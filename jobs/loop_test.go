@@ -307,7 +307,14 @@ func TestForEachThousand(t *testing.T) {
 	for i := range list {
 		list[i] = i
 	}
-	j := h.Wait(h.Trigger("listed", map[string]any{"list": list}))
+	// 1,000 process starts: five times the shared deadline, since a busy
+	// machine under -race starts processes slowly.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*jobstest.Patience())
+	defer cancel()
+	j, err := h.Engine.Wait(ctx, h.Trigger("listed", map[string]any{"list": list}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if j.Status != jobs.JobCompleted || len(j.Steps) != 1001 {
 		t.Fatalf("status %s, %d steps", j.Status, len(j.Steps))
 	}
