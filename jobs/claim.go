@@ -83,7 +83,7 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 		}
 		// The claim itself changes only this step and the job record;
 		// the paths that fail the step plan over the whole job (full).
-		st, s, err := t.loadStep(it.jobID, it.step)
+		st, s, err := t.loadStep(it.jobID, it.step, false)
 		if errors.Is(err, ErrNotFound) {
 			return errStale
 		}
@@ -177,7 +177,7 @@ func (e *Engine) claimRenders(it *queueItem) *renderCache {
 		s *Step
 	)
 	err := e.store.view(func(t *txn) error {
-		st, x, err := t.loadStep(it.jobID, it.step)
+		st, x, err := t.loadStep(it.jobID, it.step, true)
 		if err == nil {
 			j, s = st.job, x
 		}
@@ -210,7 +210,7 @@ func (e *Engine) completeRenders(jobID, step string, res StepResult) *renderCach
 		// An instance's end rarely makes a step ready (the next instance
 		// under a bound, or the loop's dependants once); reading the
 		// whole job for each would cost every instance its loop's size.
-		if _, s, err := t.loadStep(jobID, step); err != nil || s == nil || s.Loop != "" {
+		if _, s, err := t.loadStep(jobID, step, true); err != nil || s == nil || s.Loop != "" {
 			return errStale
 		}
 		var err error

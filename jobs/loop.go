@@ -243,7 +243,7 @@ func (st *jobState) countInstance(s *Step, to string) {
 // instance would cost every instance its loop's size. done is false when
 // the caller must take the normal path (which also words every refusal).
 func (e *Engine) completeInstance(t *txn, jobID, step, workerID string, res StepResult) (done bool, err error) {
-	st, s, err := t.loadStep(jobID, step)
+	st, s, err := t.loadStep(jobID, step, true)
 	if err != nil || s == nil || s.Loop == "" || s.Status != StepRunning || JobTerminal(st.job.Status) ||
 		(workerID != "" && s.WorkerID != workerID) {
 		return false, nil

@@ -84,6 +84,9 @@ type jobState struct {
 	origFinal  bool
 	// origSteps holds step statuses as last stored (step events).
 	origSteps map[string]string
+	// lite: the job record was read without its input and output
+	// (loadStep with lite); it must not be written back.
+	lite bool
 }
 
 func (st *jobState) touch()              { st.dirtyJob = true }
@@ -157,13 +160,20 @@ func (t *txn) load(id string) (*jobState, error) {
 // state holds no other step, so nothing that plans over the job (advance,
 // finish) may be given it; it is not cached, and keep registers it for the
 // commit once it is changed.
-func (t *txn) loadStep(id, name string) (*jobState, *Step, error) {
-	j, err := t.getJob(id)
+//
+// With lite, the job's input and output are not decoded (a loop's input can
+// be its whole list): for reads, and for changes of the step alone.
+func (t *txn) loadStep(id, name string, lite bool) (*jobState, *Step, error) {
+	get := t.getJob
+	if lite {
+		get = t.getJobLite
+	}
+	j, err := get(id)
 	if err != nil {
 		return nil, nil, err
 	}
 	st := &jobState{job: j, byName: map[string]*Step{}, dirtySteps: map[string]bool{},
-		origStatus: j.Status, origFinal: j.Finalized, origSteps: map[string]string{}}
+		origStatus: j.Status, origFinal: j.Finalized, origSteps: map[string]string{}, lite: lite}
 	k, _ := idKey(id)
 	raw := t.Bucket(bucketSteps).Get(append(k, name...))
 	if raw == nil {
@@ -179,6 +189,29 @@ func (t *txn) loadStep(id, name string) (*jobState, *Step, error) {
 
 // keep registers a state from loadStep for the commit.
 func (t *txn) keep(st *jobState) { t.loaded = append(t.loaded, st) }
+
+// getJobLite reads one job record without steps, input and output (they
+// are scanned, not built).
+func (t *txn) getJobLite(id string) (*Job, error) {
+	k, err := idKey(id)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	raw := t.Bucket(bucketJobs).Get(k)
+	if raw == nil {
+		return nil, ErrNotFound
+	}
+	var aux struct {
+		*Job
+		Input  json.RawMessage `json:"input"`
+		Output json.RawMessage `json:"output"`
+	}
+	aux.Job = new(Job)
+	if err := json.Unmarshal(raw, &aux); err != nil {
+		return nil, fmt.Errorf("decode job %s: %w", id, err)
+	}
+	return aux.Job, nil
+}
 
 // getJob reads one job record without steps.
 func (t *txn) getJob(id string) (*Job, error) {
@@ -231,6 +264,9 @@ func (t *txn) save(st *jobState) error {
 	k, err := idKey(j.ID)
 	if err != nil {
 		return err
+	}
+	if st.lite && st.dirtyJob {
+		return fmt.Errorf("job %s: a record read without its input cannot be written", j.ID)
 	}
 	// Metrics first: recordJob moves origSteps on to the saved statuses.
 	t.measureJob(st)
