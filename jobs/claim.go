@@ -59,20 +59,32 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		st, err := t.load(it.jobID)
+		// The claim itself changes only this step and the job record;
+		// the paths that fail the step plan over the whole job (full).
+		st, s, err := t.loadStep(it.jobID, it.step, false)
 		if errors.Is(err, ErrNotFound) {
 			return errStale
 		}
 		if err != nil {
 			return err
 		}
-		s := st.step(it.step)
 		if s == nil || s.Status != StepReady || JobTerminal(st.job.Status) {
 			return errStale
+		}
+		full := func() (*jobState, *Step, error) {
+			st, err := t.load(it.jobID)
+			if err != nil {
+				return nil, nil, err
+			}
+			return st, st.step(it.step), nil
 		}
 		now := time.Now()
 		snap, err := e.snapshot(st.job)
 		if err != nil {
+			st, s, err := full()
+			if err != nil {
+				return err
+			}
 			if err := e.rejectStep(t, st, s, now, "Failed to render action: "+err.Error()); err != nil {
 				return err
 			}
@@ -89,11 +101,16 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 			return nil
 		}
 		if res.msg != "" {
+			st, s, err := full()
+			if err != nil {
+				return err
+			}
 			if err := e.rejectStep(t, st, s, now, res.msg); err != nil {
 				return err
 			}
 			return e.advance(t, st, snap, now)
 		}
+		t.keep(st)
 		r, _ := res.val.(renderedAction)
 		if err := st.moveStep(s, stepClaim, now, ""); err != nil {
 			return err
@@ -138,15 +155,9 @@ func (e *Engine) claimRenders(it *queueItem) *renderCache {
 		s *Step
 	)
 	err := e.store.view(func(t *txn) error {
-		var err error
-		if j, err = t.getJob(it.jobID); err != nil {
-			return err
-		}
-		steps, err := t.getSteps(it.jobID)
-		for _, x := range steps {
-			if x.Name == it.step {
-				s = x
-			}
+		st, x, err := t.loadStep(it.jobID, it.step, true)
+		if err == nil {
+			j, s = st.job, x
 		}
 		return err
 	})
@@ -174,6 +185,12 @@ func (e *Engine) completeRenders(jobID, step string, res StepResult) *renderCach
 	}
 	var st *jobState
 	if err := e.store.view(func(t *txn) error {
+		// An instance's end rarely makes a step ready (the next instance
+		// under a bound, or the loop's dependants once); reading the
+		// whole job for each would cost every instance its loop's size.
+		if _, s, err := t.loadStep(jobID, step, true); err != nil || s == nil || s.Loop != "" {
+			return errStale
+		}
 		var err error
 		st, err = t.load(jobID)
 		return err
@@ -181,7 +198,7 @@ func (e *Engine) completeRenders(jobID, step string, res StepResult) *renderCach
 		return c
 	}
 	s := st.step(step)
-	if s == nil || s.Status != StepRunning || s.ChildJobID != "" || JobTerminal(st.job.Status) {
+	if s == nil || s.Status != StepRunning || s.ChildJobID != "" || s.ForEach != "" || JobTerminal(st.job.Status) {
 		return c
 	}
 	snap, err := e.snapshot(st.job)
@@ -200,13 +217,19 @@ func (e *Engine) completeRenders(jobID, step string, res StepResult) *renderCach
 	d := plan(st.job, st.steps, facts{})
 	// A step with a when: is seeded its condition and its input: a false
 	// condition costs only the input render.
+	for _, p := range d.expand {
+		if fs := task.Step(p.Name); fs != nil && fs.ForEach != nil {
+			list, ctx := fs.ForEach, stepContext(st, snap)
+			c.seed(renderKey("loop", jobID, p.Name), ctx, func() renderResult { return renderList(list, ctx) })
+		}
+	}
 	for _, p := range append(d.evaluate, d.ready...) {
 		a := snap.Actions[p.Action]
-		fs := task.Step(p.Name)
+		fs := task.Step(flowName(p))
 		if p.Rendered || a == nil || fs == nil {
 			continue
 		}
-		ctx := stepContext(st, snap)
+		ctx := withLoopVars(stepContext(st, snap), p)
 		if p.When != "" {
 			when := fs.When
 			c.seed(renderKey("when", jobID, p.Name), ctx, func() renderResult { return evalWhen(when, ctx) })
@@ -274,6 +297,9 @@ func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res
 		e.log.Warn("sync job log", "job", jobID, "err", err)
 	}
 	return e.store.updateRendered(e.completeRenders(jobID, step, res), func(t *txn) error {
+		if done, err := e.completeInstance(t, jobID, step, workerID, res); done || err != nil {
+			return err
+		}
 		st, err := t.load(jobID)
 		if err != nil {
 			return err
@@ -282,7 +308,7 @@ func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res
 		if s == nil {
 			return ErrNotFound
 		}
-		if s.Status != StepRunning || s.ChildJobID != "" {
+		if s.Status != StepRunning || s.ChildJobID != "" || s.ForEach != "" {
 			return &ConflictError{Msg: "Step is not running"}
 		}
 		if workerID != "" && s.WorkerID != workerID {

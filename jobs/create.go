@@ -80,6 +80,10 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 			if when := fs.When; when != nil {
 				renders.seed(renderKey("when", id, fs.Name), rctx, func() renderResult { return evalWhen(when, rctx) })
 			}
+			if list := fs.ForEach; list != nil {
+				renders.seed(renderKey("loop", id, fs.Name), rctx, func() renderResult { return renderList(list, rctx) })
+				continue
+			}
 			renders.seed(renderKey("step", id, fs.Name), rctx, func() renderResult {
 				return renderStep(fs, a, false, nil, rctx, snap)
 			})
@@ -287,6 +291,9 @@ func flowSteps(snap *workspace.Snapshot, task *workspace.Task) []*Step {
 		}
 		if fs.When != nil {
 			s.When = fs.When.Source()
+		}
+		if fs.ForEach != nil {
+			s.ForEach, s.MaxParallel = forEachSource(fs.ForEach), fs.MaxParallel
 		}
 		if fs.Input != nil && fs.Input.Raw() != nil {
 			s.Input = fs.Input.Raw()

@@ -49,6 +49,12 @@ func (e *Engine) advance(t *txn, st *jobState, snap *workspace.Snapshot, now tim
 			// transaction.
 			moved = moved || s.Status != StepPending
 		}
+		for _, s := range d.expand {
+			if err := e.expand(t, st, s, snap, now); err != nil {
+				return err
+			}
+			moved = moved || s.Status != StepPending
+		}
 		if !moved {
 			e.armRetry(t, st.job.ID, d.wake)
 			return e.finish(t, st, snap, d, now)
@@ -68,7 +74,12 @@ func (e *Engine) applyMoves(t *txn, st *jobState, moves []stepMove, now time.Tim
 		if err := st.moveStep(s, m.ev, now, m.reason); err != nil {
 			return err
 		}
+		if m.ev == stepComplete {
+			s.Output = m.output
+		}
 		switch m.ev {
+		case stepFail:
+			e.logProblem(t, st.job.ID, now, "Step '%s' failed: %s", s.Name, firstLine(m.reason))
 		case stepSkipUpstream:
 			e.logProblem(t, st.job.ID, now, "Step '%s' skipped: %s", s.Name, m.reason)
 		case stepSkipCondition:
@@ -110,7 +121,7 @@ func evalWhen(when *tmpl.Template, ctx map[string]any) renderResult {
 func stepContext(st *jobState, snap *workspace.Snapshot) map[string]any {
 	ctx := map[string]any{"input": st.job.Input, "secret": secrets(snap)}
 	for _, s := range st.steps {
-		if !StepTerminal(s.Status) {
+		if !StepTerminal(s.Status) || s.Loop != "" {
 			continue
 		}
 		var msg any
@@ -159,9 +170,9 @@ func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapsho
 	rendered := s.Rendered
 	if !rendered {
 		if task := snap.Tasks[st.job.Task]; task != nil {
-			fs = task.Step(s.Name)
+			fs = task.Step(flowName(s))
 		}
-		ctx = stepContext(st, snap)
+		ctx = withLoopVars(stepContext(st, snap), s)
 		depend = ctx
 	}
 	r, ok := t.rendered(renderKey("step", st.job.ID, s.Name), depend, func() renderResult {

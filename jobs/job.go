@@ -165,6 +165,22 @@ type Step struct {
 	// RetryAt is when a pending step waiting for its next attempt becomes
 	// ready (zero = not waiting).
 	RetryAt time.Time `json:"retry_at,omitzero"`
+	// ForEach is a loop step's for_each as written ("" = not a loop; a
+	// literal list as JSON); MaxParallel bounds its ready and running
+	// instances (0 = no bound). A loop step runs as its instances (loop.go).
+	ForEach     string `json:"for_each,omitempty"`
+	MaxParallel int    `json:"max_parallel,omitempty"`
+	// Instances is a loop's instance count once expanded; Started counts
+	// those that left pending and Ended those that ended (kept by moveStep,
+	// read by completeInstance only: plan reads the statuses).
+	Instances int `json:"instances,omitempty"`
+	Started   int `json:"started,omitempty"`
+	Ended     int `json:"ended,omitempty"`
+	// Loop names an instance's loop step ("" = not an instance); Index is
+	// its position in the loop's list and Item the element.
+	Loop  string `json:"loop,omitempty"`
+	Index int    `json:"index,omitempty"`
+	Item  any    `json:"item,omitempty"`
 }
 
 // Attempt is one finished run of a step with a retry policy.

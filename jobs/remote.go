@@ -92,7 +92,7 @@ func checkHolder(t *txn, jobID, step, workerID string) (*jobState, *Step, error)
 	if s == nil {
 		return nil, nil, ErrNotFound
 	}
-	if s.Status != StepRunning || s.ChildJobID != "" {
+	if s.Status != StepRunning || s.ChildJobID != "" || s.ForEach != "" {
 		return nil, nil, &ConflictError{Msg: "Step is not running"}
 	}
 	if workerID != "" && s.WorkerID != workerID {
@@ -220,7 +220,7 @@ func (e *Engine) Sweep(now time.Time) error {
 			}
 			changed := false
 			for _, s := range st.steps {
-				if s.Status != StepRunning || s.ChildJobID != "" || s.WorkerID == e.builtinID {
+				if s.Status != StepRunning || s.ChildJobID != "" || s.ForEach != "" || s.WorkerID == e.builtinID {
 					continue
 				}
 				j := st.job

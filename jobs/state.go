@@ -53,6 +53,8 @@ const (
 	stepDeny                           // waiting → failed: rejected, or its approval timed out
 	stepRetryWait                      // running → pending: a failed attempt with attempts left waits for its retry_at (retry:)
 	stepRetry                          // pending → ready: its retry_at has come
+	stepExpand                         // pending → running: a loop's list rendered, its instances created (loop.go)
+	stepInstance                       // new → pending: an instance created by its loop's expansion
 	numStepEvents
 )
 
@@ -89,6 +91,8 @@ var stepRows = [numStepEvents]stepRow{
 	stepDeny:          {name: "deny", from: []string{StepWaiting}, to: StepFailed},
 	stepRetryWait:     {name: "retry-wait", from: []string{StepRunning}, to: StepPending},
 	stepRetry:         {name: "retry", from: []string{StepPending}, to: StepReady},
+	stepExpand:        {name: "expand", from: []string{StepPending}, to: StepRunning},
+	stepInstance:      {name: "instance", from: []string{newStatus}, to: StepPending},
 }
 
 func (ev stepEvent) String() string {
@@ -170,6 +174,9 @@ func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) e
 	to, err := stepNext(s.Status, ev)
 	if err != nil {
 		return fmt.Errorf("job %s step '%s': %w", st.job.ID, s.Name, err)
+	}
+	if s.Loop != "" {
+		st.countInstance(s, to)
 	}
 	s.Status = to
 	switch to {
@@ -269,11 +276,14 @@ type facts struct {
 	now time.Time
 }
 
-// stepMove is one move plan decided for a pending or ready step.
+// stepMove is one move plan decided for a pending or ready step, or for a
+// running loop step whose instances have all ended.
 type stepMove struct {
 	step   *Step
 	ev     stepEvent
 	reason string
+	// output is a completed loop's output: its instances' outputs in order.
+	output any
 }
 
 // decision is plan's answer.
@@ -281,8 +291,9 @@ type decision struct {
 	// moves are skips and cancels to apply now, in DAG order.
 	moves []stepMove
 	// evaluate are pending steps whose dependencies are satisfied and whose
-	// when: has no result yet; ready are pending steps to dispatch.
-	evaluate, ready []*Step
+	// when: has no result yet; ready are pending steps to dispatch; expand
+	// are pending loop steps to expand into their instances (loop.go).
+	evaluate, ready, expand []*Step
 	// final: no step is left pending, ready or running once moves are
 	// applied; status and output are then the job's (§5.4). A stopped job
 	// keeps its status.
@@ -313,11 +324,18 @@ const (
 //     skipped with the root cause when a dependency failed, was cancelled
 //     or was failure-skipped; else is ready. A ready step with a when: is
 //     first evaluated; false skips it as a condition-skip, which counts as
-//     satisfied for its dependants.
+//     satisfied for its dependants. A ready loop step is expanded instead of
+//     dispatched; its pending instances become ready in index order while
+//     fewer than its max_parallel are ready or running.
+//   - a running loop step whose instances have all ended ends too (loopEnd):
+//     as stoppedEnd says in a stopped job, failed when an instance did not
+//     complete (unless continue_on_failure), else completed with the list of
+//     its instances' outputs.
 //
 // The job is final when every step is terminal: a stopped job keeps its
-// status; else any failed step without continue_on_failure fails it, and
-// otherwise it completes with the non-null outputs of its completed sinks.
+// status; else any failed step without continue_on_failure fails it (an
+// instance counts through its loop), and otherwise it completes with the
+// non-null outputs of its completed sinks (instances are never sinks).
 func plan(j *Job, steps []*Step, f facts) decision {
 	var d decision
 	cur := make(map[string]string, len(steps))
@@ -335,6 +353,36 @@ func plan(j *Job, steps []*Step, f facts) decision {
 			failSkip[s.Name] = reason
 		}
 	}
+	loops := newLoopPlan(steps)
+	ready := func(s *Step) {
+		if s.ForEach != "" {
+			d.expand = append(d.expand, s)
+		} else {
+			d.ready = append(d.ready, s)
+		}
+		cur[s.Name] = planDispatched
+		if s.Loop != "" {
+			loops.active[s.Loop]++
+		}
+	}
+	endLoops := func() bool {
+		ended := false
+		for _, l := range loops.steps {
+			if cur[l.Name] != StepRunning {
+				continue
+			}
+			if m, ok := loopEnd(j, l, loops.instances[l.Name], cur); ok {
+				d.moves = append(d.moves, m)
+				cur[l.Name] = stepRows[m.ev].to
+				if loops.output == nil {
+					loops.output = map[string]any{}
+				}
+				loops.output[l.Name] = m.output
+				ended = true
+			}
+		}
+		return ended
+	}
 	switch {
 	case jobStopped(j):
 		ev, reason := stepCancel, ""
@@ -346,15 +394,17 @@ func plan(j *Job, steps []*Step, f facts) decision {
 				move(s, ev, reason)
 			}
 		}
+		endLoops()
 	case f.lost:
 		for _, s := range steps {
 			if s.Status == StepPending {
 				move(s, stepSkipStopped, "workspace revision not available")
 			}
 		}
+		endLoops()
 	case !JobTerminal(j.Status):
 		for changed := true; changed; {
-			changed = false
+			changed = endLoops()
 			for _, s := range steps {
 				if cur[s.Name] != StepPending {
 					continue
@@ -366,16 +416,25 @@ func plan(j *Job, steps []*Step, f facts) decision {
 						}
 						continue
 					}
-					d.ready = append(d.ready, s)
-					cur[s.Name] = planDispatched
+					if s.Loop != "" && !loops.mayStart(s, cur) {
+						continue
+					}
+					ready(s)
 					changed = true
 					continue
 				}
-				ready, reason, wait := readiness(s, cur, failSkip)
+				if s.Loop != "" {
+					if loops.mayStart(s, cur) {
+						ready(s)
+						changed = true
+					}
+					continue
+				}
+				isReady, reason, wait := readiness(s, cur, failSkip)
 				switch {
 				case wait:
 					continue
-				case !ready:
+				case !isReady:
 					move(s, stepSkipUpstream, reason)
 				case s.When != "":
 					v, known := f.conds[s.Name]
@@ -387,12 +446,10 @@ func plan(j *Job, steps []*Step, f facts) decision {
 					case !v:
 						move(s, stepSkipCondition, conditionReason(s.When))
 					default:
-						d.ready = append(d.ready, s)
-						cur[s.Name] = planDispatched
+						ready(s)
 					}
 				default:
-					d.ready = append(d.ready, s)
-					cur[s.Name] = planDispatched
+					ready(s)
 				}
 				changed = true
 			}
@@ -415,11 +472,11 @@ func plan(j *Job, steps []*Step, f facts) decision {
 	output := map[string]any{}
 	sinks := sinkSteps(steps)
 	for _, s := range steps {
-		if cur[s.Name] == StepFailed && !s.ContinueOnFailure {
+		if cur[s.Name] == StepFailed && !s.ContinueOnFailure && s.Loop == "" {
 			d.status = JobFailed
 		}
-		if sinks[s.Name] && cur[s.Name] == StepCompleted && s.Output != nil {
-			output[s.Name] = s.Output
+		if out := loops.outputOf(s); sinks[s.Name] && cur[s.Name] == StepCompleted && out != nil {
+			output[s.Name] = out
 		}
 	}
 	if d.status == JobCompleted && len(output) > 0 {
@@ -463,7 +520,7 @@ func conditionReason(when string) string {
 func sinkSteps(steps []*Step) map[string]bool {
 	sinks := make(map[string]bool, len(steps))
 	for _, s := range steps {
-		sinks[s.Name] = true
+		sinks[s.Name] = s.Loop == ""
 	}
 	for _, s := range steps {
 		for _, d := range s.DependsOn {

@@ -39,6 +39,8 @@ func TestStepTransitions(t *testing.T) {
 		"skip-stopped waiting":   StepSkipped,
 		"retry-wait running":     StepPending,
 		"retry pending":          StepReady,
+		"expand pending":         StepRunning,
+		"instance ":              StepPending,
 	}
 	froms := []string{newStatus, StepPending, StepReady, StepRunning, StepWaiting, StepCompleted, StepFailed, StepSkipped, StepCancelled}
 	seen := 0
@@ -173,9 +175,10 @@ func step(name, status string, deps ...string) *Step {
 // (and why), evaluated, or final, and the job's resulting status.
 func TestPlan(t *testing.T) {
 	type want struct {
-		moves    []string // "step event reason"
+		moves    []string // "step event reason", plus the output of a loop's end
 		evaluate []string
 		ready    []string
+		expand   []string
 		final    bool
 		status   string
 		output   any
@@ -188,6 +191,10 @@ func TestPlan(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	retryAt := func(s *Step, at time.Time) *Step { s.RetryAt = at; return s }
 	out := func(s *Step, v any) *Step { s.Output = v; return s }
+	loop := func(s *Step, max int) *Step { s.ForEach, s.MaxParallel = "{{ input.l }}", max; return s }
+	inst := func(l string, i int, status string) *Step {
+		return &Step{Name: fmt.Sprintf("%s[%d]", l, i), Status: status, Loop: l, Index: i}
+	}
 	running := &Job{Status: JobRunning}
 	cases := []struct {
 		name  string
@@ -293,6 +300,42 @@ func TestPlan(t *testing.T) {
 		{name: "lost revision waits for running steps", job: running, lost: true,
 			steps: []*Step{step("a", StepRunning), step("b", StepPending, "a")},
 			want:  want{moves: []string{"b skip-stopped workspace revision not available"}}},
+		{name: "ready loop is expanded", job: running,
+			steps: []*Step{step("a", StepCompleted), loop(step("l", StepPending, "a"), 0), step("b", StepPending, "l")},
+			want:  want{expand: []string{"l"}}},
+		{name: "loop with a when is evaluated first", job: running,
+			steps: []*Step{when(loop(step("l", StepPending), 0), "{{ x }}")},
+			want:  want{evaluate: []string{"l"}}},
+		{name: "instances start without a bound", job: running,
+			steps: []*Step{loop(step("l", StepRunning), 0), inst("l", 0, StepPending), inst("l", 1, StepPending), step("b", StepPending, "l")},
+			want:  want{ready: []string{"l[0]", "l[1]"}}},
+		{name: "max_parallel counts ready and running instances", job: running,
+			steps: []*Step{loop(step("l", StepRunning), 2), inst("l", 0, StepCompleted), inst("l", 1, StepRunning),
+				inst("l", 2, StepPending), inst("l", 3, StepPending)},
+			want: want{ready: []string{"l[2]"}}},
+		{name: "sequential waits for the running instance", job: running,
+			steps: []*Step{loop(step("l", StepRunning), 1), inst("l", 0, StepReady), inst("l", 1, StepPending)},
+			want:  want{}},
+		{name: "loop completes with its outputs in order and dependants run", job: running,
+			steps: []*Step{loop(step("l", StepRunning), 0), out(inst("l", 0, StepCompleted), "x"), inst("l", 1, StepCompleted),
+				out(inst("l", 2, StepCompleted), 2.0), step("b", StepPending, "l")},
+			want: want{moves: []string{"l complete  [x <nil> 2]"}, ready: []string{"b"}}},
+		{name: "empty loop completes with an empty list", job: running,
+			steps: []*Step{loop(step("l", StepRunning), 0)},
+			want:  want{moves: []string{"l complete  []"}, final: true, status: JobCompleted, output: map[string]any{"l": []any{}}}},
+		{name: "a failed instance fails the loop and the job", job: running,
+			steps: []*Step{loop(step("l", StepRunning), 0), inst("l", 0, StepCompleted), inst("l", 1, StepFailed), step("b", StepPending, "l")},
+			want: want{moves: []string{"l fail 1 of 2 instances failed: l[1]", "b skip-upstream upstream step 'l' failed"},
+				final: true, status: JobFailed}},
+		{name: "continue_on_failure completes the loop with null for the failed instance", job: running,
+			steps: []*Step{cof(loop(step("l", StepRunning), 0)), out(inst("l", 0, StepCompleted), "x"), cof(inst("l", 1, StepFailed))},
+			want:  want{moves: []string{"l complete  [x <nil>]"}, final: true, status: JobCompleted, output: map[string]any{"l": []any{"x", nil}}}},
+		{name: "a loop waits for its running instances", job: running,
+			steps: []*Step{loop(step("l", StepRunning), 0), inst("l", 0, StepFailed), inst("l", 1, StepRunning)},
+			want:  want{}},
+		{name: "cancelled job cancels instances and ends the loop once none runs", job: &Job{Status: JobCancelled},
+			steps: []*Step{loop(step("l", StepRunning), 1), inst("l", 0, StepCancelled), inst("l", 1, StepPending)},
+			want:  want{moves: []string{"l[1] cancel ", "l stop Job cancelled"}, final: true, status: JobCancelled}},
 		{name: "finished job plans nothing", job: &Job{Status: JobCompleted},
 			steps: []*Step{step("a", StepCompleted)},
 			want:  want{final: true, status: JobCompleted}},
@@ -309,7 +352,14 @@ func TestPlan(t *testing.T) {
 			got.status = ""
 		}
 		for _, m := range d.moves {
-			got.moves = append(got.moves, fmt.Sprintf("%s %s %s", m.step.Name, m.ev, m.reason))
+			mv := fmt.Sprintf("%s %s %s", m.step.Name, m.ev, m.reason)
+			if m.ev == stepComplete {
+				mv += fmt.Sprintf(" %v", m.output)
+			}
+			got.moves = append(got.moves, mv)
+		}
+		for _, s := range d.expand {
+			got.expand = append(got.expand, s.Name)
 		}
 		for _, s := range d.evaluate {
 			got.evaluate = append(got.evaluate, s.Name)

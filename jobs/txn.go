@@ -84,6 +84,9 @@ type jobState struct {
 	origFinal  bool
 	// origSteps holds step statuses as last stored (step events).
 	origSteps map[string]string
+	// lite: the job record was read without its input and output
+	// (loadStep with lite); it must not be written back.
+	lite bool
 }
 
 func (st *jobState) touch()              { st.dirtyJob = true }
@@ -151,6 +154,65 @@ func (t *txn) load(id string) (*jobState, error) {
 	return st, nil
 }
 
+// loadStep reads a job and one of its steps (nil when absent) for a change
+// of that step and the job record alone, as a claim makes: reading every
+// step would cost each claim the size of the job (a loop's instances). The
+// state holds no other step, so nothing that plans over the job (advance,
+// finish) may be given it; it is not cached, and keep registers it for the
+// commit once it is changed.
+//
+// With lite, the job's input and output are not decoded (a loop's input can
+// be its whole list): for reads, and for changes of the step alone.
+func (t *txn) loadStep(id, name string, lite bool) (*jobState, *Step, error) {
+	get := t.getJob
+	if lite {
+		get = t.getJobLite
+	}
+	j, err := get(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := &jobState{job: j, byName: map[string]*Step{}, dirtySteps: map[string]bool{},
+		origStatus: j.Status, origFinal: j.Finalized, origSteps: map[string]string{}, lite: lite}
+	k, _ := idKey(id)
+	raw := t.Bucket(bucketSteps).Get(append(k, name...))
+	if raw == nil {
+		return st, nil, nil
+	}
+	s := new(Step)
+	if err := json.Unmarshal(raw, s); err != nil {
+		return nil, nil, fmt.Errorf("decode step %s/%s: %w", id, name, err)
+	}
+	st.steps, st.byName[name], st.origSteps[name] = []*Step{s}, s, s.Status
+	return st, s, nil
+}
+
+// keep registers a state from loadStep for the commit.
+func (t *txn) keep(st *jobState) { t.loaded = append(t.loaded, st) }
+
+// getJobLite reads one job record without steps, input and output (they
+// are scanned, not built).
+func (t *txn) getJobLite(id string) (*Job, error) {
+	k, err := idKey(id)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	raw := t.Bucket(bucketJobs).Get(k)
+	if raw == nil {
+		return nil, ErrNotFound
+	}
+	var aux struct {
+		*Job
+		Input  json.RawMessage `json:"input"`
+		Output json.RawMessage `json:"output"`
+	}
+	aux.Job = new(Job)
+	if err := json.Unmarshal(raw, &aux); err != nil {
+		return nil, fmt.Errorf("decode job %s: %w", id, err)
+	}
+	return aux.Job, nil
+}
+
 // getJob reads one job record without steps.
 func (t *txn) getJob(id string) (*Job, error) {
 	k, err := idKey(id)
@@ -183,7 +245,7 @@ func (t *txn) getSteps(id string) ([]*Step, error) {
 		}
 		steps = append(steps, s)
 	}
-	sort.Slice(steps, func(a, b int) bool { return steps[a].Order < steps[b].Order })
+	sort.Slice(steps, func(a, b int) bool { return stepBefore(steps[a], steps[b]) })
 	return steps, nil
 }
 
@@ -202,6 +264,9 @@ func (t *txn) save(st *jobState) error {
 	k, err := idKey(j.ID)
 	if err != nil {
 		return err
+	}
+	if st.lite && st.dirtyJob {
+		return fmt.Errorf("job %s: a record read without its input cannot be written", j.ID)
 	}
 	// Metrics first: recordJob moves origSteps on to the saved statuses.
 	t.measureJob(st)

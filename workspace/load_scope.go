@@ -253,6 +253,16 @@ func (sc *scopeCheck) task(td *taskDef) {
 				}
 			}
 		}
+		for i := range sd.forEach {
+			// A loop's list sees what the step's input sees, without
+			// item and index.
+			site := &sd.forEach[i]
+			for _, r := range sc.refsOf(site) {
+				if !r.Guarded {
+					sc.stepRef(td, sd, label+" "+site.label, site, r, byTemplate, names, upstream[sd.s.Name])
+				}
+			}
+		}
 		for i := range sd.sites {
 			site := &sd.sites[i]
 			for _, r := range sc.refsOf(site) {
@@ -328,6 +338,8 @@ func (sc *scopeCheck) stepRef(td *taskDef, sd *stepDef, label string, site *tmpl
 		case len(r.Path) > 1 && !slices.Contains(stepAttrs, r.Path[1]):
 			sc.errorAt(site, r, "%s: '%s' is undefined: a finished step has output, status and error_message%s", label, r, didYouMean(r.Path[1], stepAttrs))
 		}
+	case slices.Contains(LoopVars, root):
+		sc.loopVarRef(sd, label, site, r)
 	default:
 		known := append([]string{"input", "secret"}, names...)
 		list := names

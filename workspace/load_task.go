@@ -52,6 +52,10 @@ type stepDef struct {
 	when *tmplSite
 	// retryAt is the position of the step's own retry key (nil = none).
 	retryAt *at
+	// loop: the step has a for_each; forEach are its templates, checked
+	// like an input without item and index (load_loop.go).
+	loop    bool
+	forEach []tmplSite
 }
 
 type depRef struct {
@@ -84,7 +88,7 @@ var taskKeys = map[string]bool{
 var stepKeys = map[string]bool{
 	"action": false, "depends_on": false, "input": false, "continue_on_failure": false,
 	"timeout": false, "name": false, "description": false,
-	"when": false, "for_each": true, "sequential": true, "retry": false,
+	"when": false, "for_each": false, "sequential": false, "max_parallel": false, "retry": false,
 }
 
 // hookKeys are the keys of a hook entry.
@@ -240,6 +244,7 @@ func (l *loader) flow(d *yamlDoc, td *taskDef, x entry) {
 		td.steps = append(td.steps, sd)
 		td.t.Steps = append(td.t.Steps, sd.s)
 	}
+	l.checkLoopNames(td)
 }
 
 // checkStepName applies rule N and the reserved template names.
@@ -271,6 +276,7 @@ func (l *loader) step(d *yamlDoc, task string, e entry) *stepDef {
 	var actionE, typeE *entry
 	var inlineKeys []entry
 	var inputNode ast.Node
+	var lp loopKeys
 	for i := range es {
 		x := es[i]
 		if later, known := stepKeys[x.key]; known {
@@ -292,6 +298,8 @@ func (l *loader) step(d *yamlDoc, task string, e entry) *stepDef {
 				l.boolField(d, x, owner, &s.ContinueOnFailure)
 			case "when":
 				sd.when = l.when(d, x, owner, s)
+			case "for_each", "sequential", "max_parallel":
+				lp.add(x)
 			case "timeout":
 				s.Timeout = l.duration(d, x.val, owner)
 			case "retry":
@@ -338,6 +346,7 @@ func (l *loader) step(d *yamlDoc, task string, e entry) *stepDef {
 	if sd.inputKeys != nil {
 		sd.sites = l.inputSites(d, inputNode)
 	}
+	l.loop(d, sd, lp, owner)
 	return sd
 }
 

@@ -182,6 +182,13 @@ type Step struct {
 	When *tmpl.Template
 	// Retry is the step's own retry policy (nil = its action's).
 	Retry *Retry
+	// ForEach makes the step a loop (nil = not a loop): {"for_each": v}
+	// where v is a template rendering to a list or a literal list whose
+	// strings are templates. Its instances see item and index.
+	ForEach *tmpl.Value
+	// MaxParallel bounds the loop's instances running at once (0 = no
+	// bound; sequential: true is 1).
+	MaxParallel int
 }
 
 // TemplateName is the step's name in template contexts ("-" → "_").

@@ -151,7 +151,7 @@ export function JobPage({ params: [id] }) {
       <div class="row"><h2>Steps</h2><span class="spacer"></span>
         <div role="group" aria-label="Steps view" class="row"><button aria-pressed=${view === 'graph' ? 'true' : 'false'} class="small" onClick=${() => setView('graph')}>Graph</button>
         <button aria-pressed=${view === 'timeline' ? 'true' : 'false'} class="small" onClick=${() => setView('timeline')}>Timeline</button></div></div>
-      ${view === 'graph' ? html`<${Dag} label=${'Steps of job ' + shortId(j.job_id)} nodes=${j.steps.map(s => ({ id: s.step_name, deps: s.depends_on, status: s.status }))}/>` : html`<${Timeline} job=${j}/>`}
+      ${view === 'graph' ? html`<${Dag} label=${'Steps of job ' + shortId(j.job_id)} nodes=${graphNodes(j.steps)}/>` : html`<${Timeline} job=${j}/>`}
       <${StepList} job=${j} onLogs=${() => setTab('logs')} busy=${again.busy}
         onRestart=${restartable ? (step => secondChance('restart', { from_step: step }, 'Restart failed')) : null}/></section>`}
     ${tab === 'logs' && html`<section class="card"><${LogView} job=${j}/></section>`}
@@ -166,6 +166,21 @@ function source(j) {
   if (j.parent_job_id) return html`task step ${j.parent_step_name || ''} of job <a href=${'/jobs/' + j.parent_job_id}>${shortId(j.parent_job_id)}</a>`;
   if (j.source_id) parts.push(j.source_id);
   return parts.join(' · ');
+}
+
+// A for_each loop's instances are steps named "<loop>[<i>]" ('[' is
+// reserved for them). The graph shows the loop once, with how many of its
+// instances have ended; the list, timeline and logs show every instance.
+const INSTANCE = /\[\d+\]$/;
+const STEP_ENDED = new Set(['completed', 'failed', 'skipped', 'cancelled']);
+
+function graphNodes(steps) {
+  const insts = {};
+  for (const s of steps) if (INSTANCE.test(s.step_name)) (insts[s.step_name.replace(INSTANCE, '')] ||= []).push(s);
+  return steps.filter(s => !INSTANCE.test(s.step_name)).map(s => {
+    const i = insts[s.step_name];
+    return { id: s.step_name, deps: s.depends_on, status: s.status, note: i && `${i.filter(x => STEP_ENDED.has(x.status)).length}/${i.length} instances` };
+  });
 }
 
 function Timeline({ job }) {

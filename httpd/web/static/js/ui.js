@@ -108,7 +108,7 @@ export function Json({ value, label }) {
 
 // ---- the DAG graph (dagre layout, SVG) ----
 /**
- * Dag draws nodes [{id, label, status}] with edges from node.deps; node
+ * Dag draws nodes [{id, label, status, note}] with edges from node.deps; node
  * colours follow status (and the status word is printed in the node).
  */
 export function Dag({ nodes, label }) {
@@ -116,12 +116,12 @@ export function Dag({ nodes, label }) {
     const g = new graphlib.Graph();
     g.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 46, marginx: 8, marginy: 8 });
     g.setDefaultEdgeLabel(() => ({}));
-    for (const n of nodes) g.setNode(n.id, { width: Math.max(120, Math.min(260, n.id.length * 7.6 + 28)), height: 44 });
+    for (const n of nodes) g.setNode(n.id, { width: Math.max(120, Math.min(260, Math.max(n.id.length * 7.6, n.note ? (n.status.length + n.note.length + 3) * 6.2 : 0) + 28)), height: 44 });
     for (const n of nodes) for (const d of n.deps || []) if (g.hasNode(d)) g.setEdge(d, n.id);
     dagreLayout(g);
     const gr = g.graph();
     return { w: Math.ceil(gr.width || 0), h: Math.ceil(gr.height || 0), pos: Object.fromEntries(g.nodes().map(id => [id, g.node(id)])), edges: g.edges().map(e => g.edge(e).points) };
-  }, [nodes.map(n => n.id + ':' + (n.deps || []).join(',')).join('|')]);
+  }, [nodes.map(n => n.id + ':' + (n.deps || []).join(',') + (n.note ? ':' + n.note.length : '')).join('|')]);
   if (!nodes.length) return html`<p class="empty">No steps.</p>`;
   const byId = Object.fromEntries(nodes.map(n => [n.id, n]));
   return html`<div class="dag"><svg role="img" aria-label=${label || 'Step graph'} width=${lay.w} height=${lay.h} viewBox=${`0 0 ${lay.w} ${lay.h}`}>
@@ -134,7 +134,7 @@ export function Dag({ nodes, label }) {
         <title>${id}${n.status ? ': ' + n.status : ''}</title>
         <rect width=${p.width} height=${p.height} rx="6"/>
         <text x="10" y=${n.status ? 18 : 27}>${id.length > 32 ? id.slice(0, 31) + '…' : id}</text>
-        ${n.status && html`<text class="state" x="10" y="34">${n.status}</text>`}
+        ${n.status && html`<text class="state" x="10" y="34">${n.status}${n.note ? ' · ' + n.note : ''}</text>`}
       </g>`;
     })}
   </svg></div>`;
