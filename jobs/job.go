@@ -97,6 +97,14 @@ type Job struct {
 	Finalized bool `json:"finalized,omitempty"`
 	// Scrubbed is set once secret values were masked in the stored record.
 	Scrubbed bool `json:"scrubbed,omitempty"`
+	// Queue is the queue of the job's task ("" = none): the job holds one
+	// of its slots from Admitted until it is finalized (admit.go).
+	Queue    string `json:"queue,omitempty"`
+	Admitted bool   `json:"admitted,omitempty"`
+	// QueuePosition is the job's 1-based place among the waiters of its
+	// queue while it waits (0 otherwise); filled by Get and List, never
+	// stored.
+	QueuePosition int `json:"-"`
 
 	// Steps in DAG order; filled by Get, not by List.
 	Steps []*Step `json:"-"`
@@ -138,4 +146,13 @@ type Step struct {
 	Acked bool `json:"acked,omitempty"`
 	// When is the step's when: template as written ("" = none).
 	When string `json:"when,omitempty"`
+	// Queue is the queue of the step's action ("" = none). QueuedAt is the
+	// step's arrival in it (when it would have been ready); it holds a slot
+	// from Admitted until it is terminal (admit.go).
+	Queue    string    `json:"queue,omitempty"`
+	QueuedAt time.Time `json:"queued_at,omitzero"`
+	Admitted bool      `json:"admitted,omitempty"`
+	// QueuePosition is the step's 1-based place among the waiters of its
+	// queue while it waits (0 otherwise); filled by Get, never stored.
+	QueuePosition int `json:"-"`
 }

@@ -162,6 +162,9 @@ func (e *Engine) sweeper() {
 			if err := e.Sweep(now); err != nil && !errors.Is(err, errStoreClosed) {
 				e.log.Error("recovery sweep", "err", err)
 			}
+			if err := e.admitAll(); err != nil && !errors.Is(err, errStoreClosed) {
+				e.log.Error("queue admission sweep", "err", err)
+			}
 			e.enforceRetention(now)
 		}
 	}

@@ -46,6 +46,8 @@ const (
 	stepComplete                       // running → completed: exit 0, child completed
 	stepFail                           // running → failed: exit ≠ 0, timeouts, worker lost, restart, child failed
 	stepStop                           // running → cancelled: job cancelled and the process stopped
+	stepEnqueue                        // pending → pending: would be ready, waits for a slot of its queue (admit.go)
+	stepAdmit                          // pending → pending: its queue gave it a slot; it is ready at the next plan
 	numStepEvents
 )
 
@@ -76,6 +78,8 @@ var stepRows = [numStepEvents]stepRow{
 	stepComplete:      {name: "complete", from: []string{StepRunning}, to: StepCompleted},
 	stepFail:          {name: "fail", from: []string{StepRunning}, to: StepFailed},
 	stepStop:          {name: "stop", from: []string{StepRunning}, to: StepCancelled},
+	stepEnqueue:       {name: "enqueue", from: []string{StepPending}, to: StepPending},
+	stepAdmit:         {name: "admit", from: []string{StepPending}, to: StepPending},
 }
 
 func (ev stepEvent) String() string {
@@ -97,6 +101,7 @@ const (
 	jobFail                     // pending/running → failed: an unflagged step failed (§5.4), or the revision is gone
 	jobTimeout                  // pending/running → failed: job timeout (§5.7)
 	jobCancel                   // pending/running → cancelled (§5.8)
+	jobAdmit                    // pending → pending: its queue gave it a slot; its steps may start (admit.go)
 	numJobEvents
 )
 
@@ -116,6 +121,7 @@ var jobRows = [numJobEvents]jobRow{
 	jobFail:     {name: "fail", from: []string{JobPending, JobRunning}, to: JobFailed},
 	jobTimeout:  {name: "timeout", from: []string{JobPending, JobRunning}, to: JobFailed},
 	jobCancel:   {name: "cancel", from: []string{JobPending, JobRunning}, to: JobCancelled},
+	jobAdmit:    {name: "admit", from: []string{JobPending}, to: JobPending},
 }
 
 func (ev jobEvent) String() string {
@@ -170,6 +176,13 @@ func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) e
 		s.FailureSkip = stepRows[ev].failureSkip
 	case StepFailed, StepCancelled:
 		s.ErrorMessage = msg
+	case StepPending:
+		switch ev {
+		case stepEnqueue:
+			s.QueuedAt = now
+		case stepAdmit:
+			s.Admitted = true
+		}
 	}
 	if StepTerminal(to) {
 		s.CompletedAt = now
@@ -196,6 +209,8 @@ func (st *jobState) moveJob(ev jobEvent, reason string) error {
 		j.Output = nil
 	case jobFail:
 		j.Output = nil
+	case jobAdmit:
+		j.Admitted = true
 	}
 	st.touch()
 	return nil
@@ -241,7 +256,8 @@ type stepMove struct {
 
 // decision is plan's answer.
 type decision struct {
-	// moves are skips and cancels to apply now, in DAG order.
+	// moves are skips, cancels and queue arrivals to apply now, in DAG
+	// order.
 	moves []stepMove
 	// evaluate are pending steps whose dependencies are satisfied and whose
 	// when: has no result yet; ready are pending steps to dispatch.
@@ -258,7 +274,16 @@ type decision struct {
 const (
 	planEvaluating = "evaluating"
 	planDispatched = "dispatching"
+	planQueued     = "queued"
 )
+
+// jobWaiting reports whether a job waits for a slot of its queue: none of
+// its steps may start.
+func jobWaiting(j *Job) bool { return j.Queue != "" && !j.Admitted }
+
+// stepWaits reports whether a step that could be ready needs a slot of its
+// queue first.
+func stepWaits(s *Step) bool { return s.Queue != "" && !s.Admitted }
 
 // plan decides a job's next moves from its steps' states (SPEC §5.3, §5.4,
 // §5.7, §5.8). It reads its arguments and changes nothing.
@@ -271,7 +296,11 @@ const (
 //     skipped with the root cause when a dependency failed, was cancelled
 //     or was failure-skipped; else is ready. A ready step with a when: is
 //     first evaluated; false skips it as a condition-skip, which counts as
-//     satisfied for its dependants.
+//     satisfied for its dependants. A step that would be ready but names
+//     a queue waits pending until the queue admits it (admit.go): the
+//     first time it is enqueued (its arrival), then it just waits;
+//   - a job that waits for its queue starts nothing (its steps stay
+//     pending) until the queue admits it; a stop still cancels them.
 //
 // The job is final when every step is terminal: a stopped job keeps its
 // status; else any failed step without continue_on_failure fails it, and
@@ -310,7 +339,20 @@ func plan(j *Job, steps []*Step, f facts) decision {
 				move(s, stepSkipStopped, "workspace revision not available")
 			}
 		}
+	case jobWaiting(j):
 	case !JobTerminal(j.Status):
+		start := func(s *Step) {
+			switch {
+			case !stepWaits(s):
+				d.ready = append(d.ready, s)
+				cur[s.Name] = planDispatched
+			case s.QueuedAt.IsZero():
+				d.moves = append(d.moves, stepMove{step: s, ev: stepEnqueue})
+				cur[s.Name] = planQueued
+			default:
+				cur[s.Name] = planQueued
+			}
+		}
 		for changed := true; changed; {
 			changed = false
 			for _, s := range steps {
@@ -333,12 +375,10 @@ func plan(j *Job, steps []*Step, f facts) decision {
 					case !v:
 						move(s, stepSkipCondition, conditionReason(s.When))
 					default:
-						d.ready = append(d.ready, s)
-						cur[s.Name] = planDispatched
+						start(s)
 					}
 				default:
-					d.ready = append(d.ready, s)
-					cur[s.Name] = planDispatched
+					start(s)
 				}
 				changed = true
 			}

@@ -29,6 +29,8 @@ func TestStepTransitions(t *testing.T) {
 		"complete running":       StepCompleted,
 		"fail running":           StepFailed,
 		"stop running":           StepCancelled,
+		"enqueue pending":        StepPending,
+		"admit pending":          StepPending,
 	}
 	froms := []string{newStatus, StepPending, StepReady, StepRunning, StepCompleted, StepFailed, StepSkipped, StepCancelled}
 	seen := 0
@@ -69,6 +71,7 @@ func TestJobTransitions(t *testing.T) {
 		"timeout running":  JobFailed,
 		"cancel pending":   JobCancelled,
 		"cancel running":   JobCancelled,
+		"admit pending":    JobPending,
 	}
 	froms := append([]string{newStatus}, JobStatuses...)
 	seen := 0
@@ -114,6 +117,8 @@ func TestMoveStamps(t *testing.T) {
 			Step{Status: StepSkipped, SkipReason: "upstream step 'a' failed", FailureSkip: true, CompletedAt: now}},
 		{"condition skip", Step{Status: StepPending}, stepSkipCondition, "when: x was false",
 			Step{Status: StepSkipped, SkipReason: "when: x was false", CompletedAt: now}},
+		{"enqueue", Step{Status: StepPending, Queue: "q"}, stepEnqueue, "", Step{Status: StepPending, Queue: "q", QueuedAt: now}},
+		{"admit", Step{Status: StepPending, Queue: "q", QueuedAt: earlier}, stepAdmit, "", Step{Status: StepPending, Queue: "q", QueuedAt: earlier, Admitted: true}},
 		{"refused", Step{Status: StepCompleted, CompletedAt: earlier}, stepFail, "x", Step{Status: StepCompleted, CompletedAt: earlier}},
 	}
 	for _, c := range cases {
@@ -138,6 +143,13 @@ func TestMoveStamps(t *testing.T) {
 	}
 	if !jobStopped(st.job) {
 		t.Error("a timed-out job is stopped")
+	}
+	queued := &jobState{job: &Job{ID: "j", Status: JobPending, Queue: "q"}, dirtySteps: map[string]bool{}}
+	if !jobWaiting(queued.job) {
+		t.Error("a job in a queue waits until admitted")
+	}
+	if err := queued.moveJob(jobAdmit, ""); err != nil || !queued.job.Admitted || queued.job.Status != JobPending || jobWaiting(queued.job) {
+		t.Errorf("admit: %v %+v", err, queued.job)
 	}
 	if err := st.moveJob(jobCancel, "api"); !errors.Is(err, errIllegalTransition) || st.job.Status != JobFailed {
 		t.Errorf("cancel after timeout: %v %+v", err, st.job)
@@ -165,6 +177,13 @@ func TestPlan(t *testing.T) {
 	cof := func(s *Step) *Step { s.ContinueOnFailure = true; return s }
 	when := func(s *Step, w string) *Step { s.When = w; return s }
 	out := func(s *Step, v any) *Step { s.Output = v; return s }
+	queued := func(s *Step, arrived, admitted bool) *Step {
+		s.Queue, s.Admitted = "q", admitted
+		if arrived {
+			s.QueuedAt = time.Unix(1, 0)
+		}
+		return s
+	}
 	running := &Job{Status: JobRunning}
 	cases := []struct {
 		name  string
@@ -238,6 +257,30 @@ func TestPlan(t *testing.T) {
 		{name: "lost revision waits for running steps", job: running, lost: true,
 			steps: []*Step{step("a", StepRunning), step("b", StepPending, "a")},
 			want:  want{moves: []string{"b skip-stopped workspace revision not available"}}},
+		{name: "a step in a queue arrives instead of being ready", job: running,
+			steps: []*Step{step("a", StepCompleted), queued(step("b", StepPending, "a"), false, false), step("c", StepPending, "b"), step("d", StepPending)},
+			want:  want{moves: []string{"b enqueue "}, ready: []string{"d"}}},
+		{name: "a waiting step waits", job: running,
+			steps: []*Step{step("a", StepCompleted), queued(step("b", StepPending, "a"), true, false)},
+			want:  want{}},
+		{name: "an admitted step is ready", job: running,
+			steps: []*Step{step("a", StepCompleted), queued(step("b", StepPending, "a"), true, true)},
+			want:  want{ready: []string{"b"}}},
+		{name: "a queued step's when comes first", job: running,
+			steps: []*Step{when(queued(step("a", StepPending), false, false), "{{ x }}")},
+			want:  want{evaluate: []string{"a"}}},
+		{name: "a failure upstream skips a queued step", job: running,
+			steps: []*Step{step("a", StepFailed), queued(step("b", StepPending, "a"), false, false)},
+			want:  want{moves: []string{"b skip-upstream upstream step 'a' failed"}, final: true, status: JobFailed}},
+		{name: "a waiting job starts nothing", job: &Job{Status: JobPending, Queue: "q"},
+			steps: []*Step{step("a", StepPending), step("b", StepPending, "a")},
+			want:  want{}},
+		{name: "an admitted job starts", job: &Job{Status: JobPending, Queue: "q", Admitted: true},
+			steps: []*Step{step("a", StepPending), step("b", StepPending, "a")},
+			want:  want{ready: []string{"a"}}},
+		{name: "a cancelled waiting job cancels its steps", job: &Job{Status: JobCancelled, Queue: "q"},
+			steps: []*Step{step("a", StepPending), queued(step("b", StepPending), true, false)},
+			want:  want{moves: []string{"a cancel ", "b cancel "}, final: true, status: JobCancelled}},
 		{name: "finished job plans nothing", job: &Job{Status: JobCompleted},
 			steps: []*Step{step("a", StepCompleted)},
 			want:  want{final: true, status: JobCompleted}},
