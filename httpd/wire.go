@@ -25,7 +25,16 @@ func wireJobItem(j *jobs.Job) api.JobItem {
 		CreatedAt: api.At(j.CreatedAt), StartedAt: api.At(j.StartedAt), CompletedAt: api.At(j.CompletedAt),
 		Revision: j.Revision, HookEvent: api.OptString(j.HookEvent), ParentJobID: api.OptString(j.ParentJobID),
 		ParentStepName: api.OptString(j.ParentStepName),
+		Queue:          api.OptString(j.Queue), QueuePosition: queuePosition(j.QueuePosition),
 	}
+}
+
+// queuePosition is a 1-based queue position, null when not waiting (0).
+func queuePosition(n int) *int {
+	if n <= 0 {
+		return nil
+	}
+	return &n
 }
 
 func wireJob(j *jobs.Job) api.Job {
@@ -36,6 +45,7 @@ func wireJob(j *jobs.Job) api.Job {
 		CompletedAt: api.At(j.CompletedAt), Steps: make([]api.Step, 0, len(j.Steps)), Revision: j.Revision,
 		HookEvent: api.OptString(j.HookEvent), ParentJobID: api.OptString(j.ParentJobID),
 		ParentStepName: api.OptString(j.ParentStepName),
+		Queue:          api.OptString(j.Queue), QueuePosition: queuePosition(j.QueuePosition),
 	}
 	if v.Input == nil {
 		v.Input = map[string]any{}
@@ -57,6 +67,7 @@ func wireStep(s *jobs.Step) api.Step {
 		DependsOn: deps, StartedAt: api.At(s.StartedAt), CompletedAt: api.At(s.CompletedAt),
 		ErrorMessage: api.OptString(s.ErrorMessage), SkipReason: api.OptString(s.SkipReason),
 		ChildJobID: api.OptString(s.ChildJobID),
+		Queue:      api.OptString(s.Queue), QueuePosition: queuePosition(s.QueuePosition),
 	}
 }
 

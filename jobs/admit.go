@@ -296,17 +296,23 @@ func (e *Engine) queueLimit(t *txn, ws, q string, view []queueRef) int {
 	return 1
 }
 
-// admitAll admits waiters in every queue (Start, the sweep).
+// admitAll admits waiters in every queue that has some (Start, the
+// sweep); with none it writes nothing.
 func (e *Engine) admitAll() error {
-	return e.store.update(func(t *txn) error {
-		var queues [][2]string
+	var queues [][2]string
+	if err := e.store.view(func(t *txn) error {
 		c := t.Bucket(bucketQueue).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		for k, v := c.First(); k != nil; k, v = c.Next() {
 			ws, q, _, ok := parseQueueKey(string(k))
-			if ok && (len(queues) == 0 || queues[len(queues)-1] != [2]string{ws, q}) {
+			if ok && len(v) > 0 && v[0] == 'w' && (len(queues) == 0 || queues[len(queues)-1] != [2]string{ws, q}) {
 				queues = append(queues, [2]string{ws, q})
 			}
 		}
+		return nil
+	}); err != nil || len(queues) == 0 {
+		return err
+	}
+	return e.store.update(func(t *txn) error {
 		now := time.Now()
 		for _, wq := range queues {
 			if err := e.admit(t, wq[0], wq[1], now); err != nil {

@@ -319,3 +319,28 @@ func TestQueueSurvivesRestart(t *testing.T) {
 		t.Errorf("marks (-want +got):\n%s", d)
 	}
 }
+
+// TestQueueLimitRaisedByReload: a reload that raises max_concurrent lets
+// the waiters in at the next sweep.
+func TestQueueLimitRaisedByReload(t *testing.T) {
+	h := jobstest.New(t, files(queueYAML))
+	g := newGates(t, 3)
+	ids := []string{h.Trigger("deploy", g.input(1)), h.Trigger("deploy", g.input(2)), h.Trigger("deploy", g.input(3))}
+	release1 := g.started(1)
+	h.Load(files(strings.Replace(queueYAML, "deploys: { max_concurrent: 1 }", "deploys: { max_concurrent: 3 }", 1)))
+	if d := cmp.Diff([]string{"running/0", "pending/1", "pending/2"}, positions(h, ids)); d != "" {
+		t.Errorf("before the sweep (-want +got):\n%s", d)
+	}
+	if err := h.Engine.Sweep(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	release2, release3 := g.started(2), g.started(3)
+	release1()
+	release2()
+	release3()
+	for _, id := range ids {
+		if j := h.Wait(id); j.Status != jobs.JobCompleted {
+			t.Errorf("job %s %s", id, j.Status)
+		}
+	}
+}

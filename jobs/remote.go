@@ -162,9 +162,6 @@ func (e *Engine) sweeper() {
 			if err := e.Sweep(now); err != nil && !errors.Is(err, errStoreClosed) {
 				e.log.Error("recovery sweep", "err", err)
 			}
-			if err := e.admitAll(); err != nil && !errors.Is(err, errStoreClosed) {
-				e.log.Error("queue admission sweep", "err", err)
-			}
 			e.enforceRetention(now)
 		}
 	}
@@ -172,8 +169,9 @@ func (e *Engine) sweeper() {
 
 // Sweep runs one recovery pass as of now: silent workers become inactive
 // and their steps fail, unacknowledged claims are requeued, remote step
-// deadlines and cancel graces are enforced, and steps no active worker can
-// take fail after the unmatched timeout. Exported for tests.
+// deadlines and cancel graces are enforced, steps no active worker can
+// take fail after the unmatched timeout, and queues admit waiters up to
+// their current limits. Exported for tests.
 func (e *Engine) Sweep(now time.Time) error {
 	hb := e.opts.HeartbeatTimeout
 	// Downtime never counts: times before this process started are read as
@@ -266,7 +264,8 @@ func (e *Engine) Sweep(now time.Time) error {
 	for _, it := range requeue {
 		e.queue.push(it)
 	}
-	return nil
+	// A queue limit raised by a reload takes effect here.
+	return e.admitAll()
 }
 
 // Sweep timings.

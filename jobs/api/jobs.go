@@ -37,6 +37,11 @@ type JobItem struct {
 	HookEvent      OptString `json:"hook_event"`
 	ParentJobID    OptString `json:"parent_job_id"`
 	ParentStepName OptString `json:"parent_step_name"`
+	// Queue is the queue of the job's task (runnel; null for none) and
+	// QueuePosition its 1-based place among the jobs and steps waiting in
+	// it (null when not waiting).
+	Queue         OptString `json:"queue"`
+	QueuePosition *int      `json:"queue_position"`
 }
 
 // Job is GET /api/jobs/{id}: a job with its input, output and steps.
@@ -60,6 +65,9 @@ type Job struct {
 	HookEvent      OptString `json:"hook_event"`
 	ParentJobID    OptString `json:"parent_job_id"`
 	ParentStepName OptString `json:"parent_step_name"`
+	// Queue and QueuePosition are as in JobItem (runnel).
+	Queue         OptString `json:"queue"`
+	QueuePosition *int      `json:"queue_position"`
 }
 
 // Item is the job as an item of GET /api/jobs.
@@ -67,7 +75,8 @@ func (j Job) Item() JobItem {
 	return JobItem{JobID: j.JobID, Workspace: j.Workspace, TaskName: j.TaskName, Mode: j.Mode,
 		Status: j.Status, SourceType: j.SourceType, SourceID: j.SourceID, WorkerID: j.WorkerID,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, CompletedAt: j.CompletedAt, Revision: j.Revision,
-		HookEvent: j.HookEvent, ParentJobID: j.ParentJobID, ParentStepName: j.ParentStepName}
+		HookEvent: j.HookEvent, ParentJobID: j.ParentJobID, ParentStepName: j.ParentStepName,
+		Queue: j.Queue, QueuePosition: j.QueuePosition}
 }
 
 // Step is a step of a Job. ActionImage is always null (runnel runs no
@@ -88,6 +97,11 @@ type Step struct {
 	ErrorMessage OptString `json:"error_message"`
 	SkipReason   OptString `json:"skip_reason"`
 	ChildJobID   OptString `json:"child_job_id"`
+	// Queue is the queue of the step's action (runnel; null for none) and
+	// QueuePosition the step's 1-based place among those waiting in it
+	// (null when not waiting: a waiting step is pending).
+	Queue         OptString `json:"queue"`
+	QueuePosition *int      `json:"queue_position"`
 }
 
 // StepEvent is the data of a "step" event of GET /api/events.
