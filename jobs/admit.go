@@ -15,14 +15,17 @@ package jobs
 //
 // Admission runs at the end of every update that changed an entry (a job or
 // step arrived, one ended), before the commit (Store.settle): the next
-// waiters take the free slots and are advanced in the same transaction, so
-// a slot is never left free while someone waits, even if the server dies
-// right after. Start and every sweep admit over all queues too (a limit
-// raised by a reload).
+// waiters take the free slots in the same transaction, so a slot is never
+// left free while someone waits, even if the server dies right after. An
+// entry admitted on arrival starts in that update; one that waited starts
+// right after the commit, in its own update (advanceLater), or at startup
+// (recovery advances every open job). Start and every sweep admit over all
+// queues too (a limit raised by a reload).
 
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -253,18 +256,50 @@ func (e *Engine) admit(t *txn, ws, q string, now time.Time) error {
 			return err
 		}
 		holders++
-		if waited {
-			e.logLifecycle(t, r.jobID, now, "%s got a slot of queue '%s'", what, queueName(q))
+		if !waited {
+			// Arrived in this update: it starts in it (its renders are
+			// those of its arrival).
+			t.later(func() error { return e.readvance(t, st, now) })
+			continue
 		}
-		t.later(func() error {
-			snap, err := e.snapshot(st.job)
-			if err != nil {
-				return e.finishLater(t, st, now)
-			}
-			return e.advance(t, st, snap, now)
-		})
+		// A waiter starts right after this commit, in an update of its own:
+		// the update that freed the slot (a worker's report, a cancel)
+		// never renders another job's steps, and a chain of waiters that
+		// fail at once never piles up in one update. If the server dies
+		// in between, the startup recovery advances it (recover.go).
+		e.logLifecycle(t, r.jobID, now, "%s got a slot of queue '%s'", what, queueName(q))
+		id := r.jobID
+		t.after(func() { e.advanceLater(id) })
 	}
 	return nil
+}
+
+// readvance advances a job in t after an admission.
+func (e *Engine) readvance(t *txn, st *jobState, now time.Time) error {
+	snap, err := e.snapshot(st.job)
+	if err != nil {
+		return e.finishLater(t, st, now)
+	}
+	return e.advance(t, st, snap, now)
+}
+
+// advanceLater advances an admitted job in its own update, off the
+// store's writer (an effect must not submit updates synchronously).
+func (e *Engine) advanceLater(id string) {
+	e.bg.Add(1)
+	go func() {
+		defer e.bg.Done()
+		err := e.store.update(func(t *txn) error {
+			st, err := t.load(id)
+			if err != nil || st.job.Finalized {
+				return err
+			}
+			return e.readvance(t, st, time.Now())
+		})
+		if err != nil && !errors.Is(err, errStoreClosed) {
+			e.log.Error("start admitted job", "job", id, "err", err)
+		}
+	}()
 }
 
 // queueName names a queue in log lines (a private queue as its task's
