@@ -51,6 +51,10 @@ tasks:
     flow:
       free: { type: shell, cmd: "echo free" }
       ship: { depends_on: [free], action: ship, input: { n: "{{ input.n }}", dir: "{{ input.dir }}" } }
+  parent:
+    input: { n: { type: string }, dir: { type: string } }
+    flow:
+      call: { type: task, task: deploy, input: { n: "{{ input.n }}", dir: "{{ input.dir }}" } }
   limited:
     concurrency: 2
     input: { n: { type: string }, dir: { type: string } }
@@ -250,6 +254,7 @@ func TestConcurrencyShorthand(t *testing.T) {
 	release2()
 	release3 := g.started(3)
 	release1()
+	h.Wait(ids[0])
 	release3()
 	for _, id := range ids {
 		if j := h.Wait(id); j.Status != jobs.JobCompleted {
@@ -257,7 +262,7 @@ func TestConcurrencyShorthand(t *testing.T) {
 		}
 	}
 	m := g.marks()
-	if len(m) != 6 || m[0] != "start_1" && m[0] != "start_2" || strings.Join(m[4:], " ") != "end_1 end_3" {
+	if len(m) != 6 || m[0] != "start_1" && m[0] != "start_2" || strings.Join(m[2:], " ") != "end_2 start_3 end_1 end_3" {
 		t.Errorf("marks %q: 1 and 2 together, 3 after 2 ended", m)
 	}
 }
@@ -342,5 +347,63 @@ func TestQueueLimitRaisedByReload(t *testing.T) {
 		if j := h.Wait(id); j.Status != jobs.JobCompleted {
 			t.Errorf("job %s %s", id, j.Status)
 		}
+	}
+}
+
+// TestQueueChildJobs: child jobs of a queued task queue like any job.
+func TestQueueChildJobs(t *testing.T) {
+	h := jobstest.New(t, files(queueYAML))
+	g := newGates(t, 2)
+	p1, p2 := h.Trigger("parent", g.input(1)), h.Trigger("parent", g.input(2))
+	release1 := g.started(1)
+	j := h.WaitFor(p2, "a child job", func(j *jobs.Job) bool { return jobstest.Step(t, j, "call").ChildJobID != "" })
+	child := jobstest.Step(t, j, "call").ChildJobID
+	if p := positions(h, []string{child}); p[0] != "pending/1" {
+		t.Errorf("second child %s", p[0])
+	}
+	release1()
+	g.started(2)()
+	for _, id := range []string{p1, p2} {
+		if j := h.Wait(id); j.Status != jobs.JobCompleted {
+			t.Errorf("job %s %s", id, j.Status)
+		}
+	}
+	if d := cmp.Diff(serial(1, 2), g.marks()); d != "" {
+		t.Errorf("marks (-want +got):\n%s", d)
+	}
+}
+
+// TestQueueStepsSurviveRestart: steps waiting in an action's queue keep
+// their order after a restart; the one that was running fails and frees
+// its slot.
+func TestQueueStepsSurviveRestart(t *testing.T) {
+	h := jobstest.New(t, files(queueYAML))
+	g := newGates(t, 3)
+	var ids []string
+	for n := 1; n <= 3; n++ {
+		ids = append(ids, h.Trigger("build", g.input(n)))
+		if n == 1 {
+			g.started(1)
+		} else {
+			h.WaitFor(ids[n-1], "ship waiting", func(j *jobs.Job) bool { return jobstest.Step(t, j, "ship").QueuePosition == n-1 })
+		}
+	}
+	h.Restart()
+	if j := h.Wait(ids[0]); j.Status != jobs.JobFailed {
+		t.Errorf("job 1 %s", j.Status)
+	}
+	release2 := g.started(2)
+	if j, _ := h.Engine.Get(ids[2]); jobstest.Step(t, j, "ship").QueuePosition != 1 {
+		t.Errorf("job 3 ship position %d", jobstest.Step(t, j, "ship").QueuePosition)
+	}
+	release2()
+	g.started(3)()
+	for _, id := range ids[1:] {
+		if j := h.Wait(id); j.Status != jobs.JobCompleted {
+			t.Errorf("job %s %s", id, j.Status)
+		}
+	}
+	if d := cmp.Diff(append([]string{"start_1"}, serial(2, 3)...), g.marks()); d != "" {
+		t.Errorf("marks (-want +got):\n%s", d)
 	}
 }
