@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -107,6 +108,11 @@ tasks:
 	orphans = append(orphans, started(2))
 	if d := cmp.Diff([]string{"failed/0", "running/0", "pending/1", "pending/2", "pending/3"}, states()); d != "" {
 		t.Errorf("after the first restart (-want +got):\n%s", d)
+	}
+	// The CLI shows the job's queue and position.
+	out, err := exec.Command(bin, "status", "--server", s.url, ids[3]).CombinedOutput()
+	if !strings.Contains(string(out), "waiting in queue deploys at position 2") {
+		t.Errorf("runnel status (%v):\n%s", err, out)
 	}
 	s.kill()
 	s.restartAfterKill()
