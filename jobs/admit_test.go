@@ -51,6 +51,11 @@ tasks:
     flow:
       free: { type: shell, cmd: "echo free" }
       ship: { depends_on: [free], action: ship, input: { n: "{{ input.n }}", dir: "{{ input.dir }}" } }
+  impatient:
+    queue: deploys
+    timeout: 1s
+    flow:
+      go: { type: shell, cmd: "echo never" }
   parent:
     input: { n: { type: string }, dir: { type: string } }
     flow:
@@ -405,5 +410,30 @@ func TestQueueStepsSurviveRestart(t *testing.T) {
 	}
 	if d := cmp.Diff(append([]string{"start_1"}, serial(2, 3)...), g.marks()); d != "" {
 		t.Errorf("marks (-want +got):\n%s", d)
+	}
+}
+
+// TestQueueTimeoutWhileWaiting: a job's timeout counts while it waits; it
+// fails without starting a step and leaves the queue.
+func TestQueueTimeoutWhileWaiting(t *testing.T) {
+	h := jobstest.New(t, files(queueYAML))
+	g := newGates(t, 2)
+	first := h.Trigger("deploy", g.input(1))
+	release1 := g.started(1)
+	late := h.Trigger("impatient", nil)
+	after := h.Trigger("deploy", g.input(2))
+	// Job 1 still holds the slot when the waiter's timeout fires.
+	j := h.Wait(late)
+	if s := jobstest.Step(t, j, "go"); j.Status != jobs.JobFailed || s.Status != jobs.StepSkipped || s.SkipReason != "job timed out" {
+		t.Errorf("timed-out waiter: %s, step %s %q", j.Status, s.Status, s.SkipReason)
+	}
+	if d := cmp.Diff([]string{"running/0", "pending/1"}, positions(h, []string{first, after})); d != "" {
+		t.Errorf("after the timeout (-want +got):\n%s", d)
+	}
+	release1()
+	g.started(2)()
+	h.Wait(after)
+	if strings.Contains(h.Log(late), "never") {
+		t.Error("the timed-out waiter ran its step")
 	}
 }
