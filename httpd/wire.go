@@ -27,7 +27,16 @@ func wireJobItem(j *jobs.Job) api.JobItem {
 		Revision: j.Revision, HookEvent: api.OptString(j.HookEvent), ParentJobID: api.OptString(j.ParentJobID),
 		ParentStepName: api.OptString(j.ParentStepName),
 		RerunOf:        api.OptString(j.RerunOf), RestartOf: api.OptString(j.RestartOf), RestartFrom: api.OptString(j.RestartFrom),
+		Queue: api.OptString(j.Queue), QueuePosition: queuePosition(j.QueuePosition),
 	}
+}
+
+// queuePosition is a 1-based queue position, null when not waiting (0).
+func queuePosition(n int) *int {
+	if n <= 0 {
+		return nil
+	}
+	return &n
 }
 
 func wireJob(j *jobs.Job) api.Job {
@@ -39,6 +48,7 @@ func wireJob(j *jobs.Job) api.Job {
 		HookEvent: api.OptString(j.HookEvent), ParentJobID: api.OptString(j.ParentJobID),
 		ParentStepName: api.OptString(j.ParentStepName),
 		RerunOf:        api.OptString(j.RerunOf), RestartOf: api.OptString(j.RestartOf), RestartFrom: api.OptString(j.RestartFrom),
+		Queue: api.OptString(j.Queue), QueuePosition: queuePosition(j.QueuePosition),
 	}
 	if v.Input == nil {
 		v.Input = map[string]any{}
@@ -62,6 +72,7 @@ func wireStep(s *jobs.Step) api.Step {
 		ChildJobID: api.OptString(s.ChildJobID), CarriedOver: s.CarriedOver, CarriedFrom: api.OptString(s.CarriedFrom),
 		Approval: wireApproval(s.Approval),
 		Attempt:  s.Attempt, MaxAttempts: 1, RetryAt: api.At(s.RetryAt), Attempts: wireAttempts(s),
+		Queue: api.OptString(s.Queue), QueuePosition: queuePosition(s.QueuePosition),
 	}
 	if s.Retry != nil {
 		v.MaxAttempts = s.Retry.Attempts

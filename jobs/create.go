@@ -216,6 +216,7 @@ func (e *Engine) createJob(t *txn, snap *workspace.Snapshot, spec jobSpec, now t
 		if spec.task.Mode != "" {
 			j.Mode = spec.task.Mode
 		}
+		j.Queue = spec.task.Queue
 		if spec.task.Timeout > 0 {
 			j.Timeout = spec.task.Timeout
 			j.Deadline = created.Add(spec.task.Timeout)
@@ -314,6 +315,7 @@ func setAction(s *Step, a *workspace.Action) {
 	}
 	s.ActionType = a.Type
 	s.Runner = a.Runner
+	s.Queue = a.Queue
 	if a.Type == workspace.TypeTask || a.Type == workspace.TypeApproval {
 		s.Runner = "none"
 		return

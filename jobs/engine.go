@@ -122,7 +122,7 @@ func New(opts Options) *Engine {
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = 60 * time.Second
 	}
-	return &Engine{
+	e := &Engine{
 		opts:      opts,
 		store:     opts.Store,
 		logs:      opts.Logs,
@@ -137,6 +137,11 @@ func New(opts Options) *Engine {
 		masks:     opts.Masks,
 		killed:    make(map[string]error),
 	}
+	if e.store != nil {
+		settle := e.settleQueues
+		e.store.settle.Store(&settle)
+	}
+	return e
 }
 
 // Start recovers state left by a previous process (steps that were running
@@ -158,6 +163,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	e.builtinID = id
 	if err := e.recover(); err != nil {
+		return err
+	}
+	if err := e.admitAll(); err != nil {
 		return err
 	}
 	for i := 0; i < e.opts.LocalWorkers; i++ {

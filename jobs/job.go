@@ -106,6 +106,14 @@ type Job struct {
 	RerunOf     string `json:"rerun_of,omitempty"`
 	RestartOf   string `json:"restart_of,omitempty"`
 	RestartFrom string `json:"restart_from,omitempty"`
+	// Queue is the queue of the job's task ("" = none): the job holds one
+	// of its slots from Admitted until it is finalized (admit.go).
+	Queue    string `json:"queue,omitempty"`
+	Admitted bool   `json:"admitted,omitempty"`
+	// QueuePosition is the job's 1-based place among the waiters of its
+	// queue while it waits (0 otherwise); filled by Get and List, never
+	// stored.
+	QueuePosition int `json:"-"`
 
 	// Steps in DAG order; filled by Get, not by List.
 	Steps []*Step `json:"-"`
@@ -181,6 +189,15 @@ type Step struct {
 	Loop  string `json:"loop,omitempty"`
 	Index int    `json:"index,omitempty"`
 	Item  any    `json:"item,omitempty"`
+	// Queue is the queue of the step's action ("" = none). QueuedAt is the
+	// step's arrival in it (when it would have been ready); it holds a slot
+	// from Admitted until it is terminal (admit.go).
+	Queue    string    `json:"queue,omitempty"`
+	QueuedAt time.Time `json:"queued_at,omitzero"`
+	Admitted bool      `json:"admitted,omitempty"`
+	// QueuePosition is the step's 1-based place among the waiters of its
+	// queue while it waits (0 otherwise); filled by Get, never stored.
+	QueuePosition int `json:"-"`
 }
 
 // Attempt is one finished run of a step with a retry policy.

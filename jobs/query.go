@@ -15,8 +15,11 @@ func (e *Engine) Get(id string) (*Job, error) {
 		if j, err = t.getJob(id); err != nil {
 			return err
 		}
-		j.Steps, err = t.getSteps(id)
-		return err
+		if j.Steps, err = t.getSteps(id); err != nil {
+			return err
+		}
+		t.queuePositions(j, j.Steps)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -101,6 +104,7 @@ func (e *Engine) List(f ListFilter) (ListResult, error) {
 					continue
 				}
 			}
+			t.queuePositions(j, nil)
 			res.Jobs = append(res.Jobs, j)
 		}
 		return nil

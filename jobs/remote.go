@@ -173,8 +173,9 @@ func (e *Engine) sweeper() {
 
 // Sweep runs one recovery pass as of now: silent workers become inactive
 // and their steps fail, unacknowledged claims are requeued, remote step
-// deadlines and cancel graces are enforced, and steps no active worker can
-// take fail after the unmatched timeout. Exported for tests.
+// deadlines and cancel graces are enforced, steps no active worker can
+// take fail after the unmatched timeout, and queues admit waiters up to
+// their current limits. Exported for tests.
 func (e *Engine) Sweep(now time.Time) error {
 	hb := e.opts.HeartbeatTimeout
 	// Downtime never counts: times before this process started are read as
@@ -267,7 +268,8 @@ func (e *Engine) Sweep(now time.Time) error {
 	for _, it := range requeue {
 		e.queue.push(it)
 	}
-	return nil
+	// A queue limit raised by a reload takes effect here.
+	return e.admitAll()
 }
 
 // Sweep timings.

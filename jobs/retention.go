@@ -231,6 +231,9 @@ func (t *txn) deleteJob(id string) (int, error) {
 		{bucketBySource, join([]byte(j.SourceType), k)},
 		{bucketOpen, k},
 	}
+	for qk := range queueEntries(j, steps) {
+		dels = append(dels, struct{ b, key []byte }{bucketQueue, []byte(qk)})
+	}
 	for _, d := range dels {
 		if err := t.Bucket(d.b).Delete(d.key); err != nil {
 			return 0, err

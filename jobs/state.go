@@ -55,6 +55,8 @@ const (
 	stepRetry                          // pending → ready: its retry_at has come
 	stepExpand                         // pending → running: a loop's list rendered, its instances created (loop.go)
 	stepInstance                       // new → pending: an instance created by its loop's expansion
+	stepEnqueue                        // pending → pending: would be ready, waits for a slot of its queue (admit.go)
+	stepAdmit                          // pending → pending: its queue gave it a slot; it is ready at the next plan
 	numStepEvents
 )
 
@@ -93,6 +95,8 @@ var stepRows = [numStepEvents]stepRow{
 	stepRetry:         {name: "retry", from: []string{StepPending}, to: StepReady},
 	stepExpand:        {name: "expand", from: []string{StepPending}, to: StepRunning},
 	stepInstance:      {name: "instance", from: []string{newStatus}, to: StepPending},
+	stepEnqueue:       {name: "enqueue", from: []string{StepPending}, to: StepPending},
+	stepAdmit:         {name: "admit", from: []string{StepPending}, to: StepPending},
 }
 
 func (ev stepEvent) String() string {
@@ -114,6 +118,7 @@ const (
 	jobFail                     // pending/running → failed: an unflagged step failed (§5.4), or the revision is gone
 	jobTimeout                  // pending/running → failed: job timeout (§5.7)
 	jobCancel                   // pending/running → cancelled (§5.8)
+	jobAdmit                    // pending → pending: its queue gave it a slot; its steps may start (admit.go)
 	numJobEvents
 )
 
@@ -133,6 +138,7 @@ var jobRows = [numJobEvents]jobRow{
 	jobFail:     {name: "fail", from: []string{JobPending, JobRunning}, to: JobFailed},
 	jobTimeout:  {name: "timeout", from: []string{JobPending, JobRunning}, to: JobFailed},
 	jobCancel:   {name: "cancel", from: []string{JobPending, JobRunning}, to: JobCancelled},
+	jobAdmit:    {name: "admit", from: []string{JobPending}, to: JobPending},
 }
 
 func (ev jobEvent) String() string {
@@ -190,8 +196,13 @@ func (st *jobState) moveStep(s *Step, ev stepEvent, now time.Time, msg string) e
 			s.RetryAt = time.Time{}
 		}
 	case StepPending:
-		if ev == stepRetryWait {
+		switch ev {
+		case stepRetryWait:
 			s.WorkerID, s.StartedAt, s.Acked, s.ErrorMessage = "", time.Time{}, false, msg
+		case stepEnqueue:
+			s.QueuedAt = now
+		case stepAdmit:
+			s.Admitted = true
 		}
 	case StepRunning, StepWaiting:
 		s.StartedAt = now
@@ -229,6 +240,8 @@ func (st *jobState) moveJob(ev jobEvent, reason string) error {
 		j.Output = nil
 	case jobFail:
 		j.Output = nil
+	case jobAdmit:
+		j.Admitted = true
 	}
 	st.touch()
 	return nil
@@ -288,7 +301,8 @@ type stepMove struct {
 
 // decision is plan's answer.
 type decision struct {
-	// moves are skips and cancels to apply now, in DAG order.
+	// moves are skips, cancels and queue arrivals to apply now, in DAG
+	// order.
 	moves []stepMove
 	// evaluate are pending steps whose dependencies are satisfied and whose
 	// when: has no result yet; ready are pending steps to dispatch; expand
@@ -309,7 +323,16 @@ type decision struct {
 const (
 	planEvaluating = "evaluating"
 	planDispatched = "dispatching"
+	planQueued     = "queued"
 )
+
+// jobWaiting reports whether a job waits for a slot of its queue: none of
+// its steps may start.
+func jobWaiting(j *Job) bool { return j.Queue != "" && !j.Admitted }
+
+// stepWaits reports whether a step that could be ready needs a slot of its
+// queue first.
+func stepWaits(s *Step) bool { return s.Queue != "" && !s.Admitted }
 
 // plan decides a job's next moves from its steps' states (SPEC §5.3, §5.4,
 // §5.7, §5.8). It reads its arguments and changes nothing.
@@ -331,6 +354,11 @@ const (
 //     as stoppedEnd says in a stopped job, failed when an instance did not
 //     complete (unless continue_on_failure), else completed with the list of
 //     its instances' outputs.
+//   - a step (or instance) that would be ready but names a queue waits
+//     pending until the queue admits it (admit.go): the
+//     first time it is enqueued (its arrival), then it just waits;
+//   - a job that waits for its queue starts nothing (its steps stay
+//     pending) until the queue admits it; a stop still cancels them.
 //
 // The job is final when every step is terminal: a stopped job keeps its
 // status; else any failed step without continue_on_failure fails it (an
@@ -402,7 +430,19 @@ func plan(j *Job, steps []*Step, f facts) decision {
 			}
 		}
 		endLoops()
+	case jobWaiting(j):
 	case !JobTerminal(j.Status):
+		start := func(s *Step) {
+			switch {
+			case !stepWaits(s):
+				ready(s)
+			case s.QueuedAt.IsZero():
+				d.moves = append(d.moves, stepMove{step: s, ev: stepEnqueue})
+				cur[s.Name] = planQueued
+			default:
+				cur[s.Name] = planQueued
+			}
+		}
 		for changed := true; changed; {
 			changed = endLoops()
 			for _, s := range steps {
@@ -425,7 +465,7 @@ func plan(j *Job, steps []*Step, f facts) decision {
 				}
 				if s.Loop != "" {
 					if loops.mayStart(s, cur) {
-						ready(s)
+						start(s)
 						changed = true
 					}
 					continue
@@ -446,10 +486,10 @@ func plan(j *Job, steps []*Step, f facts) decision {
 					case !v:
 						move(s, stepSkipCondition, conditionReason(s.When))
 					default:
-						ready(s)
+						start(s)
 					}
 				default:
-					ready(s)
+					start(s)
 				}
 				changed = true
 			}

@@ -41,6 +41,8 @@ func TestStepTransitions(t *testing.T) {
 		"retry pending":          StepReady,
 		"expand pending":         StepRunning,
 		"instance ":              StepPending,
+		"enqueue pending":        StepPending,
+		"admit pending":          StepPending,
 	}
 	froms := []string{newStatus, StepPending, StepReady, StepRunning, StepWaiting, StepCompleted, StepFailed, StepSkipped, StepCancelled}
 	seen := 0
@@ -81,6 +83,7 @@ func TestJobTransitions(t *testing.T) {
 		"timeout running":  JobFailed,
 		"cancel pending":   JobCancelled,
 		"cancel running":   JobCancelled,
+		"admit pending":    JobPending,
 	}
 	froms := append([]string{newStatus}, JobStatuses...)
 	seen := 0
@@ -136,6 +139,8 @@ func TestMoveStamps(t *testing.T) {
 		{"wait", Step{Status: StepReady, ReadyAt: earlier}, stepWait, "", Step{Status: StepWaiting, ReadyAt: earlier, StartedAt: now, Attempt: 1}},
 		{"approve", Step{Status: StepWaiting, StartedAt: earlier}, stepApprove, "", Step{Status: StepCompleted, StartedAt: earlier, CompletedAt: now}},
 		{"deny", Step{Status: StepWaiting}, stepDeny, "Rejected by a@x: no", Step{Status: StepFailed, ErrorMessage: "Rejected by a@x: no", CompletedAt: now}},
+		{"enqueue", Step{Status: StepPending, Queue: "q"}, stepEnqueue, "", Step{Status: StepPending, Queue: "q", QueuedAt: now}},
+		{"admit", Step{Status: StepPending, Queue: "q", QueuedAt: earlier}, stepAdmit, "", Step{Status: StepPending, Queue: "q", QueuedAt: earlier, Admitted: true}},
 		{"refused", Step{Status: StepCompleted, CompletedAt: earlier}, stepFail, "x", Step{Status: StepCompleted, CompletedAt: earlier}},
 	}
 	for _, c := range cases {
@@ -160,6 +165,13 @@ func TestMoveStamps(t *testing.T) {
 	}
 	if !jobStopped(st.job) {
 		t.Error("a timed-out job is stopped")
+	}
+	queued := &jobState{job: &Job{ID: "j", Status: JobPending, Queue: "q"}, dirtySteps: map[string]bool{}}
+	if !jobWaiting(queued.job) {
+		t.Error("a job in a queue waits until admitted")
+	}
+	if err := queued.moveJob(jobAdmit, ""); err != nil || !queued.job.Admitted || queued.job.Status != JobPending || jobWaiting(queued.job) {
+		t.Errorf("admit: %v %+v", err, queued.job)
 	}
 	if err := st.moveJob(jobCancel, "api"); !errors.Is(err, errIllegalTransition) || st.job.Status != JobFailed {
 		t.Errorf("cancel after timeout: %v %+v", err, st.job)
@@ -194,6 +206,13 @@ func TestPlan(t *testing.T) {
 	loop := func(s *Step, max int) *Step { s.ForEach, s.MaxParallel = "{{ input.l }}", max; return s }
 	inst := func(l string, i int, status string) *Step {
 		return &Step{Name: fmt.Sprintf("%s[%d]", l, i), Status: status, Loop: l, Index: i}
+	}
+	queued := func(s *Step, arrived, admitted bool) *Step {
+		s.Queue, s.Admitted = "q", admitted
+		if arrived {
+			s.QueuedAt = time.Unix(1, 0)
+		}
+		return s
 	}
 	running := &Job{Status: JobRunning}
 	cases := []struct {
@@ -336,6 +355,30 @@ func TestPlan(t *testing.T) {
 		{name: "cancelled job cancels instances and ends the loop once none runs", job: &Job{Status: JobCancelled},
 			steps: []*Step{loop(step("l", StepRunning), 1), inst("l", 0, StepCancelled), inst("l", 1, StepPending)},
 			want:  want{moves: []string{"l[1] cancel ", "l stop Job cancelled"}, final: true, status: JobCancelled}},
+		{name: "a step in a queue arrives instead of being ready", job: running,
+			steps: []*Step{step("a", StepCompleted), queued(step("b", StepPending, "a"), false, false), step("c", StepPending, "b"), step("d", StepPending)},
+			want:  want{moves: []string{"b enqueue "}, ready: []string{"d"}}},
+		{name: "a waiting step waits", job: running,
+			steps: []*Step{step("a", StepCompleted), queued(step("b", StepPending, "a"), true, false)},
+			want:  want{}},
+		{name: "an admitted step is ready", job: running,
+			steps: []*Step{step("a", StepCompleted), queued(step("b", StepPending, "a"), true, true)},
+			want:  want{ready: []string{"b"}}},
+		{name: "a queued step's when comes first", job: running,
+			steps: []*Step{when(queued(step("a", StepPending), false, false), "{{ x }}")},
+			want:  want{evaluate: []string{"a"}}},
+		{name: "a failure upstream skips a queued step", job: running,
+			steps: []*Step{step("a", StepFailed), queued(step("b", StepPending, "a"), false, false)},
+			want:  want{moves: []string{"b skip-upstream upstream step 'a' failed"}, final: true, status: JobFailed}},
+		{name: "a waiting job starts nothing", job: &Job{Status: JobPending, Queue: "q"},
+			steps: []*Step{step("a", StepPending), step("b", StepPending, "a")},
+			want:  want{}},
+		{name: "an admitted job starts", job: &Job{Status: JobPending, Queue: "q", Admitted: true},
+			steps: []*Step{step("a", StepPending), step("b", StepPending, "a")},
+			want:  want{ready: []string{"a"}}},
+		{name: "a cancelled waiting job cancels its steps", job: &Job{Status: JobCancelled, Queue: "q"},
+			steps: []*Step{step("a", StepPending), queued(step("b", StepPending), true, false)},
+			want:  want{moves: []string{"a cancel ", "b cancel "}, final: true, status: JobCancelled}},
 		{name: "finished job plans nothing", job: &Job{Status: JobCompleted},
 			steps: []*Step{step("a", StepCompleted)},
 			want:  want{final: true, status: JobCompleted}},

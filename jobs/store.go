@@ -29,14 +29,15 @@ var (
 	bucketCounts    = []byte("counts")     // counter key → uint64
 	bucketWorkers   = []byte("workers")    // worker id → Worker JSON
 	bucketWorkerJob = []byte("worker_jobs")
-	bucketSchedule  = []byte("schedule") // "<ws>/<trigger>" → schedule state JSON
-	bucketAudit     = []byte("audit")    // UUIDv7 (16 bytes, time-ordered) → AuditEntry JSON
+	bucketSchedule  = []byte("schedule")  // "<ws>/<trigger>" → schedule state JSON
+	bucketAudit     = []byte("audit")     // UUIDv7 (16 bytes, time-ordered) → AuditEntry JSON
+	bucketQueue     = []byte("idx_queue") // ws \x00 queue \x00 arrival + job id + step → 'w' waiting | 'h' holding (admit.go)
 )
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketJobs, bucketSteps, bucketByWS, bucketByTask, bucketByStatus,
 	bucketBySource, bucketOpen, bucketCounts, bucketWorkers, bucketWorkerJob, bucketSchedule,
-	bucketAudit,
+	bucketAudit, bucketQueue,
 }
 
 // migrations upgrade the schema from version i+1 to i+2 (index 0 upgrades
@@ -61,6 +62,9 @@ type Store struct {
 	commits, ops atomic.Uint64
 	// observer receives each commit's changes (OnCommit).
 	observer atomic.Pointer[func([]Change)]
+	// settle runs at the end of every update, before the flush, until it
+	// queues no more work (the engine's queue admissions, admit.go).
+	settle atomic.Pointer[func(t *txn) error]
 	// metrics receives commit latencies and job transitions (Instrument);
 	// nopMetrics by default.
 	metrics Metrics
@@ -283,7 +287,7 @@ func (s *Store) commit(ops []*op) {
 		start := time.Now()
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for i, o := range ops {
-				t := &txn{Tx: tx, renders: o.renders, observe: observe, metrics: s.metrics}
+				t := &txn{Tx: tx, renders: o.renders, observe: observe, metrics: s.metrics, settle: s.settle.Load()}
 				if err := safeRun(o.fn, t); err != nil {
 					failed, failErr = i, err
 					return err

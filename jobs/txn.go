@@ -36,6 +36,9 @@ type txn struct {
 	// measured are metric calls (observe); they run before effects, so a
 	// waiter woken by an effect already finds them recorded.
 	measured []func()
+	// settle, when set, runs after the deferred work until it defers no
+	// more (Store.settle).
+	settle *func(t *txn) error
 }
 
 // after queues f to run after the transaction commits. Effects must not
@@ -46,16 +49,26 @@ func (t *txn) after(f func()) { t.effects = append(t.effects, f) }
 // engine step returns (parent propagation without re-entrancy).
 func (t *txn) later(fn func() error) { t.work = append(t.work, fn) }
 
-// drain runs deferred work until none is left.
+// drain runs deferred work, then settle, until neither leaves work.
 func (t *txn) drain() error {
-	for len(t.work) > 0 {
-		fn := t.work[0]
-		t.work = t.work[1:]
-		if err := fn(); err != nil {
+	for {
+		for len(t.work) > 0 {
+			fn := t.work[0]
+			t.work = t.work[1:]
+			if err := fn(); err != nil {
+				return err
+			}
+		}
+		if t.settle == nil {
+			return nil
+		}
+		if err := (*t.settle)(t); err != nil {
 			return err
 		}
+		if len(t.work) == 0 {
+			return nil
+		}
 	}
-	return nil
 }
 
 // runEffects runs the queued effects, isolating panics.
@@ -87,6 +100,9 @@ type jobState struct {
 	// lite: the job record was read without its input and output
 	// (loadStep with lite); it must not be written back.
 	lite bool
+	// queue is set when the job or a step names a queue; its entries in
+	// idx_queue as stored and as last settled (admit.go).
+	queue *queueState
 }
 
 func (st *jobState) touch()              { st.dirtyJob = true }
@@ -118,6 +134,7 @@ func (t *txn) newState(j *Job, steps []*Step) *jobState {
 		st.byName[s.Name] = s
 		st.dirtySteps[s.Name] = true
 	}
+	st.queue = newQueueState(j, steps, false)
 	t.cache(st)
 	return st
 }
@@ -150,6 +167,7 @@ func (t *txn) load(id string) (*jobState, error) {
 		st.byName[s.Name] = s
 		st.origSteps[s.Name] = s.Status
 	}
+	st.queue = newQueueState(j, steps, true)
 	t.cache(st)
 	return st, nil
 }
@@ -271,6 +289,9 @@ func (t *txn) save(st *jobState) error {
 	// Metrics first: recordJob moves origSteps on to the saved statuses.
 	t.measureJob(st)
 	t.recordJob(st)
+	if err := t.saveQueue(st); err != nil {
+		return err
+	}
 	if st.dirtyJob {
 		raw, err := json.Marshal(j)
 		if err != nil {

@@ -124,6 +124,7 @@ func (l *loader) load(files []string) (*Snapshot, error) {
 	// Cross-file checks run even when files had problems, so every error
 	// surfaces at once; they skip whatever a reported problem broke.
 	l.check()
+	l.checkQueues()
 	l.checkScopes()
 	warnings := sortProblems(l.warnings)
 	if l.opts.Warn != nil {
@@ -173,6 +174,10 @@ type loader struct {
 	actions  map[string]*actionDef
 	tasks    map[string]*taskDef
 	triggers map[string]*triggerDef
+	// queues holds the declared queues; queueRefs every use of a queue
+	// name (load_queue.go).
+	queues    map[string]*queueDef
+	queueRefs []queueRef
 	// secretFiles maps top-level secret names to their file.
 	secretFiles map[string]string
 	// Definitions in file order, for deterministic checks.
@@ -217,11 +222,13 @@ func newLoader(dir string, opts LoadOptions) *loader {
 			Actions:  map[string]*Action{},
 			Tasks:    map[string]*Task{},
 			Triggers: map[string]*Trigger{},
+			Queues:   map[string]*Queue{},
 			Secrets:  map[string]any{},
 		},
 		actions:     map[string]*actionDef{},
 		tasks:       map[string]*taskDef{},
 		triggers:    map[string]*triggerDef{},
+		queues:      map[string]*queueDef{},
 		secretFiles: map[string]string{},
 		tmplCache:   map[string]tmplResult{},
 		files:       map[string]fileCheck{},
@@ -336,7 +343,7 @@ func (l *loader) inside(real string) bool {
 // topKeys are a file's top-level keys; true = [later].
 var topKeys = map[string]bool{
 	"secrets": false, "actions": false, "tasks": false, "triggers": false,
-	"on_success": false, "on_error": false, "on_cancel": false,
+	"on_success": false, "on_error": false, "on_cancel": false, "queues": false,
 	"connection_types": true, "connections": true, "on_suspended": true, "mcp_servers": true,
 }
 
@@ -419,6 +426,8 @@ func (l *loader) loadDoc(d *yamlDoc) {
 					l.task(d, def)
 				case "triggers":
 					l.trigger(d, def)
+				case "queues":
+					l.queue(d, def)
 				}
 			}
 		}

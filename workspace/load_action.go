@@ -35,6 +35,8 @@ type actionDef struct {
 	fieldsOK bool
 	// taskAt is the position of a task action's `task` value.
 	taskAt at
+	// queueAt is the position of the action's `queue` value.
+	queueAt at
 	// sites are the action's templates (cmd, inline script, env values)
 	// for the scope checks (load_scope.go).
 	sites []tmplSite
@@ -47,7 +49,7 @@ var actionKeyTypes = map[string]string{
 	"source": "script", "task": "task", "runner": "shell script",
 	"env": "shell script", "tags": "shell script", "retry": "shell script", "output": "shell script task approval",
 	"name": "shell script task approval", "description": "shell script task approval",
-	"input":   "shell script task approval",
+	"input": "shell script task approval", "queue": "shell script task approval",
 	"message": "approval", "fields": "approval", "approvers": "approval", "timeout": "approval",
 	"on_timeout": "approval",
 	"language":   "later", "args": "later", "dependencies": "later", "interpreter": "later",
@@ -187,6 +189,8 @@ func (l *loader) action(d *yamlDoc, owner string, keyAt at, es []entry, inline b
 			if !inline {
 				a.Input, def.fieldsOK = l.fields(d, e.val, owner)
 			}
+		case "queue":
+			l.actionQueue(d, def, e)
 		}
 	}
 	return def

@@ -26,6 +26,10 @@ const (
 type taskDef struct {
 	t     *Task
 	keyAt at
+	// queueAt is the position of the task's `queue` or `concurrency`
+	// value; concurrency is the latter's limit (0 = none).
+	queueAt     at
+	concurrency int
 	// fieldsOK: the input fields parsed cleanly.
 	fieldsOK bool
 	steps    []*stepDef
@@ -81,6 +85,7 @@ type hookDef struct {
 var taskKeys = map[string]bool{
 	"name": false, "description": false, "mode": false, "folder": false, "input": false,
 	"flow": false, "timeout": false, "on_success": false, "on_error": false, "on_cancel": false,
+	"queue": false, "concurrency": false,
 	"retry": true, "on_suspended": true,
 }
 
@@ -162,6 +167,8 @@ func (l *loader) task(d *yamlDoc, e entry) {
 			l.hooks(d, x, e.key, &t.Hooks.OnError)
 		case "on_cancel":
 			l.hooks(d, x, e.key, &t.Hooks.OnCancel)
+		case "queue", "concurrency":
+			l.taskQueue(d, td, x)
 		}
 	}
 	if isMap && !hasFlow {
@@ -174,6 +181,7 @@ func (l *loader) task(d *yamlDoc, e entry) {
 	}
 	l.tasks[e.key] = td
 	l.taskList = append(l.taskList, td)
+	l.privateQueue(td)
 	l.snap.Tasks[e.key] = t
 	for _, sd := range td.steps {
 		if sd.inline != nil {

@@ -47,6 +47,9 @@ type Snapshot struct {
 	Tasks map[string]*Task
 	// Triggers, by name.
 	Triggers map[string]*Trigger
+	// Queues, by name: the declared ones and the private queue of each task
+	// with `concurrency:` (named PrivateQueue(task)).
+	Queues map[string]*Queue
 	// Secrets is the rendered secrets tree: nested map[string]any of strings.
 	Secrets map[string]any
 	// Hooks are the workspace-level hook lists (SPEC §8.1), in file order.
@@ -127,7 +130,9 @@ type Action struct {
 	// Approval is the wait of a TypeApproval action; nil otherwise.
 	Approval *Approval
 	// Runner is "local" for shell/script, "none" for task and approval.
-	Runner      string
+	Runner string
+	// Queue is the queue a step of this action waits in ("" = none).
+	Queue       string
 	DisplayName string
 	Description string
 	// Retry is the action's retry policy (nil = one attempt); a step's own
@@ -152,6 +157,9 @@ type Task struct {
 	Hooks   Hooks
 	// File is the workspace-relative YAML file defining the task.
 	File string
+	// Queue is the queue a job of this task waits in ("" = none); a task
+	// with `concurrency: N` has its private queue here.
+	Queue string
 }
 
 // Step returns the step with the given name, or nil.

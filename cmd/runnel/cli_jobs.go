@@ -394,6 +394,9 @@ func printStatus(ctx context.Context, e env, a *apiConn, j api.Job) error {
 		status += " for " + span(j.CreatedAt.Time, time.Time{}, now)
 	}
 	row(t, "Status", status)
+	if j.Queue != "" {
+		row(t, "Queue", queueNote(string(j.Queue), j.QueuePosition))
+	}
 	row(t, "Source", source(j.Item()))
 	row(t, "Created", stamp(j.CreatedAt.Time)+" ("+ago(j.CreatedAt.Time, now)+")")
 	row(t, "Revision", shortRev(j.Revision))
@@ -433,6 +436,9 @@ func printStatus(ctx context.Context, e env, a *apiConn, j api.Job) error {
 		if note == "" && s.CarriedOver {
 			note = "carried over from job " + string(s.CarriedFrom)
 		}
+		if note == "" && s.QueuePosition != nil {
+			note = queueNote(string(s.Queue), s.QueuePosition)
+		}
 		if note == "" && s.StartedAt.IsZero() {
 			note = waiting[s.StepName]
 		}
@@ -442,6 +448,15 @@ func printStatus(ctx context.Context, e env, a *apiConn, j api.Job) error {
 		row(t, s.StepName, s.Status, span(s.StartedAt.Time, s.CompletedAt.Time, now), worker, note)
 	}
 	return t.Flush()
+}
+
+// queueNote words a queue and a position in it: "deploys", or "waiting in
+// queue deploys at position 2".
+func queueNote(q string, pos *int) string {
+	if pos == nil {
+		return q
+	}
+	return fmt.Sprintf("waiting in queue %s at position %d", q, *pos)
 }
 
 // workerNotices maps the steps of a running job that the server said are

@@ -37,6 +37,11 @@ type JobItem struct {
 	HookEvent      OptString `json:"hook_event"`
 	ParentJobID    OptString `json:"parent_job_id"`
 	ParentStepName OptString `json:"parent_step_name"`
+	// Queue is the queue of the job's task (runnel; null for none) and
+	// QueuePosition its 1-based place among the jobs and steps waiting in
+	// it (null when not waiting).
+	Queue         OptString `json:"queue"`
+	QueuePosition *int      `json:"queue_position"`
 	// RerunOf, RestartOf and RestartFrom link a second chance to its
 	// source job (runnel; present only on those jobs).
 	RerunOf     OptString `json:"rerun_of,omitempty"`
@@ -65,6 +70,9 @@ type Job struct {
 	HookEvent      OptString `json:"hook_event"`
 	ParentJobID    OptString `json:"parent_job_id"`
 	ParentStepName OptString `json:"parent_step_name"`
+	// Queue and QueuePosition are as in JobItem (runnel).
+	Queue         OptString `json:"queue"`
+	QueuePosition *int      `json:"queue_position"`
 	// RerunOf, RestartOf and RestartFrom link a second chance to its
 	// source job (runnel; present only on those jobs).
 	RerunOf     OptString `json:"rerun_of,omitempty"`
@@ -78,7 +86,8 @@ func (j Job) Item() JobItem {
 		Status: j.Status, SourceType: j.SourceType, SourceID: j.SourceID, WorkerID: j.WorkerID,
 		CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, CompletedAt: j.CompletedAt, Revision: j.Revision,
 		HookEvent: j.HookEvent, ParentJobID: j.ParentJobID, ParentStepName: j.ParentStepName,
-		RerunOf: j.RerunOf, RestartOf: j.RestartOf, RestartFrom: j.RestartFrom}
+		RerunOf: j.RerunOf, RestartOf: j.RestartOf, RestartFrom: j.RestartFrom,
+		Queue: j.Queue, QueuePosition: j.QueuePosition}
 }
 
 // Step is a step of a Job. ActionImage is always null (runnel runs no
@@ -113,6 +122,11 @@ type Step struct {
 	MaxAttempts int       `json:"max_attempts"`
 	RetryAt     Time      `json:"retry_at"`
 	Attempts    []Attempt `json:"attempts"`
+	// Queue is the queue of the step's action (runnel; null for none) and
+	// QueuePosition the step's 1-based place among those waiting in it
+	// (null when not waiting: a waiting step is pending).
+	Queue         OptString `json:"queue"`
+	QueuePosition *int      `json:"queue_position"`
 }
 
 // Attempt is one finished attempt of a step with a retry policy.
