@@ -69,7 +69,7 @@ tasks:
       render:
         action: echo
         input:
-          msg: "{% for c in 'a'*99999 %}{% if (input.s|wordwrap(3)|length) > 0 %}{% endif %}{% endfor %}"
+          msg: "{% for c in 'a'*99999 %}{% if (input.s|wordcount) > 0 %}{% endif %}{% endfor %}"
   pad:
     input:
       w: { type: integer, required: true }
@@ -120,7 +120,7 @@ func TestTemplateBudgets(t *testing.T) {
 		{"repeat", map[string]any{"w": 2000000000}, "Template error in step input 'msg': string repetition '*' would make 2000000000 bytes: exceeded the 1 MiB output budget"},
 		{"pad", map[string]any{"w": 2000000000}, "Template error in step input 'msg': filter 'center' would make 2000000000 bytes: exceeded the 1 MiB output budget"},
 		{"cmd", map[string]any{"w": 2000000000}, "Template error in action cmd: string repetition '*' would make 2000000000 bytes: exceeded the 1 MiB output budget"},
-		{"slow", map[string]any{"s": strings.Repeat("ab ", 3000)}, "Template error in step input 'msg': render exceeded the 2s time budget"},
+		{"slow", map[string]any{"s": strings.Repeat("ab ", 30000)}, "Template error in step input 'msg': render exceeded the 2s time budget"},
 	} {
 		t.Run(tc.task, func(t *testing.T) {
 			start := time.Now()
@@ -197,7 +197,7 @@ func TestRenderDoesNotHoldWriter(t *testing.T) {
 	done := make(chan string, 1)
 	go func() {
 		j, err := h.Engine.Trigger(t.Context(), jobs.TriggerRequest{Workspace: h.Defs.Name, Task: "slow",
-			Input: map[string]any{"s": strings.Repeat("ab ", 3000)}})
+			Input: map[string]any{"s": strings.Repeat("ab ", 30000)}})
 		if err != nil {
 			done <- "error: " + err.Error()
 			return
