@@ -142,12 +142,7 @@ func (e *Engine) claimRenders(it *queueItem) *renderCache {
 		if j, err = t.getJob(it.jobID); err != nil {
 			return err
 		}
-		steps, err := t.getSteps(it.jobID)
-		for _, x := range steps {
-			if x.Name == it.step {
-				s = x
-			}
-		}
+		s, err = t.getStep(it.jobID, it.step)
 		return err
 	})
 	if err != nil || s == nil || s.Status != StepReady {

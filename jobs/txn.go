@@ -36,6 +36,8 @@ type txn struct {
 	// measured are metric calls (observe); they run before effects, so a
 	// waiter woken by an effect already finds them recorded.
 	measured []func()
+	// decoded memoises step decoding (stepcache.go); nil decodes always.
+	decoded *stepCache
 }
 
 // after queues f to run after the transaction commits. Effects must not
@@ -177,14 +179,32 @@ func (t *txn) getSteps(id string) ([]*Step, error) {
 	var steps []*Step
 	c := t.Bucket(bucketSteps).Cursor()
 	for sk, v := c.Seek(k); sk != nil && bytes.HasPrefix(sk, k); sk, v = c.Next() {
-		s := new(Step)
-		if err := json.Unmarshal(v, s); err != nil {
+		s, err := t.decoded.decode(sk, v)
+		if err != nil {
 			return nil, fmt.Errorf("decode step %s/%s: %w", id, sk[16:], err)
 		}
 		steps = append(steps, s)
 	}
 	sort.Slice(steps, func(a, b int) bool { return steps[a].Order < steps[b].Order })
 	return steps, nil
+}
+
+// getStep reads one step of a job (nil when it has none of that name).
+func (t *txn) getStep(id, name string) (*Step, error) {
+	k, err := idKey(id)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	k = append(k, name...)
+	raw := t.Bucket(bucketSteps).Get(k)
+	if raw == nil {
+		return nil, nil
+	}
+	s, err := t.decoded.decode(k, raw)
+	if err != nil {
+		return nil, fmt.Errorf("decode step %s/%s: %w", id, name, err)
+	}
+	return s, nil
 }
 
 // flush writes every modified job state, maintaining indexes and counters.
