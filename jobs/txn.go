@@ -38,6 +38,9 @@ type txn struct {
 	measured []func()
 	// decoded memoises step decoding (stepcache.go); nil decodes always.
 	decoded *stepCache
+	// handoff is the built-in slot reporting in this update, which may
+	// take a step the update makes ready (claim.go); nil otherwise.
+	handoff *handoff
 }
 
 // after queues f to run after the transaction commits. Effects must not
