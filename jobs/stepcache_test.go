@@ -109,3 +109,21 @@ func TestStepCacheFollowsStore(t *testing.T) {
 		t.Errorf("cache holds %d entries after filling, want ≤ %d", n, maxCachedSteps/2+2)
 	}
 }
+
+// TestStepCloneCoversReferences fails when Step gains a field that shares
+// memory between copies (a map, slice, pointer or interface) and
+// Step.clone does not copy it: a step changed in place would change the
+// decode cache's copy.
+func TestStepCloneCoversReferences(t *testing.T) {
+	cloned := map[string]bool{"Input": true, "Output": true, "DependsOn": true, "Tags": true}
+	typ := reflect.TypeFor[Step]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		switch f.Type.Kind() {
+		case reflect.Map, reflect.Slice, reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+			if !cloned[f.Name] {
+				t.Errorf("Step.%s (%s) is shared by copies: copy it in Step.clone (stepcache.go) and list it here", f.Name, f.Type)
+			}
+		}
+	}
+}
