@@ -164,6 +164,14 @@ func (e *Engine) handOff(t *txn, st *jobState, s *Step, snap *workspace.Snapshot
 		return false, nil
 	}
 	r, _ := res.val.(renderedAction)
+	if t.observe {
+		// Observers see it ready, then running, as if queued.
+		if st.passed == nil {
+			st.passed = make(map[string]*Step, 1)
+		}
+		c := *s
+		st.passed[s.Name] = &c
+	}
 	if h.took, err = e.startOn(t, st, s, h.w, r, snap, now); err != nil {
 		return false, err
 	}

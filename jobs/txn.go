@@ -89,6 +89,10 @@ type jobState struct {
 	origFinal  bool
 	// origSteps holds step statuses as last stored (step events).
 	origSteps map[string]string
+	// passed holds copies of steps as they were in a status they left in
+	// this update without it being stored (a step handed off: ready), for
+	// their step events.
+	passed map[string]*Step
 }
 
 func (st *jobState) touch()              { st.dirtyJob = true }
