@@ -58,6 +58,10 @@ func (t *txn) recordJob(st *jobState) {
 			st.origSteps = make(map[string]string, len(st.steps))
 		}
 		st.origSteps[name] = s.Status
+		if p := st.passed[name]; p != nil {
+			t.changes = append(t.changes, Change{JobID: j.ID, Step: p, Scrubbed: j.Scrubbed})
+			delete(st.passed, name)
+		}
 		c := *s
 		t.changes = append(t.changes, Change{JobID: j.ID, Step: &c, Scrubbed: j.Scrubbed})
 	}

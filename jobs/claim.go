@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"runnel/jobs/api"
@@ -112,29 +113,8 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 		}
 		t.keep(st)
 		r, _ := res.val.(renderedAction)
-		if err := st.moveStep(s, stepClaim, now, ""); err != nil {
-			return err
-		}
-		s.WorkerID = w.id
-		s.Acked = w.builtin
-		if err := markRunning(t, st, now); err != nil {
-			return err
-		}
-		if st.job.WorkerID == "" {
-			st.job.WorkerID = w.id
-			st.touch()
-		}
-		if err := t.noteWorkerJob(w.id, st.job.ID); err != nil {
-			return err
-		}
-		e.logLifecycle(t, st.job.ID, now, "Step '%s' started on worker '%s' (%s)", s.Name, w.name, w.id)
-		a = &Assignment{
-			JobID: st.job.ID, Workspace: st.job.Workspace, Task: st.job.Task, Step: s.Name,
-			Action: s.Action, ActionType: s.ActionType, Revision: st.job.Revision,
-			Command: r.Command, File: r.File, Env: r.Env, Tags: s.Tags,
-			Input: stepInput(s), Timeout: s.Timeout, Dir: snap.Dir, Attempt: s.Attempt,
-		}
-		return nil
+		a, err = e.startOn(t, st, s, w, r, snap, now)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -143,6 +123,89 @@ func (e *Engine) claimItem(ctx context.Context, it *queueItem, w workerRef) (*As
 		return nil, errStale
 	}
 	return a, nil
+}
+
+// startOn records a ready step running on worker w with its rendered
+// action (the claim, SPEC §9.3) and returns the assignment.
+func (e *Engine) startOn(t *txn, st *jobState, s *Step, w workerRef, r renderedAction, snap *workspace.Snapshot, now time.Time) (*Assignment, error) {
+	if err := st.moveStep(s, stepClaim, now, ""); err != nil {
+		return nil, err
+	}
+	s.WorkerID = w.id
+	s.Acked = w.builtin
+	if err := markRunning(t, st, now); err != nil {
+		return nil, err
+	}
+	if st.job.WorkerID == "" {
+		st.job.WorkerID = w.id
+		st.touch()
+	}
+	if err := t.noteWorkerJob(w.id, st.job.ID); err != nil {
+		return nil, err
+	}
+	e.logLifecycle(t, st.job.ID, now, "Step '%s' started on worker '%s' (%s)", s.Name, w.name, w.id)
+	return &Assignment{
+		JobID: st.job.ID, Workspace: st.job.Workspace, Task: st.job.Task, Step: s.Name,
+		Action: s.Action, ActionType: s.ActionType, Revision: st.job.Revision,
+		Command: r.Command, File: r.File, Env: r.Env, Tags: s.Tags,
+		Input: stepInput(s), Timeout: s.Timeout, Dir: snap.Dir, Attempt: s.Attempt,
+	}, nil
+}
+
+// handoff is a built-in slot reporting its step (issue 16): when that
+// report makes a step ready that the slot can run and no older ready step
+// waits for it, the same commit records "A completed" and "B running" on
+// the slot, instead of queueing B and committing its claim apart. B is
+// started only after that commit (a step not recorded as running cannot
+// have started), and one recorded as running when the server dies fails
+// with the recovery message, as any running step.
+type handoff struct {
+	w    workerRef
+	tags []string
+	// took is the step taken in this attempt of the update (nil: none).
+	took *Assignment
+}
+
+// handOff lets the reporting slot of t take s, a step t just made ready,
+// when the claim's action render was done outside the transaction
+// (completeRenders) and the queue holds nothing older for the slot; taken
+// reports whether it did (s is then running and must not be queued).
+func (e *Engine) handOff(t *txn, st *jobState, s *Step, snap *workspace.Snapshot, now time.Time) (taken bool, err error) {
+	h := t.handoff
+	if h == nil || h.took != nil || !covers(h.tags, s.Tags) || !e.queue.idle(h.tags) {
+		return false, nil
+	}
+	res, ok := t.renderedBefore(renderKey("claim", st.job.ID, s.Name), stepInput(s))
+	if !ok || res.msg != "" {
+		// Not rendered, or failing: the queue's claim deals with it.
+		return false, nil
+	}
+	r, _ := res.val.(renderedAction)
+	if t.observe {
+		// Observers see it ready, then running, as if queued.
+		if st.passed == nil {
+			st.passed = make(map[string]*Step, 1)
+		}
+		c := *s
+		st.passed[s.Name] = &c
+	}
+	if h.took, err = e.startOn(t, st, s, h.w, r, snap, now); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// renderedBefore is rendered without asking: the result of a render done
+// outside the transaction from an equal ctx, or false (nothing recorded).
+func (t *txn) renderedBefore(key string, ctx any) (renderResult, bool) {
+	if t.renders == nil {
+		return renderResult{}, false
+	}
+	r := t.renders.m[key]
+	if r == nil || !r.done || !reflect.DeepEqual(r.ctx, ctx) {
+		return renderResult{}, false
+	}
+	return r.val, true
 }
 
 // claimRenders renders a queued step's action from a read of the store,
@@ -178,7 +241,7 @@ func (e *Engine) claimRenders(it *queueItem) *renderCache {
 // completeRenders renders, from a read of the store and outside the write
 // transaction, the inputs of the steps a successful report makes ready, so
 // that Complete commits in one attempt (render.go).
-func (e *Engine) completeRenders(jobID, step string, res StepResult) *renderCache {
+func (e *Engine) completeRenders(jobID, step string, res StepResult, h *handoff) *renderCache {
 	c := newRenderCache()
 	if res.Error != "" {
 		return c
@@ -238,7 +301,34 @@ func (e *Engine) completeRenders(jobID, step string, res StepResult) *renderCach
 			return renderStep(fs, a, false, nil, ctx, snap)
 		})
 	}
+	if h != nil {
+		seedHandoff(c, h, jobID, d.ready, snap)
+	}
 	return c
+}
+
+// seedHandoff renders the action of the first step of ready the reporting
+// slot can take, with the input rendered for it, so that the report can
+// hand it to the slot in its commit (handOff).
+func seedHandoff(c *renderCache, h *handoff, jobID string, ready []*Step, snap *workspace.Snapshot) {
+	for _, p := range ready {
+		a := snap.Actions[p.Action]
+		if a == nil || a.Type == workspace.TypeTask || !covers(h.tags, p.Tags) {
+			continue
+		}
+		input := stepInput(p)
+		if !p.Rendered {
+			r := c.m[renderKey("step", jobID, p.Name)]
+			if r == nil || r.val.msg != "" {
+				return
+			}
+			input, _ = r.val.val.(map[string]any)
+		}
+		c.seed(renderKey("claim", jobID, p.Name), input, func() renderResult {
+			return claimRender(a, input, snap)
+		})
+		return
+	}
 }
 
 // claimRender renders an action for a claim (outside any transaction).
@@ -293,10 +383,21 @@ type StepResult struct {
 // (workerID "" skips that check). A step of a cancelled job ends cancelled;
 // of a timed-out job, failed with the job timeout message.
 func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res StepResult) error {
+	_, err := e.complete(jobID, step, workerID, res, nil)
+	return err
+}
+
+// complete is Complete; with h (a built-in slot reporting), the commit may
+// also hand the slot a step the report makes ready, returned (handOff).
+func (e *Engine) complete(jobID, step, workerID string, res StepResult, h *handoff) (*Assignment, error) {
 	if err := e.logs.Sync(jobID); err != nil {
 		e.log.Warn("sync job log", "job", jobID, "err", err)
 	}
-	return e.store.updateRendered(e.completeRenders(jobID, step, res), func(t *txn) error {
+	err := e.store.updateRendered(e.completeRenders(jobID, step, res, h), func(t *txn) error {
+		if h != nil {
+			h.took = nil // each attempt decides anew
+			t.handoff = h
+		}
 		if done, err := e.completeInstance(t, jobID, step, workerID, res); done || err != nil {
 			return err
 		}
@@ -337,6 +438,10 @@ func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res
 		}
 		return e.advance(t, st, snap, now)
 	})
+	if err != nil || h == nil {
+		return nil, err
+	}
+	return h.took, nil
 }
 
 // noteWorkerJob indexes that a worker ran a step of a job.

@@ -203,6 +203,9 @@ func (e *Engine) dispatch(t *txn, st *jobState, s *Step, snap *workspace.Snapsho
 	if err := st.moveStep(s, ev, now, ""); err != nil {
 		return err
 	}
+	if taken, err := e.handOff(t, st, s, snap, now); taken || err != nil {
+		return err
+	}
 	item := &queueItem{jobID: st.job.ID, step: s.Name, readyAt: now, created: st.job.CreatedAt, tags: s.Tags}
 	t.after(func() { e.queue.push(item) })
 	return e.noticeUnmatched(t, st.job.ID, s, now)

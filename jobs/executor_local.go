@@ -19,17 +19,23 @@ func (e *Engine) localWorker() {
 	scratch := &shell.Scratch{Root: e.opts.TempDir}
 	defer scratch.Close()
 	w := workerRef{id: e.builtinID, name: builtinName, builtin: true}
+	var next *Assignment
 	for {
-		a, err := e.claim(e.ctx, w, e.opts.LocalTags)
-		if err != nil {
-			if !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
-				e.log.Error("claim step", "err", err)
-				time.Sleep(100 * time.Millisecond)
-				continue
+		a := next
+		if a == nil {
+			var err error
+			a, err = e.claim(e.ctx, w, e.opts.LocalTags)
+			if err != nil {
+				if !errors.Is(err, ErrClosed) && !errors.Is(err, context.Canceled) {
+					e.log.Error("claim step", "err", err)
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				return
 			}
-			return
 		}
-		e.runLocal(a, scratch)
+		// The report of a may hand this slot the next step (handoff).
+		next = e.runLocal(a, scratch, &handoff{w: w, tags: e.opts.LocalTags})
 	}
 }
 
@@ -52,8 +58,9 @@ func Result(r shell.Result, cause error) StepResult {
 }
 
 // runLocal runs one assignment on this server and reports it; scratch
-// supplies its TMPDIR.
-func (e *Engine) runLocal(a *Assignment, scratch *shell.Scratch) {
+// supplies its TMPDIR. The report may hand the slot (h) the next step, which
+// is returned: it is recorded running on the slot and must be run.
+func (e *Engine) runLocal(a *Assignment, scratch *shell.Scratch, h *handoff) *Assignment {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	e.mu.Lock()
@@ -93,7 +100,9 @@ func (e *Engine) runLocal(a *Assignment, scratch *shell.Scratch) {
 		_ = e.logs.Append(a.JobID, logstore.Line{TS: time.Now(), Stream: logstore.Stderr, Step: a.Step, Text: r.Error, Attempt: a.Attempt})
 	}
 	res := Result(r, context.Cause(ctx))
-	if err := e.Complete(context.Background(), a.JobID, a.Step, e.builtinID, res); err != nil {
+	next, err := e.complete(a.JobID, a.Step, e.builtinID, res, h)
+	if err != nil {
 		e.log.Error("report step", "job", a.JobID, "step", a.Step, "err", err)
 	}
+	return next
 }

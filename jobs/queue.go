@@ -143,6 +143,22 @@ func (q *queue) removeWaiterLocked(w *waiter) bool {
 	return false
 }
 
+// idle reports whether the queue is open and holds no item the tags
+// cover: a slot with those tags would wait for the next push.
+func (q *queue) idle(tags []string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false
+	}
+	for _, it := range q.items {
+		if covers(tags, it.tags) {
+			return false
+		}
+	}
+	return true
+}
+
 // close wakes every waiter with ErrClosed; later takes fail.
 func (q *queue) close() {
 	q.mu.Lock()

@@ -68,6 +68,8 @@ type Store struct {
 	// metrics receives commit latencies and job transitions (Instrument);
 	// nopMetrics by default.
 	metrics Metrics
+	// decoded memoises step decoding across transactions (stepcache.go).
+	decoded *stepCache
 	quit    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -86,7 +88,7 @@ func NewStore(path string, lockWait time.Duration) *Store {
 	if lockWait <= 0 {
 		lockWait = 5 * time.Second
 	}
-	return &Store{path: path, timeout: lockWait, metrics: nopMetrics{}}
+	return &Store{path: path, timeout: lockWait, metrics: nopMetrics{}, decoded: newStepCache()}
 }
 
 // Open opens (creating if needed) the database, creates buckets, runs
@@ -232,7 +234,7 @@ func (s *Store) View(fn func(tx *bolt.Tx) error) error {
 // view runs fn in a read-only transaction.
 func (s *Store) view(fn func(t *txn) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		return fn(&txn{Tx: tx})
+		return fn(&txn{Tx: tx, decoded: s.decoded})
 	})
 }
 
@@ -287,7 +289,7 @@ func (s *Store) commit(ops []*op) {
 		start := time.Now()
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for i, o := range ops {
-				t := &txn{Tx: tx, renders: o.renders, observe: observe, metrics: s.metrics, settle: s.settle.Load()}
+				t := &txn{Tx: tx, renders: o.renders, observe: observe, metrics: s.metrics, settle: s.settle.Load(), decoded: s.decoded}
 				if err := safeRun(o.fn, t); err != nil {
 					failed, failErr = i, err
 					return err

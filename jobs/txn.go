@@ -39,6 +39,11 @@ type txn struct {
 	// settle, when set, runs after the deferred work until it defers no
 	// more (Store.settle).
 	settle *func(t *txn) error
+	// decoded memoises step decoding (stepcache.go); nil decodes always.
+	decoded *stepCache
+	// handoff is the built-in slot reporting in this update, which may
+	// take a step the update makes ready (claim.go); nil otherwise.
+	handoff *handoff
 }
 
 // after queues f to run after the transaction commits. Effects must not
@@ -103,6 +108,10 @@ type jobState struct {
 	// queue is set when the job or a step names a queue; its entries in
 	// idx_queue as stored and as last settled (admit.go).
 	queue *queueState
+	// passed holds copies of steps as they were in a status they left in
+	// this update without it being stored (a step handed off: ready), for
+	// their step events.
+	passed map[string]*Step
 }
 
 func (st *jobState) touch()              { st.dirtyJob = true }
@@ -257,14 +266,32 @@ func (t *txn) getSteps(id string) ([]*Step, error) {
 	var steps []*Step
 	c := t.Bucket(bucketSteps).Cursor()
 	for sk, v := c.Seek(k); sk != nil && bytes.HasPrefix(sk, k); sk, v = c.Next() {
-		s := new(Step)
-		if err := json.Unmarshal(v, s); err != nil {
+		s, err := t.decoded.decode(sk, v)
+		if err != nil {
 			return nil, fmt.Errorf("decode step %s/%s: %w", id, sk[16:], err)
 		}
 		steps = append(steps, s)
 	}
 	sort.Slice(steps, func(a, b int) bool { return stepBefore(steps[a], steps[b]) })
 	return steps, nil
+}
+
+// getStep reads one step of a job (nil when it has none of that name).
+func (t *txn) getStep(id, name string) (*Step, error) {
+	k, err := idKey(id)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	k = append(k, name...)
+	raw := t.Bucket(bucketSteps).Get(k)
+	if raw == nil {
+		return nil, nil
+	}
+	s, err := t.decoded.decode(k, raw)
+	if err != nil {
+		return nil, fmt.Errorf("decode step %s/%s: %w", id, name, err)
+	}
+	return s, nil
 }
 
 // flush writes every modified job state, maintaining indexes and counters.
