@@ -73,6 +73,22 @@ func (s *Step) clone() *Step {
 	c.Output = cloneJSON(s.Output)
 	c.DependsOn = slices.Clone(s.DependsOn)
 	c.Tags = slices.Clone(s.Tags)
+	c.Attempts = slices.Clone(s.Attempts) // Attempt holds values only
+	c.Item = cloneJSON(s.Item)
+	if s.Retry != nil {
+		r := *s.Retry
+		r.OnExitCodes = slices.Clone(s.Retry.OnExitCodes)
+		c.Retry = &r
+	}
+	if s.Approval != nil {
+		ap := *s.Approval
+		ap.Approvers = slices.Clone(s.Approval.Approvers)
+		ap.Fields = slices.Clone(s.Approval.Fields)
+		for i := range ap.Fields {
+			ap.Fields[i].Default = cloneJSON(ap.Fields[i].Default)
+		}
+		c.Approval = &ap
+	}
 	return &c
 }
 

@@ -115,7 +115,8 @@ func TestStepCacheFollowsStore(t *testing.T) {
 // Step.clone does not copy it: a step changed in place would change the
 // decode cache's copy.
 func TestStepCloneCoversReferences(t *testing.T) {
-	cloned := map[string]bool{"Input": true, "Output": true, "DependsOn": true, "Tags": true}
+	cloned := map[string]bool{"Input": true, "Output": true, "DependsOn": true, "Tags": true,
+		"Attempts": true, "Item": true, "Retry": true, "Approval": true}
 	typ := reflect.TypeFor[Step]()
 	for i := range typ.NumField() {
 		f := typ.Field(i)
