@@ -109,7 +109,8 @@ var runnelRules = importRules{
 		"httpd/metrics":      {},
 		"httpd/web":          {},
 		"jobs":               {"workspace", "logstore"},
-		"jobs/api":           {}, // the wire types: every side of the API may use them
+		"jobs/api":           {},           // the wire types: every side of the API may use them
+		"jobs/audit":         {"jobs/api"}, // over the bbolt file the job store hands out (audit.DB); never the engine
 		"jobs/shell":         {},
 		"jobs/worker":        {"jobs/api", "jobs/shell"}, // the remote worker: the protocol and the runner, not the engine
 		"workspace":          {},
@@ -126,7 +127,7 @@ var runnelRules = importRules{
 	},
 	Owners: map[string][]string{
 		"github.com/go-git/go-git/v5":         {"gitsync"},
-		"go.etcd.io/bbolt":                    {"jobs", "httpd/accounts"},
+		"go.etcd.io/bbolt":                    {"jobs", "httpd/accounts"}, // jobs/audit is in jobs' subtree
 		"github.com/julienschmidt/httprouter": {"httpd"},
 		"github.com/gorilla/websocket":        {"httpd"},
 		"github.com/fsnotify/fsnotify":        {"workspace"},

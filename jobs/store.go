@@ -30,13 +30,11 @@ var (
 	bucketWorkers   = []byte("workers")    // worker id → Worker JSON
 	bucketWorkerJob = []byte("worker_jobs")
 	bucketSchedule  = []byte("schedule") // "<ws>/<trigger>" → schedule state JSON
-	bucketAudit     = []byte("audit")    // UUIDv7 (16 bytes, time-ordered) → AuditEntry JSON
 )
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketJobs, bucketSteps, bucketByWS, bucketByTask, bucketByStatus,
 	bucketBySource, bucketOpen, bucketCounts, bucketWorkers, bucketWorkerJob, bucketSchedule,
-	bucketAudit,
 }
 
 // migrations upgrade the schema from version i+1 to i+2 (index 0 upgrades
