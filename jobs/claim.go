@@ -264,12 +264,13 @@ type StepResult struct {
 // Complete records a step's end reported by the worker holding it:
 // ConflictError when the step is not running or held by another worker
 // (workerID "" skips that check). A step of a cancelled job ends cancelled;
-// of a timed-out job, failed with the job timeout message.
+// of a timed-out job, failed with the job timeout message. ctx bounds the
+// wait to join a commit, as for Trigger (the report can be sent again).
 func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res StepResult) error {
 	if err := e.logs.Sync(jobID); err != nil {
 		e.log.Warn("sync job log", "job", jobID, "err", err)
 	}
-	return e.store.updateRendered(e.completeRenders(jobID, step, res), func(t *txn) error {
+	return e.store.updateRenderedCtx(ctx, e.completeRenders(jobID, step, res), func(t *txn) error {
 		st, err := t.load(jobID)
 		if err != nil {
 			return err
