@@ -116,6 +116,7 @@ var runnelRules = importRules{
 		"workspace":          {},
 		"workspace/cron":     {},
 		"workspace/tmpl":     {},
+		"workspace/waittest": {}, // the tests' one deadline: a leaf test helper
 		"workspace/yamlfile": {},
 		"logstore":           {},
 		"gitsync":            {},
@@ -123,7 +124,8 @@ var runnelRules = importRules{
 		"e2e":                {"httpd", "jobs", "workspace", "logstore"}, // black-box tests of the real binaries
 	},
 	TestMay: map[string][]string{
-		"examples": {"workspace"}, // the examples are checked with the real loader
+		"examples": {"workspace"},          // the examples are checked with the real loader
+		"gitsync":  {"workspace/waittest"}, // the tests' one deadline (Patience), below every other tree's reach
 	},
 	Owners: map[string][]string{
 		"github.com/go-git/go-git/v5":         {"gitsync"},

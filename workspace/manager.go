@@ -221,6 +221,7 @@ type wsState struct {
 	// it starts as soon as flight ends (see Refresh).
 	next     *flight
 	waiters  int            // refreshes waiting on a load (tests)
+	joined   chan struct{}  // closed and replaced when a refresh joins (tests wait on it)
 	pins     map[string]int // revisions being read (pinned loads, tarballs): never pruned
 	history  []string       // previous serving revisions of this process, oldest first
 	pinLoads map[string]*sharedCall[*Snapshot]
@@ -275,6 +276,7 @@ func NewManager(opts ManagerOptions, sources []Source) *Manager {
 		w := &wsState{
 			src:      s,
 			kick:     make(chan struct{}, 1),
+			joined:   make(chan struct{}),
 			pins:     map[string]int{},
 			pinLoads: map[string]*sharedCall[*Snapshot]{},
 			tarballs: map[string]*sharedCall[string]{},
