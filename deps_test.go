@@ -109,12 +109,14 @@ var runnelRules = importRules{
 		"httpd/metrics":      {},
 		"httpd/web":          {},
 		"jobs":               {"workspace", "logstore"},
-		"jobs/api":           {}, // the wire types: every side of the API may use them
+		"jobs/api":           {},           // the wire types: every side of the API may use them
+		"jobs/audit":         {"jobs/api"}, // over the bbolt file the job store hands out (audit.DB); never the engine
 		"jobs/shell":         {},
 		"jobs/worker":        {"jobs/api", "jobs/shell"}, // the remote worker: the protocol and the runner, not the engine
 		"workspace":          {},
 		"workspace/cron":     {},
 		"workspace/tmpl":     {},
+		"workspace/waittest": {}, // the tests' one deadline: a leaf test helper
 		"workspace/yamlfile": {},
 		"logstore":           {},
 		"gitsync":            {},
@@ -122,11 +124,12 @@ var runnelRules = importRules{
 		"e2e":                {"httpd", "jobs", "workspace", "logstore"}, // black-box tests of the real binaries
 	},
 	TestMay: map[string][]string{
-		"examples": {"workspace"}, // the examples are checked with the real loader
+		"examples": {"workspace"},          // the examples are checked with the real loader
+		"gitsync":  {"workspace/waittest"}, // the tests' one deadline (Patience), below every other tree's reach
 	},
 	Owners: map[string][]string{
 		"github.com/go-git/go-git/v5":         {"gitsync"},
-		"go.etcd.io/bbolt":                    {"jobs", "httpd/accounts"},
+		"go.etcd.io/bbolt":                    {"jobs", "httpd/accounts"}, // jobs/audit is in jobs' subtree
 		"github.com/julienschmidt/httprouter": {"httpd"},
 		"github.com/gorilla/websocket":        {"httpd"},
 		"github.com/fsnotify/fsnotify":        {"workspace"},

@@ -30,6 +30,7 @@ import (
 
 	"runnel/gitsync"
 	"runnel/gitsync/gittest"
+	"runnel/workspace/waittest"
 )
 
 // httpUpstream serves u over smart HTTP with git http-backend. Requests
@@ -240,18 +241,15 @@ func TestCancelWhileWaiting(t *testing.T) {
 	}
 }
 
-// waitForGoroutine waits until some goroutine's stack contains frame: the
-// only way to know a goroutine is blocked inside a call.
+// waitForGoroutine waits (waittest.Patience at most) until some
+// goroutine's stack contains frame: the only way to know a goroutine is
+// blocked inside a call, since blocking sends no event.
 func waitForGoroutine(t *testing.T, frame string) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(string(buf[:runtime.Stack(buf, true)]), frame) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine reached %s within 10s", frame)
-		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
+	waittest.Eventually(t, "a goroutine in "+frame, func() bool {
+		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), frame)
+	})
 }
 
 // sshUpstream is an ssh server on 127.0.0.1 that lets user "git" with key

@@ -7,6 +7,7 @@ package httpd
 import (
 	"errors"
 	"net/http"
+	"runnel/jobs/audit"
 	"strings"
 
 	"github.com/julienschmidt/httprouter"
@@ -70,7 +71,7 @@ func (s *Server) decideStep(w http.ResponseWriter, r *http.Request, ps httproute
 func decider(p *principal) string {
 	switch {
 	case p == nil:
-		return jobs.ActorAnonymous
+		return audit.ActorAnonymous
 	case p.APIKey:
 		return p.Email + " (API key '" + p.KeyName + "')"
 	}

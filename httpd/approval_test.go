@@ -42,7 +42,7 @@ func (e *authEnv) startRelease(t *testing.T, token string) string {
 	}
 	r.json(t, &out)
 	jobstest.Eventually(t, "ask waiting", func() bool {
-		j, err := e.engine.Get(out.JobID)
+		j, err := e.srv.Query.Get(out.JobID)
 		return err == nil && j.Steps[0].Status == jobs.StepWaiting
 	})
 	return out.JobID

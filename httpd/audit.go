@@ -17,15 +17,15 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"runnel/jobs"
 	"runnel/jobs/api"
+	"runnel/jobs/audit"
 )
 
-// Audit is what the server needs from the audit log (*jobs.Auditor).
+// Audit is what the server needs from the audit log (*audit.Log).
 // Options.Audit nil records nothing and GET /api/audit answers [].
 type Audit interface {
-	Record(e jobs.AuditEntry) error
-	List(f jobs.AuditFilter) (jobs.AuditPage, error)
+	Record(e audit.Entry) error
+	List(f audit.Filter) (audit.Page, error)
 }
 
 // auditRoute says how requests to one route are recorded. Target and actor
@@ -46,27 +46,27 @@ type auditRoute struct {
 // line (e.g. "POST /api/jobs/:id/rerun": {action: "job.rerun", target:
 // ":id"}).
 var auditRoutes = map[string]auditRoute{
-	"POST /api/workspaces/:ws/tasks/:name/execute": {action: jobs.ActionJobExecute, target: ":ws/:name"},
-	"POST /api/jobs/:id/cancel":                    {action: jobs.ActionJobCancel, target: ":id"},
-	"POST /api/jobs/:id/rerun":                     {action: jobs.ActionJobRerun, target: ":id"},
-	"POST /api/jobs/:id/restart":                   {action: jobs.ActionJobRestart, target: ":id"},
-	"POST /api/jobs/:id/steps/:step/approve":       {action: jobs.ActionStepApprove, target: ":id/:step"},
-	"POST /api/jobs/:id/steps/:step/reject":        {action: jobs.ActionStepReject, target: ":id/:step"},
-	"POST /api/workspaces/:ws/refresh":             {action: jobs.ActionWorkspaceRefresh, target: ":ws"},
-	"POST /push/:ws":                               {action: jobs.ActionWorkspaceRefresh, target: ":ws", actor: "/push/:ws", actorType: jobs.ActorWebhook},
-	"GET /hooks/:name":                             {action: jobs.ActionJobExecute, actor: "/hooks/:name", actorType: jobs.ActorWebhook},
-	"POST /hooks/:name":                            {action: jobs.ActionJobExecute, actor: "/hooks/:name", actorType: jobs.ActorWebhook},
-	"POST /api/auth/login":                         {action: jobs.ActionLogin, failed: jobs.ActionLoginFailed},
-	"POST /api/auth/logout":                        {action: jobs.ActionLogout},
-	"POST /api/auth/session":                       {action: jobs.ActionLogin, failed: jobs.ActionLoginFailed},
-	"POST /api/auth/session/logout":                {action: jobs.ActionLogout},
-	"POST /api/auth/api-keys":                      {action: jobs.ActionAPIKeyCreate},
-	"DELETE /api/auth/api-keys/:prefix":            {action: jobs.ActionAPIKeyDelete, target: ":prefix"},
-	"POST /api/users":                              {action: jobs.ActionUserCreate},
-	"PUT /api/users/:id/password":                  {action: jobs.ActionUserPassword, target: ":id"},
-	"DELETE /api/users/:id":                        {action: jobs.ActionUserDelete, target: ":id"},
-	"GET /api/backup":                              {action: jobs.ActionBackupDownload},
-	"POST /worker/register":                        {action: jobs.ActionWorkerRegister},
+	"POST /api/workspaces/:ws/tasks/:name/execute": {action: audit.ActionJobExecute, target: ":ws/:name"},
+	"POST /api/jobs/:id/cancel":                    {action: audit.ActionJobCancel, target: ":id"},
+	"POST /api/jobs/:id/rerun":                     {action: audit.ActionJobRerun, target: ":id"},
+	"POST /api/jobs/:id/restart":                   {action: audit.ActionJobRestart, target: ":id"},
+	"POST /api/jobs/:id/steps/:step/approve":       {action: audit.ActionStepApprove, target: ":id/:step"},
+	"POST /api/jobs/:id/steps/:step/reject":        {action: audit.ActionStepReject, target: ":id/:step"},
+	"POST /api/workspaces/:ws/refresh":             {action: audit.ActionWorkspaceRefresh, target: ":ws"},
+	"POST /push/:ws":                               {action: audit.ActionWorkspaceRefresh, target: ":ws", actor: "/push/:ws", actorType: audit.ActorWebhook},
+	"GET /hooks/:name":                             {action: audit.ActionJobExecute, actor: "/hooks/:name", actorType: audit.ActorWebhook},
+	"POST /hooks/:name":                            {action: audit.ActionJobExecute, actor: "/hooks/:name", actorType: audit.ActorWebhook},
+	"POST /api/auth/login":                         {action: audit.ActionLogin, failed: audit.ActionLoginFailed},
+	"POST /api/auth/logout":                        {action: audit.ActionLogout},
+	"POST /api/auth/session":                       {action: audit.ActionLogin, failed: audit.ActionLoginFailed},
+	"POST /api/auth/session/logout":                {action: audit.ActionLogout},
+	"POST /api/auth/api-keys":                      {action: audit.ActionAPIKeyCreate},
+	"DELETE /api/auth/api-keys/:prefix":            {action: audit.ActionAPIKeyDelete, target: ":prefix"},
+	"POST /api/users":                              {action: audit.ActionUserCreate},
+	"PUT /api/users/:id/password":                  {action: audit.ActionUserPassword, target: ":id"},
+	"DELETE /api/users/:id":                        {action: audit.ActionUserDelete, target: ":id"},
+	"GET /api/backup":                              {action: audit.ActionBackupDownload},
+	"POST /worker/register":                        {action: audit.ActionWorkerRegister},
 }
 
 // auditTemplate is an auditRoutes key split for matching.
@@ -213,7 +213,7 @@ func (s *Server) recordAudit(r *http.Request, ps httprouter.Params, rt auditRout
 	if n.skip || status == http.StatusNotFound || status == http.StatusTooManyRequests {
 		return
 	}
-	e := jobs.AuditEntry{Action: rt.action, Target: expand(rt.target, ps), Address: s.clientIP(r), Status: &status,
+	e := audit.Entry{Action: rt.action, Target: expand(rt.target, ps), Address: s.clientIP(r), Status: &status,
 		Detail: n.detail}
 	if status >= 400 && rt.failed != "" {
 		e.Action = rt.failed
@@ -227,15 +227,15 @@ func (s *Server) recordAudit(r *http.Request, ps httprouter.Params, rt auditRout
 	case rt.actor != "":
 		e.Actor, e.ActorType = expand(rt.actor, ps), rt.actorType
 	case p != nil && p.APIKey:
-		e.Actor, e.ActorType = p.Email, jobs.ActorAPIKey
+		e.Actor, e.ActorType = p.Email, audit.ActorAPIKey
 		if e.Detail == nil {
 			e.Detail = map[string]any{}
 		}
 		e.Detail["api_key"] = p.KeyPrefix
 	case p != nil:
-		e.Actor, e.ActorType = p.Email, jobs.ActorUser
+		e.Actor, e.ActorType = p.Email, audit.ActorUser
 	default:
-		e.Actor, e.ActorType = jobs.ActorAnonymous, jobs.ActorAnonymous
+		e.Actor, e.ActorType = audit.ActorAnonymous, audit.ActorAnonymous
 	}
 	if err := s.opts.Audit.Record(e); err != nil {
 		s.log.Error("record audit entry", "action", e.Action, "actor", e.Actor, "target", e.Target, "err", err)
@@ -254,7 +254,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ httprouter.
 		return err
 	}
 	q := r.URL.Query()
-	f := jobs.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Limit: limit, Offset: offset}
+	f := audit.Filter{Actor: q.Get("actor"), Action: q.Get("action"), Limit: limit, Offset: offset}
 	for _, b := range []struct {
 		name string
 		to   *time.Time

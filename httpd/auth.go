@@ -14,8 +14,8 @@ import (
 
 	"runnel/httpd/accounts"
 	"runnel/httpd/auth"
-	"runnel/jobs"
 	"runnel/jobs/api"
+	"runnel/jobs/audit"
 )
 
 // AuthOptions configure authentication (the config's auth section, SPEC
@@ -419,7 +419,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) (access, refresh
 	if err != nil {
 		return "", "", err
 	}
-	auditActor(r, u.Email, jobs.ActorUser)
+	auditActor(r, u.Email, audit.ActorUser)
 	return access, refresh, nil
 }
 
@@ -508,7 +508,7 @@ func (s *Server) revoke(r *http.Request, token string) bool {
 	if uerr != nil {
 		return false
 	}
-	auditActor(r, u.Email, jobs.ActorUser)
+	auditActor(r, u.Email, audit.ActorUser)
 	auditTarget(r, u.Email)
 	return true
 }

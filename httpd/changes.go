@@ -42,7 +42,7 @@ func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request, ps httproute
 	if err != nil {
 		return err
 	}
-	j, err := s.opts.Engine.Get(id)
+	j, err := s.opts.Jobs.Get(id)
 	if err != nil {
 		return notFound(err, "Job not found")
 	}
@@ -58,7 +58,7 @@ func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request, ps httproute
 		writeJSON(w, http.StatusOK, v)
 		return nil
 	}
-	base, err := s.opts.Engine.PreviousSuccess(j)
+	base, err := s.opts.Jobs.PreviousSuccess(j)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (s *Server) jobChanges(w http.ResponseWriter, r *http.Request, ps httproute
 	case err != nil:
 		return err
 	}
-	mask := append(s.opts.Engine.MaskValues(j.ID), s.opts.Engine.MaskValues(base.ID)...)
+	mask := append(s.opts.Masks.Values(j.ID), s.opts.Masks.Values(base.ID)...)
 	for _, c := range changes {
 		v.Files = append(v.Files, fileChangeView{Path: c.Path, Status: c.Status, Diff: maskString(mask, unifiedDiff(c))})
 	}

@@ -141,7 +141,7 @@ func (s *Server) PublishCommit(cs []jobs.Change) {
 			if msg != "" && !c.Scrubbed {
 				// A running job's masks are cached by the engine: no I/O
 				// on the store's writer.
-				msg = maskString(s.opts.Engine.MaskValues(c.JobID), msg)
+				msg = maskString(s.opts.Masks.Values(c.JobID), msg)
 			}
 			e, err = encodeEvent(eventStep, c.JobID, wireStepEvent(c.JobID, st, msg))
 		case c.Worker != nil:

@@ -198,7 +198,7 @@ func (s *Server) webhookJob(w http.ResponseWriter, r *http.Request, ps httproute
 		return errorf(http.StatusBadRequest, "Invalid job ID")
 	}
 	id := u.String()
-	j, err := s.opts.Engine.Get(id)
+	j, err := s.opts.Jobs.Get(id)
 	if err != nil {
 		return notFound(err, "Job not found")
 	}

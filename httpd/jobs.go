@@ -55,7 +55,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ httprouter.P
 	if f.SourceType != "" && !slices.Contains(jobs.SourceTypes, f.SourceType) {
 		return errorf(http.StatusBadRequest, "Invalid source_type '%s'", f.SourceType)
 	}
-	res, err := s.opts.Engine.List(f)
+	res, err := s.opts.Jobs.List(f)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		if err != nil {
 			return notFound(err, "Job not found")
 		}
-	} else if j, err = s.opts.Engine.Get(id); err != nil {
+	} else if j, err = s.opts.Jobs.Get(id); err != nil {
 		return notFound(err, "Job not found")
 	}
 	writeJSON(w, http.StatusOK, wireJob(j))
@@ -141,7 +141,7 @@ func (s *Server) listWorkers(w http.ResponseWriter, r *http.Request, _ httproute
 	if err != nil {
 		return err
 	}
-	list, total, err := s.opts.Engine.Workers(limit, offset)
+	list, total, err := s.opts.Jobs.Workers(limit, offset)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func (s *Server) getWorker(w http.ResponseWriter, r *http.Request, ps httprouter
 	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
 		return errorf(http.StatusBadRequest, "Invalid worker ID")
 	}
-	wk, js, err := s.opts.Engine.Worker(id)
+	wk, js, err := s.opts.Jobs.Worker(id)
 	if err != nil {
 		return notFound(err, "Worker not found")
 	}

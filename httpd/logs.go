@@ -75,7 +75,7 @@ func (s *Server) existingJob(ps httprouter.Params) (*jobs.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j, err := s.opts.Engine.Get(id)
+	j, err := s.opts.Jobs.Get(id)
 	if err != nil {
 		return nil, notFound(err, "Job not found")
 	}
@@ -233,7 +233,7 @@ func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, ps httproute
 	// ends at the current end of its file. One finalized in this process
 	// may still be writing its last lines (they follow the commit that ends
 	// it): the log's Finish ends the stream then.
-	if cur, err := s.opts.Engine.Get(j.ID); err == nil && cur.Finalized && !s.opts.Logs.Writing(j.ID) {
+	if cur, err := s.opts.Jobs.Get(j.ID); err == nil && cur.Finalized && !s.opts.Logs.Writing(j.ID) {
 		f.EndAtCurrent()
 	}
 	up := websocket.Upgrader{CheckOrigin: s.checkOrigin, ReadBufferSize: 1024, WriteBufferSize: 32 << 10}

@@ -38,12 +38,10 @@ type Workspaces interface {
 }
 
 // Engine is what the server needs from the job engine, the remote worker
-// protocol included.
+// protocol included: starting, stopping and waiting for jobs.
 type Engine interface {
 	WorkerEngine
 	Trigger(ctx context.Context, req jobs.TriggerRequest) (*jobs.Job, error)
-	Get(id string) (*jobs.Job, error)
-	List(f jobs.ListFilter) (jobs.ListResult, error)
 	Cancel(ctx context.Context, id, by string) error
 	// Rerun, Restart and PlanRestart give an ended job a second chance.
 	Rerun(ctx context.Context, req jobs.RerunRequest) (*jobs.Job, error)
@@ -52,12 +50,21 @@ type Engine interface {
 	// Decide approves or rejects a waiting approval step.
 	Decide(ctx context.Context, jobID, step string, d jobs.Decision) error
 	Wait(ctx context.Context, id string) (*jobs.Job, error)
-	Workers(limit, offset int) ([]*jobs.Worker, int, error)
-	Worker(id string) (*jobs.Worker, []*jobs.Job, error)
-	// MaskValues are the secret values masked in a job's output.
-	MaskValues(jobID string) []string
+}
+
+// Jobs is what the server reads of jobs and workers (*jobs.Query).
+type Jobs interface {
+	Get(id string) (*jobs.Job, error)
+	List(f jobs.ListFilter) (jobs.ListResult, error)
 	// PreviousSuccess is the task's newest completed job before j.
 	PreviousSuccess(j *jobs.Job) (*jobs.Job, error)
+	Workers(limit, offset int) ([]*jobs.Worker, int, error)
+	Worker(id string) (*jobs.Worker, []*jobs.Job, error)
+}
+
+// Masks gives the secret values masked in a job's output (*jobs.Masks).
+type Masks interface {
+	Values(jobID string) []string
 }
 
 // Schedule is what the server needs from the cron scheduler
@@ -79,6 +86,10 @@ type Store interface {
 type Options struct {
 	Workspaces Workspaces
 	Engine     Engine
+	// Jobs reads jobs and workers.
+	Jobs Jobs
+	// Masks hides secret values in what the server sends of a job.
+	Masks Masks
 	// Schedule answers next_runs of scheduler triggers (nil: none).
 	Schedule Schedule
 	Store    Store

@@ -10,6 +10,7 @@ import (
 	"runnel/httpd/accounts"
 	"runnel/jobs"
 	"runnel/jobs/api"
+	"runnel/jobs/audit"
 	"runnel/workspace"
 	"runnel/workspace/cron"
 )
@@ -128,7 +129,7 @@ func wireAPIKey(k *accounts.APIKey) api.APIKey {
 		ExpiresAt: api.At(k.ExpiresAt), LastUsedAt: api.At(k.LastUsedAt)}
 }
 
-func wireAuditEntry(e jobs.AuditEntry) api.AuditEntry {
+func wireAuditEntry(e audit.Entry) api.AuditEntry {
 	d := e.Detail
 	if d == nil {
 		d = map[string]any{}

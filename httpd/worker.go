@@ -20,6 +20,7 @@ import (
 
 	"runnel/jobs"
 	"runnel/jobs/api"
+	"runnel/jobs/audit"
 	"runnel/logstore"
 	"runnel/workspace"
 )
@@ -128,7 +129,7 @@ func (s *Server) stepNotFound(err error, jobID string) error {
 	if !errors.Is(err, jobs.ErrNotFound) {
 		return err
 	}
-	if _, gerr := s.opts.Engine.Get(jobID); gerr != nil {
+	if _, gerr := s.opts.Jobs.Get(jobID); gerr != nil {
 		return notFound(err, "Job not found")
 	}
 	return notFound(err, "Step not found")
@@ -155,7 +156,7 @@ func (s *Server) workerRegister(w http.ResponseWriter, r *http.Request, _ httpro
 			return errorf(http.StatusBadRequest, "Invalid request body: tags must not contain empty strings")
 		}
 	}
-	auditActor(r, req.Name, jobs.ActorWorker)
+	auditActor(r, req.Name, audit.ActorWorker)
 	auditDetail(r, "tags", tags)
 	if req.Version != "" {
 		auditDetail(r, "version", req.Version)

@@ -307,7 +307,7 @@ func TestWorkerClaimLongPoll(t *testing.T) {
 	// A long-poll ends with "no work" when the server shuts down. Shut
 	// down once the claim is held (its heartbeat is recorded): a request
 	// arriving after Shutdown would find the listener closed.
-	before, _, err := s.Engine.Worker(id)
+	before, _, err := s.Query.Worker(id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestWorkerClaimLongPoll(t *testing.T) {
 		got <- out
 	}()
 	jobstest.Eventually(t, "the claim's heartbeat", func() bool {
-		w, _, err := s.Engine.Worker(id)
+		w, _, err := s.Query.Worker(id)
 		return err == nil && w.LastHeartbeat.After(before.LastHeartbeat)
 	})
 	go s.HTTP.Shutdown(t.Context())

@@ -141,7 +141,7 @@ func serial(ns ...int) []string {
 func positions(h *jobstest.Harness, ids []string) []string {
 	var out []string
 	for _, id := range ids {
-		j, err := h.Engine.Get(id)
+		j, err := h.Query.Get(id)
 		if err != nil {
 			h.T.Fatal(err)
 		}
@@ -181,7 +181,7 @@ func TestQueueSerialisesJobs(t *testing.T) {
 			t.Errorf("while job %d runs, status/position (-want +got):\n%s", n, d)
 		}
 		if n < 5 {
-			next, _ := h.Engine.Get(ids[n])
+			next, _ := h.Query.Get(ids[n])
 			for _, s := range next.Steps {
 				if s.Status != jobs.StepPending {
 					t.Errorf("waiting job %d: step %s is %s", n+1, s.Name, s.Status)
@@ -253,7 +253,7 @@ func TestConcurrencyShorthand(t *testing.T) {
 	if d := cmp.Diff([]string{"running/0", "running/0", "pending/1"}, positions(h, ids)); d != "" {
 		t.Errorf("status/position (-want +got):\n%s", d)
 	}
-	if j, _ := h.Engine.Get(ids[2]); j.Queue != "_task:limited" {
+	if j, _ := h.Query.Get(ids[2]); j.Queue != "_task:limited" {
 		t.Errorf("queue %q", j.Queue)
 	}
 	release2()
@@ -398,7 +398,7 @@ func TestQueueStepsSurviveRestart(t *testing.T) {
 		t.Errorf("job 1 %s", j.Status)
 	}
 	release2 := g.started(2)
-	if j, _ := h.Engine.Get(ids[2]); jobstest.Step(t, j, "ship").QueuePosition != 1 {
+	if j, _ := h.Query.Get(ids[2]); jobstest.Step(t, j, "ship").QueuePosition != 1 {
 		t.Errorf("job 3 ship position %d", jobstest.Step(t, j, "ship").QueuePosition)
 	}
 	release2()

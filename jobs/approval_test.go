@@ -198,7 +198,7 @@ func TestApprovalRefusals(t *testing.T) {
 	if !errors.Is(jobs.ErrNotWaiting, jobs.ErrConflict) || !errors.Is(jobs.ErrStepNotFound, jobs.ErrNotFound) {
 		t.Error("approval errors must map to 409 and 404")
 	}
-	j, err := h.Engine.Get(open)
+	j, err := h.Query.Get(open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestApprovalSurvivesRestart(t *testing.T) {
 	timed := h.Trigger("timed", nil)
 	waiting(h, timed, "wait")
 	h.Restart()
-	j, err := h.Engine.Get(id)
+	j, err := h.Query.Get(id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,9 @@ import (
 
 // Cancel cancels a pending or running job on behalf of by ("api", a user's
 // email): ErrNotFound, or ErrTerminal when it has already ended (SPEC §5.8).
+// ctx bounds the wait to join a commit, as for Trigger.
 func (e *Engine) Cancel(ctx context.Context, id, by string) error {
-	return e.store.update(func(t *txn) error {
+	return e.store.updateCtx(ctx, func(t *txn) error {
 		return e.cancelJob(t, id, by, time.Now())
 	})
 }

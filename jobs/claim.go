@@ -381,19 +381,20 @@ type StepResult struct {
 // Complete records a step's end reported by the worker holding it:
 // ConflictError when the step is not running or held by another worker
 // (workerID "" skips that check). A step of a cancelled job ends cancelled;
-// of a timed-out job, failed with the job timeout message.
+// of a timed-out job, failed with the job timeout message. ctx bounds the
+// wait to join a commit, as for Trigger (the report can be sent again).
 func (e *Engine) Complete(ctx context.Context, jobID, step, workerID string, res StepResult) error {
-	_, err := e.complete(jobID, step, workerID, res, nil)
+	_, err := e.complete(ctx, jobID, step, workerID, res, nil)
 	return err
 }
 
 // complete is Complete; with h (a built-in slot reporting), the commit may
 // also hand the slot a step the report makes ready, returned (handOff).
-func (e *Engine) complete(jobID, step, workerID string, res StepResult, h *handoff) (*Assignment, error) {
+func (e *Engine) complete(ctx context.Context, jobID, step, workerID string, res StepResult, h *handoff) (*Assignment, error) {
 	if err := e.logs.Sync(jobID); err != nil {
 		e.log.Warn("sync job log", "job", jobID, "err", err)
 	}
-	err := e.store.updateRendered(e.completeRenders(jobID, step, res, h), func(t *txn) error {
+	err := e.store.updateRenderedCtx(ctx, e.completeRenders(jobID, step, res, h), func(t *txn) error {
 		if h != nil {
 			h.took = nil // each attempt decides anew
 			t.handoff = h

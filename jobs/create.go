@@ -43,7 +43,8 @@ type TriggerRequest struct {
 
 // Trigger validates the input and creates the job in one transaction,
 // dispatching its root steps. It returns the job as committed (a root step
-// may already have failed).
+// may already have failed). ctx bounds the wait to join a commit: ended
+// before then, nothing is created and ctx's error is returned.
 func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) {
 	snap := req.snap
 	if snap == nil {
@@ -90,7 +91,7 @@ func (e *Engine) Trigger(ctx context.Context, req TriggerRequest) (*Job, error) 
 		}
 	}
 	var job *Job
-	err = e.store.updateRendered(renders, func(t *txn) error {
+	err = e.store.updateRenderedCtx(ctx, renders, func(t *txn) error {
 		spec := jobSpec{id: id, created: created, task: task, taskName: task.Name, input: in,
 			sourceType: req.SourceType, sourceID: req.SourceID, lines: req.Lines,
 			rerunOf: req.rerunOf, noHooks: req.noHooks}

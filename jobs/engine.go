@@ -39,8 +39,6 @@ type Options struct {
 	Environ []string
 	// KillGrace is the wait between SIGTERM and SIGKILL (default 10 s).
 	KillGrace time.Duration
-	// Retention is enforced after every recovery sweep (zero: keep all).
-	Retention Retention
 	// ShutdownGrace is how long running built-in steps may finish at Close
 	// before they are killed (default 30 s).
 	ShutdownGrace time.Duration
@@ -68,6 +66,7 @@ type Engine struct {
 	defs  Definitions
 	log   *slog.Logger
 	queue *queue
+	query *Query // Wait's reads
 
 	builtinID string
 	started   time.Time // process start: downtime never counts (SPEC §9.6)
@@ -129,6 +128,7 @@ func New(opts Options) *Engine {
 		defs:      opts.Defs,
 		log:       opts.Logger,
 		queue:     newQueue(),
+		query:     NewQuery(opts.Store, opts.Defs),
 		watchers:  make(map[string][]chan struct{}),
 		deadlines: make(map[string]*time.Timer),
 		approvals: make(map[string]*time.Timer),
@@ -328,7 +328,7 @@ func (e *Engine) notifyTerminal(id string) {
 func (e *Engine) Wait(ctx context.Context, id string) (*Job, error) {
 	ch, stop := e.watch(id)
 	defer stop()
-	j, err := e.Get(id)
+	j, err := e.query.Get(id)
 	if err != nil || JobTerminal(j.Status) {
 		return j, err
 	}
@@ -336,7 +336,7 @@ func (e *Engine) Wait(ctx context.Context, id string) (*Job, error) {
 	case <-ch:
 	case <-ctx.Done():
 	}
-	return e.Get(id)
+	return e.query.Get(id)
 }
 
 // logLifecycle queues a _server lifecycle line (created, started,

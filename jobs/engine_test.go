@@ -142,7 +142,7 @@ tasks:
 	if _, err := h.Engine.Trigger(context.Background(), jobs.TriggerRequest{Workspace: "default", Task: "nope"}); !errors.Is(err, jobs.ErrTaskNotFound) {
 		t.Errorf("unknown task: %v", err)
 	}
-	res, err := h.Engine.List(jobs.ListFilter{Limit: 10})
+	res, err := h.Query.List(jobs.ListFilter{Limit: 10})
 	if err != nil || len(res.Jobs) != 0 {
 		t.Errorf("rejected triggers created jobs: %v %v", res.Jobs, err)
 	}

@@ -100,7 +100,7 @@ func (e *Engine) runLocal(a *Assignment, scratch *shell.Scratch, h *handoff) *As
 		_ = e.logs.Append(a.JobID, logstore.Line{TS: time.Now(), Stream: logstore.Stderr, Step: a.Step, Text: r.Error, Attempt: a.Attempt})
 	}
 	res := Result(r, context.Cause(ctx))
-	next, err := e.complete(a.JobID, a.Step, e.builtinID, res, h)
+	next, err := e.complete(context.Background(), a.JobID, a.Step, e.builtinID, res, h)
 	if err != nil {
 		e.log.Error("report step", "job", a.JobID, "step", a.Step, "err", err)
 	}

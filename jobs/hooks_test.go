@@ -19,7 +19,7 @@ import (
 // once the job is terminal and finalized the list is complete.
 func hookJobs(t testing.TB, h *jobstest.Harness, id string) []*jobs.Job {
 	t.Helper()
-	res, err := h.Engine.List(jobs.ListFilter{SourceType: jobs.SourceHook, Limit: 1000})
+	res, err := h.Query.List(jobs.ListFilter{SourceType: jobs.SourceHook, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestHookFailureIsolated(t *testing.T) {
 	waitLog(t, h, id, `"line":"[hooks] Hook '_hook:fail-notify' failed: Exit code: 3"`)
 	waitLog(t, h, id, `"line":"[hooks] Failed to fire hook on_success[1] for action 'report': Input validation failed: field 'failed' must be an array"`)
 	finished(t, h, hooks[0].ID)
-	j, err := h.Engine.Get(id)
+	j, err := h.Query.Get(id)
 	if err != nil {
 		t.Fatal(err)
 	}

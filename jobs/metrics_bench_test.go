@@ -27,6 +27,7 @@ func BenchmarkMetricsScrape100k(b *testing.B) {
 	dir := b.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := jobs.NewStore(filepath.Join(dir, "runnel.db"), time.Second)
+	q := jobs.NewQuery(s, nil)
 	logs, err := logstore.Open(logstore.Options{Dir: filepath.Join(dir, "logs")})
 	if err != nil {
 		b.Fatal(err)
@@ -36,7 +37,7 @@ func BenchmarkMetricsScrape100k(b *testing.B) {
 	m := metrics.New(metrics.Sources{
 		Queue: func() (int, time.Time) { return e.QueueStats() },
 		Workers: func() []metrics.Worker {
-			ws, _, err := e.Workers(math.MaxInt, 0)
+			ws, _, err := q.Workers(math.MaxInt, 0)
 			if err != nil {
 				b.Error(err)
 			}

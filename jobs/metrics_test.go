@@ -113,7 +113,7 @@ func TestMetricsRetention(t *testing.T) {
 	for range 3 {
 		h.Wait(h.Trigger("ok", nil))
 	}
-	if _, err := h.Engine.Enforce(time.Now(), jobs.Retention{MaxJobsPerTask: 1}); err != nil {
+	if _, err := h.Pruner.Enforce(time.Now(), jobs.Retention{MaxJobsPerTask: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"retention jobs 2", "retention steps 2", "retention logs 2"} {

@@ -4,13 +4,29 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"sort"
+
+	"github.com/google/uuid"
 )
+
+// Query answers read-only questions about jobs and workers (lists, one
+// job with its steps, a task's last success, the revisions open jobs pin)
+// from the store's indexes. It shares the store with the engine, not the
+// engine's state; safe for concurrent use.
+type Query struct {
+	store *Store
+	defs  Definitions
+}
+
+// NewQuery returns the queries over store; defs gives the snapshots whose
+// secrets Get redacts.
+func NewQuery(store *Store, defs Definitions) *Query { return &Query{store: store, defs: defs} }
 
 // Get returns a job with its steps in DAG order, secrets redacted
 // (SPEC §5.10): ErrNotFound for an unknown or malformed id.
-func (e *Engine) Get(id string) (*Job, error) {
+func (q *Query) Get(id string) (*Job, error) {
 	var j *Job
-	err := e.store.view(func(t *txn) error {
+	err := q.store.view(func(t *txn) error {
 		var err error
 		if j, err = t.getJob(id); err != nil {
 			return err
@@ -25,7 +41,7 @@ func (e *Engine) Get(id string) (*Job, error) {
 		return nil, err
 	}
 	if !j.Scrubbed {
-		if snap, err := e.snapshot(j); err == nil {
+		if snap, err := q.defs.Snapshot(j.Workspace, j.Revision); err == nil {
 			redactJob(j, snap)
 		}
 	}
@@ -52,12 +68,12 @@ type ListResult struct {
 
 // List walks the most selective index newest first (SPEC §11.5); it never
 // scans all jobs for the filters the API documents.
-func (e *Engine) List(f ListFilter) (ListResult, error) {
+func (q *Query) List(f ListFilter) (ListResult, error) {
 	var res ListResult
 	if f.Task != "" && f.Workspace == "" {
 		return res, fmt.Errorf("task_name filter requires workspace")
 	}
-	err := e.store.view(func(t *txn) error {
+	err := q.store.view(func(t *txn) error {
 		var bucket, prefix []byte
 		byStatus, bySource := false, false
 		counted := f.Status == "" && f.SourceType == ""
@@ -150,13 +166,13 @@ const maxBaseScan = 10000
 // PreviousSuccess returns the newest completed job of j's workspace and
 // task created before j (nil when there is none among the maxBaseScan jobs
 // before it). It walks the task index backwards from j.
-func (e *Engine) PreviousSuccess(j *Job) (*Job, error) {
+func (q *Query) PreviousSuccess(j *Job) (*Job, error) {
 	k, err := idKey(j.ID)
 	if err != nil {
 		return nil, ErrNotFound
 	}
 	var found *Job
-	err = e.store.view(func(t *txn) error {
+	err = q.store.view(func(t *txn) error {
 		prefix := join([]byte(j.Workspace), []byte(j.Task), nil)
 		c := t.Bucket(bucketByTask).Cursor()
 		start := append(slices.Clone(prefix), k...)
@@ -182,4 +198,77 @@ func (e *Engine) PreviousSuccess(j *Job) (*Job, error) {
 		return nil
 	})
 	return found, err
+}
+
+// Workers lists workers, active first, then newest registration first,
+// with the total count.
+func (q *Query) Workers(limit, offset int) ([]*Worker, int, error) {
+	var all []*Worker
+	err := q.store.view(func(t *txn) error {
+		var err error
+		all, err = t.allWorkers()
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	sort.Slice(all, func(a, b int) bool {
+		if (all[a].Status == WorkerActive) != (all[b].Status == WorkerActive) {
+			return all[a].Status == WorkerActive
+		}
+		return all[a].RegisteredAt.After(all[b].RegisteredAt)
+	})
+	return page(all, limit, offset), len(all), nil
+}
+
+// Worker returns one worker and the newest jobs (≤ 50) it ran a step of.
+func (q *Query) Worker(id string) (*Worker, []*Job, error) {
+	var w *Worker
+	var jobs []*Job
+	err := q.store.view(func(t *txn) error {
+		var err error
+		if w, err = t.getWorker(id); err != nil {
+			return err
+		}
+		k, _ := uuid.Parse(id)
+		prefix := k[:]
+		c := t.Bucket(bucketWorkerJob).Cursor()
+		// Seek past the prefix, then walk backwards: newest job ids first.
+		end := append(append([]byte{}, prefix...), bytes.Repeat([]byte{0xff}, 16)...)
+		kk, _ := c.Seek(end)
+		if kk == nil {
+			kk, _ = c.Last()
+		} else if !bytes.HasPrefix(kk, prefix) || bytes.Compare(kk, end) > 0 {
+			kk, _ = c.Prev()
+		}
+		for ; kk != nil && bytes.HasPrefix(kk, prefix) && len(jobs) < 50; kk, _ = c.Prev() {
+			j, err := t.getJob(keyString(kk[16:]))
+			if err != nil {
+				continue
+			}
+			jobs = append(jobs, j)
+		}
+		return nil
+	})
+	return w, jobs, err
+}
+
+// RevisionsInUse returns the revisions of a workspace that open jobs
+// (not yet finalized) are pinned to; the workspace manager never prunes
+// them.
+func (q *Query) RevisionsInUse(ws string) []string {
+	seen := map[string]bool{}
+	var out []string
+	_ = q.store.view(func(t *txn) error {
+		for _, id := range t.openJobIDs() {
+			j, err := t.getJob(id)
+			if err != nil || j.Workspace != ws || seen[j.Revision] {
+				continue
+			}
+			seen[j.Revision] = true
+			out = append(out, j.Revision)
+		}
+		return nil
+	})
+	return out
 }

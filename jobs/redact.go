@@ -155,6 +155,3 @@ func hasSecretInput(j *Job, snap *workspace.Snapshot) bool {
 	}
 	return false
 }
-
-// MaskValues returns the values masked in a job's log lines (Masks.Values).
-func (e *Engine) MaskValues(jobID string) []string { return e.masks.Values(jobID) }

@@ -166,7 +166,6 @@ func (e *Engine) sweeper() {
 			if err := e.Sweep(now); err != nil && !errors.Is(err, errStoreClosed) {
 				e.log.Error("recovery sweep", "err", err)
 			}
-			e.enforceRetention(now)
 		}
 	}
 }

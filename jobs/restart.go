@@ -42,7 +42,7 @@ type RerunRequest struct {
 // Rerun creates a new job of the source job's task, linked to it by RerunOf.
 // Errors: ErrNotFound (no such job), *ConflictError (a hook job, a revision
 // or task that can no longer be loaded, an input whose secrets were
-// scrubbed), *InputError, or the store's.
+// scrubbed), *InputError, or the store's. ctx is Trigger's.
 func (e *Engine) Rerun(ctx context.Context, req RerunRequest) (*Job, error) {
 	src, _, err := e.sourceJob(req.JobID)
 	if err != nil {
@@ -116,7 +116,8 @@ func (e *Engine) PlanRestart(req RestartRequest) (RestartPlan, error) {
 // ready, all in one commit. Errors: ErrNotFound (no such job),
 // *StepNotFoundError, *ConflictError (the job completed or has not ended, a
 // hook job, a revision that can no longer be loaded, a scrubbed secret the
-// new job would need), or the store's.
+// new job would need), or the store's. ctx bounds the wait to join a
+// commit, as for Trigger.
 func (e *Engine) Restart(ctx context.Context, req RestartRequest) (*Job, error) {
 	src, steps, err := e.sourceJob(req.JobID)
 	if err != nil {
@@ -137,7 +138,7 @@ func (e *Engine) Restart(ctx context.Context, req RestartRequest) (*Job, error) 
 	id, created := newJobID()
 	e.prepareLog(&Job{ID: id, Task: src.Task, Input: src.Input, SourceType: req.SourceType, SourceID: req.SourceID}, snap)
 	var job *Job
-	err = e.store.update(func(t *txn) error {
+	err = e.store.updateCtx(ctx, func(t *txn) error {
 		// Decide again on the committed state: the plan stands or falls
 		// with the commit that creates the job.
 		src, err := t.getJob(req.JobID)

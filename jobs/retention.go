@@ -2,16 +2,21 @@ package jobs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
+	"runnel/jobs/audit"
+	"runnel/logstore"
 	"runnel/workspace"
 )
 
-// Retention is the policy the sweeper enforces (server config
+// Retention is the policy the Pruner enforces (server config
 // `retention:`); a zero field disables its rule.
 type Retention struct {
 	// JobsDays deletes finished jobs created more than this many days ago.
@@ -49,6 +54,90 @@ func (st RetentionStats) report(m Metrics) {
 	}
 }
 
+// PrunerOptions configure a Pruner.
+type PrunerOptions struct {
+	Store *Store
+	Logs  *logstore.Store
+	// Defs tells which workspaces are still configured (schedule records
+	// of the others are dropped).
+	Defs Definitions
+	// Audit is the audit log whose old entries AuditDays deletes (nil:
+	// none).
+	Audit *audit.Log
+	// Policy is enforced every Interval once started (zero: keep all).
+	Policy Retention
+	// Interval is the period of the passes (default 60 s, the engine's
+	// recovery sweep period).
+	Interval time.Duration
+	// Logger receives what each pass freed.
+	Logger *slog.Logger
+}
+
+// Pruner deletes what the retention policy no longer keeps: finished jobs
+// with their steps, indexes and logs, inactive workers, schedule records of
+// removed workspaces and old audit entries. It shares the store with the
+// engine, not the engine's state: a job it deletes is finalized, which the
+// engine never touches again.
+type Pruner struct {
+	opts PrunerOptions
+	log  *slog.Logger
+
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+	closed sync.Once
+}
+
+// NewPruner returns a pruner; it does no I/O.
+func NewPruner(o PrunerOptions) *Pruner {
+	if o.Interval <= 0 {
+		o.Interval = 60 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Pruner{opts: o, log: o.Logger}
+}
+
+// Start starts a pass every Interval when the policy is not zero. ctx
+// bounds the start only (as for the engine): a cancelled ctx fails it; once
+// started, the pruner runs until Close.
+func (r *Pruner) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start retention: %w", err)
+	}
+	if r.opts.Policy == (Retention{}) {
+		return nil
+	}
+	run, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	r.done.Add(1)
+	go func() {
+		defer r.done.Done()
+		tick := time.NewTicker(r.opts.Interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-run.Done():
+				return
+			case now := <-tick.C:
+				r.pass(now)
+			}
+		}
+	}()
+	return nil
+}
+
+// Close stops the passes and waits for one under way. Idempotent.
+func (r *Pruner) Close() error {
+	r.closed.Do(func() {
+		if r.cancel != nil {
+			r.cancel()
+		}
+		r.done.Wait()
+	})
+	return nil
+}
+
 // retentionBatch bounds the jobs deleted per write transaction, so a pass
 // over a large store never holds the writer for long.
 const retentionBatch = 200
@@ -60,64 +149,60 @@ const retentionBatch = 200
 // records of workspaces no longer configured are dropped; audit entries
 // older than AuditDays go last, oldest first. It works in small
 // transactions and can be interrupted between them.
-func (e *Engine) Enforce(now time.Time, p Retention) (st RetentionStats, err error) {
-	defer func() { st.report(e.store.metrics) }()
-	victims, err := e.retentionVictims(now, p)
+func (r *Pruner) Enforce(now time.Time, p Retention) (st RetentionStats, err error) {
+	defer func() { st.report(r.opts.Store.metrics) }()
+	victims, err := r.victims(now, p)
 	if err != nil {
 		return st, err
 	}
 	for len(victims) > 0 {
 		n := min(retentionBatch, len(victims))
-		if err := e.deleteJobs(victims[:n], &st); err != nil {
+		if err := r.deleteJobs(victims[:n], &st); err != nil {
 			return st, err
 		}
 		victims = victims[n:]
 	}
 	if p.WorkersDays > 0 {
-		if err := e.deleteWorkers(now.Add(-time.Duration(p.WorkersDays)*24*time.Hour), &st); err != nil {
+		if err := r.deleteWorkers(now.Add(-time.Duration(p.WorkersDays)*24*time.Hour), &st); err != nil {
 			return st, err
 		}
 	}
-	if err := e.deleteOrphanSchedules(&st); err != nil {
+	if err := r.deleteOrphanSchedules(&st); err != nil {
 		return st, err
 	}
-	if p.AuditDays > 0 {
-		n, err := e.store.pruneAudit(now.Add(-time.Duration(p.AuditDays) * 24 * time.Hour))
+	if p.AuditDays > 0 && r.opts.Audit != nil {
+		n, err := r.opts.Audit.Prune(now.Add(-time.Duration(p.AuditDays) * 24 * time.Hour))
 		st.Audit += n
 		if err != nil {
-			return st, err
+			return st, fmt.Errorf("retention: %w", err)
 		}
 	}
 	return st, nil
 }
 
-// enforceRetention is the sweeper's retention pass: it logs what it freed.
-func (e *Engine) enforceRetention(now time.Time) {
-	p := e.opts.Retention
-	if p == (Retention{}) {
-		return
-	}
+// pass is one periodic retention pass: it logs what it freed.
+func (r *Pruner) pass(now time.Time) {
 	start := time.Now()
-	st, err := e.Enforce(now, p)
+	st, err := r.Enforce(now, r.opts.Policy)
 	if err != nil && !errors.Is(err, errStoreClosed) {
-		e.log.Error("retention", "err", err)
+		r.log.Error("retention", "err", err)
 	}
 	if st != (RetentionStats{}) {
-		e.log.Info("retention freed space", "jobs", st.Jobs, "steps", st.Steps, "logs", st.Logs,
+		r.log.Info("retention freed space", "jobs", st.Jobs, "steps", st.Steps, "logs", st.Logs,
 			"log_bytes", st.LogBytes, "workers", st.Workers, "schedule_records", st.Schedules, "audit_entries", st.Audit,
 			"took", time.Since(start).Round(time.Millisecond))
 	}
 }
 
-// retentionVictims lists the finalized jobs the policy deletes, oldest
+// victims lists the finalized jobs the policy deletes, oldest
 // first, never the newest job of a task.
-func (e *Engine) retentionVictims(now time.Time, p Retention) ([]string, error) {
+func (r *Pruner) victims(now time.Time, p Retention) ([]string, error) {
 	if p.JobsDays <= 0 && p.MaxJobsPerTask <= 0 {
 		return nil, nil
 	}
 	cutoff := now.Add(-time.Duration(p.JobsDays) * 24 * time.Hour)
 	var out []string
-	err := e.store.view(func(t *txn) error {
+	err := r.opts.Store.view(func(t *txn) error {
 		// Walk each task's index from newest to oldest: the position says
 		// whether the count rule applies, the creation time whether the age
 		// rule does. UUIDv7 keys sort by creation time.
@@ -152,10 +237,10 @@ func (e *Engine) retentionVictims(now time.Time, p Retention) ([]string, error) 
 }
 
 // deleteJobs removes jobs in one transaction, then their log files.
-func (e *Engine) deleteJobs(ids []string, st *RetentionStats) error {
+func (r *Pruner) deleteJobs(ids []string, st *RetentionStats) error {
 	var gone []string
 	steps := 0
-	err := e.store.update(func(t *txn) error {
+	err := r.opts.Store.update(func(t *txn) error {
 		gone, steps = gone[:0], 0
 		for _, id := range ids {
 			n, err := t.deleteJob(id)
@@ -175,9 +260,9 @@ func (e *Engine) deleteJobs(ids []string, st *RetentionStats) error {
 	st.Jobs += len(gone)
 	st.Steps += steps
 	for _, id := range gone {
-		size, _ := e.opts.Logs.Size(id)
-		if err := e.opts.Logs.Remove(id); err != nil {
-			e.log.Warn("retention: remove log", "job", id, "err", err)
+		size, _ := r.opts.Logs.Size(id)
+		if err := r.opts.Logs.Remove(id); err != nil {
+			r.log.Warn("retention: remove log", "job", id, "err", err)
 			continue
 		}
 		if size > 0 {
@@ -249,9 +334,9 @@ func (t *txn) deleteJob(id string) (int, error) {
 
 // deleteWorkers removes remote workers inactive since before cutoff, with
 // their job links.
-func (e *Engine) deleteWorkers(cutoff time.Time, st *RetentionStats) error {
+func (r *Pruner) deleteWorkers(cutoff time.Time, st *RetentionStats) error {
 	n := 0
-	err := e.store.update(func(t *txn) error {
+	err := r.opts.Store.update(func(t *txn) error {
 		n = 0
 		all, err := t.allWorkers()
 		if err != nil {
@@ -287,19 +372,19 @@ func (e *Engine) deleteWorkers(cutoff time.Time, st *RetentionStats) error {
 
 // deleteOrphanSchedules drops the scheduler records ("<ws>/<trigger>") of
 // workspaces that are no longer configured.
-func (e *Engine) deleteOrphanSchedules(st *RetentionStats) error {
-	recs, err := e.store.ScheduleRecords()
+func (r *Pruner) deleteOrphanSchedules(st *RetentionStats) error {
+	recs, err := r.opts.Store.ScheduleRecords()
 	if err != nil {
 		return err
 	}
 	var del []string
 	for key := range recs {
 		ws, _, _ := bytes.Cut([]byte(key), []byte("/"))
-		if _, err := e.opts.Defs.Current(string(ws)); errors.Is(err, workspace.ErrNotFound) {
+		if _, err := r.opts.Defs.Current(string(ws)); errors.Is(err, workspace.ErrNotFound) {
 			del = append(del, key)
 		}
 	}
-	if err := e.store.PutScheduleRecords(nil, del); err != nil {
+	if err := r.opts.Store.PutScheduleRecords(nil, del); err != nil {
 		return fmt.Errorf("retention: delete schedule records: %w", err)
 	}
 	st.Schedules += len(del)

@@ -34,11 +34,11 @@ func BenchmarkRetention100k(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		e := New(Options{Store: s, Logs: logs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		r := NewPruner(PrunerOptions{Store: s, Logs: logs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		b.StartTimer()
 		start := time.Now()
 		// seedJobs spreads jobs over 20 tasks: keep one per task.
-		st, err := e.Enforce(time.Now(), Retention{MaxJobsPerTask: 1})
+		st, err := r.Enforce(time.Now(), Retention{MaxJobsPerTask: 1})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -206,7 +206,7 @@ func TestRetryInHookJob(t *testing.T) {
 	}
 	var hj *jobs.Job
 	jobstest.Eventually(t, "the hook job", func() bool {
-		res, err := h.Engine.List(jobs.ListFilter{SourceType: jobs.SourceHook, Limit: 1})
+		res, err := h.Query.List(jobs.ListFilter{SourceType: jobs.SourceHook, Limit: 1})
 		if err != nil || len(res.Jobs) == 0 {
 			return false
 		}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
+	"runnel/jobs/audit"
 	"runnel/logstore"
 )
 
@@ -27,21 +29,34 @@ type StackOptions struct {
 	// Engine configures the engine; OpenStack sets Store, Logs and Masks.
 	// Defs is required.
 	Engine Options
+	// Retention is enforced every Engine.SweepInterval once started (zero:
+	// keep all).
+	Retention Retention
+	// AuditMirror, when set, receives every audit entry recorded
+	// (audit.Open).
+	AuditMirror *slog.Logger
 }
 
-// Stack is the job store, the job logs and the engine over one data
-// directory, wired in one place for `runnel serve`, `runnel run` and the
-// test harnesses: the store opens first, the masks over it, the logs with
-// the masks, the engine over all three.
+// Stack is the job store, the job logs and the services over them for one
+// data directory, wired in one place for `runnel serve`, `runnel run` and
+// the test harnesses: the store opens first, the audit log and the masks
+// over it, the logs with the masks, then the engine, the queries and the
+// pruner, each sharing the store (not each other).
 type Stack struct {
-	Store  *Store
-	Logs   *logstore.Store
-	Masks  *Masks
+	Store *Store
+	Logs  *logstore.Store
+	Masks *Masks
+	// Audit is the audit log in the store's file.
+	Audit  *audit.Log
 	Engine *Engine
+	// Query answers reads of jobs and workers.
+	Query *Query
+	// Pruner enforces StackOptions.Retention.
+	Pruner *Pruner
 }
 
-// OpenStack opens the store and the logs and builds the engine; Start
-// starts it. An error from the store is returned unwrapped (ErrLocked when
+// OpenStack opens the store, the audit log and the logs and builds the
+// engine, the queries and the pruner; Start starts them. An error from the store is returned unwrapped (ErrLocked when
 // another process holds the data directory); on error nothing stays open.
 func OpenStack(o StackOptions) (*Stack, error) {
 	if o.Engine.Defs == nil {
@@ -54,7 +69,12 @@ func OpenStack(o StackOptions) (*Stack, error) {
 	if o.Metrics != nil {
 		s.Store.Instrument(o.Metrics)
 	}
-	if err := s.Store.Open(); err != nil {
+	err := s.Store.Open()
+	if err != nil {
+		return nil, err
+	}
+	if s.Audit, err = audit.Open(s.Store, o.AuditMirror); err != nil {
+		s.Store.Close()
 		return nil, err
 	}
 	s.Masks = NewMasks(s.Store, o.Engine.Defs)
@@ -79,16 +99,28 @@ func OpenStack(o StackOptions) (*Stack, error) {
 		}
 	}
 	s.Engine = New(eo)
+	s.Query = NewQuery(s.Store, eo.Defs)
+	s.Pruner = NewPruner(PrunerOptions{Store: s.Store, Logs: s.Logs, Defs: eo.Defs, Audit: s.Audit,
+		Policy: o.Retention, Interval: eo.SweepInterval, Logger: eo.Logger})
 	return s, nil
 }
 
-// Start starts the engine (Engine.Start: ctx bounds the start only; the
+// Start starts the engine, then the pruner (ctx bounds the start only; the
 // stack runs until Close).
-func (s *Stack) Start(ctx context.Context) error { return s.Engine.Start(ctx) }
+func (s *Stack) Start(ctx context.Context) error {
+	if err := s.Engine.Start(ctx); err != nil {
+		return err
+	}
+	return s.Pruner.Start(ctx)
+}
 
-// Close stops the engine, then closes the logs and the store. Idempotent.
+// Close stops the pruner and the engine, then closes the logs and the
+// store. Idempotent.
 func (s *Stack) Close() error {
 	var errs []error
+	if s.Pruner != nil {
+		errs = append(errs, s.Pruner.Close())
+	}
 	if s.Engine != nil {
 		errs = append(errs, s.Engine.Close())
 	}

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,14 +31,13 @@ var (
 	bucketWorkers   = []byte("workers")    // worker id → Worker JSON
 	bucketWorkerJob = []byte("worker_jobs")
 	bucketSchedule  = []byte("schedule")  // "<ws>/<trigger>" → schedule state JSON
-	bucketAudit     = []byte("audit")     // UUIDv7 (16 bytes, time-ordered) → AuditEntry JSON
 	bucketQueue     = []byte("idx_queue") // ws \x00 queue \x00 arrival + job id + step → 'w' waiting | 'h' holding (admit.go)
 )
 
 var allBuckets = [][]byte{
 	bucketMeta, bucketJobs, bucketSteps, bucketByWS, bucketByTask, bucketByStatus,
 	bucketBySource, bucketOpen, bucketCounts, bucketWorkers, bucketWorkerJob, bucketSchedule,
-	bucketAudit, bucketQueue,
+	bucketQueue,
 }
 
 // migrations upgrade the schema from version i+1 to i+2 (index 0 upgrades
@@ -198,12 +198,32 @@ func (s *Store) update(fn func(t *txn) error) error {
 
 // updateRendered is update with renders done beforehand (renderCache.seed).
 func (s *Store) updateRendered(cache *renderCache, fn func(t *txn) error) error {
+	return s.updateRenderedCtx(context.Background(), cache, fn)
+}
+
+// updateCtx is update for a caller that may give up (an API request, a
+// worker's report, a scheduler that is closing): ctx bounds only the wait
+// to join a group commit, when nothing has been written; an ended ctx then
+// returns its error and changes nothing. Once queued, the update commits or
+// fails like any other, since it cannot be taken back.
+func (s *Store) updateCtx(ctx context.Context, fn func(t *txn) error) error {
+	return s.updateRenderedCtx(ctx, newRenderCache(), fn)
+}
+
+// updateRenderedCtx is updateRendered bounded by ctx as updateCtx is (a
+// retry after renders joins a commit again, so ctx is checked again).
+func (s *Store) updateRenderedCtx(ctx context.Context, cache *renderCache, fn func(t *txn) error) error {
 	for round := 0; ; round++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		o := &op{fn: fn, renders: cache, err: make(chan error, 1)}
 		select {
 		case s.writes <- o:
 		case <-s.quit:
 			return errStoreClosed
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		err := <-o.err
 		need, ok := err.(*errNeedRenders)

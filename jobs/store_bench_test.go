@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -59,18 +57,18 @@ func BenchmarkList100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer logs.Close()
-	e := New(Options{Store: s, Logs: logs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	q := NewQuery(s, nil)
 	cases := []struct {
 		name string
 		run  func(i int) error
 	}{
-		{"list-limit50", func(int) error { _, err := e.List(ListFilter{Limit: 50}); return err }},
+		{"list-limit50", func(int) error { _, err := q.List(ListFilter{Limit: 50}); return err }},
 		{"list-ws-task-offset1000", func(int) error {
-			_, err := e.List(ListFilter{Workspace: "ws1", Task: "task2", Limit: 50, Offset: 1000})
+			_, err := q.List(ListFilter{Workspace: "ws1", Task: "task2", Limit: 50, Offset: 1000})
 			return err
 		}},
-		{"list-status", func(int) error { _, err := e.List(ListFilter{Status: JobCompleted, Limit: 50}); return err }},
-		{"get", func(i int) error { _, err := e.Get(ids[i%len(ids)]); return err }},
+		{"list-status", func(int) error { _, err := q.List(ListFilter{Status: JobCompleted, Limit: 50}); return err }},
+		{"get", func(i int) error { _, err := q.Get(ids[i%len(ids)]); return err }},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

@@ -158,7 +158,7 @@ func TestTemplateBudgets(t *testing.T) {
 		t.Errorf("dependent step %s %q, want skipped", sk.Status, sk.SkipReason)
 	}
 
-	if j, err := h.Engine.Get(steady); err != nil || j.Status != jobs.JobRunning {
+	if j, err := h.Query.Get(steady); err != nil || j.Status != jobs.JobRunning {
 		t.Fatalf("steady job %v %v, want still running", j, err)
 	}
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {

@@ -1,10 +1,8 @@
 package jobs
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -137,59 +135,6 @@ func (t *txn) allWorkers() ([]*Worker, error) {
 		return nil
 	})
 	return all, err
-}
-
-// Workers lists workers, active first, then newest registration first,
-// with the total count.
-func (e *Engine) Workers(limit, offset int) ([]*Worker, int, error) {
-	var all []*Worker
-	err := e.store.view(func(t *txn) error {
-		var err error
-		all, err = t.allWorkers()
-		return err
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	sort.Slice(all, func(a, b int) bool {
-		if (all[a].Status == WorkerActive) != (all[b].Status == WorkerActive) {
-			return all[a].Status == WorkerActive
-		}
-		return all[a].RegisteredAt.After(all[b].RegisteredAt)
-	})
-	return page(all, limit, offset), len(all), nil
-}
-
-// Worker returns one worker and the newest jobs (≤ 50) it ran a step of.
-func (e *Engine) Worker(id string) (*Worker, []*Job, error) {
-	var w *Worker
-	var jobs []*Job
-	err := e.store.view(func(t *txn) error {
-		var err error
-		if w, err = t.getWorker(id); err != nil {
-			return err
-		}
-		k, _ := uuid.Parse(id)
-		prefix := k[:]
-		c := t.Bucket(bucketWorkerJob).Cursor()
-		// Seek past the prefix, then walk backwards: newest job ids first.
-		end := append(append([]byte{}, prefix...), bytes.Repeat([]byte{0xff}, 16)...)
-		kk, _ := c.Seek(end)
-		if kk == nil {
-			kk, _ = c.Last()
-		} else if !bytes.HasPrefix(kk, prefix) || bytes.Compare(kk, end) > 0 {
-			kk, _ = c.Prev()
-		}
-		for ; kk != nil && bytes.HasPrefix(kk, prefix) && len(jobs) < 50; kk, _ = c.Prev() {
-			j, err := t.getJob(keyString(kk[16:]))
-			if err != nil {
-				continue
-			}
-			jobs = append(jobs, j)
-		}
-		return nil
-	})
-	return w, jobs, err
 }
 
 func page[T any](all []T, limit, offset int) []T {

@@ -70,7 +70,12 @@ type ManagerOptions struct {
 	Load LoadOptions
 	// InUse returns the revisions of a workspace that jobs still need
 	// (non-terminal jobs, unfired hooks); they are never pruned. It is
-	// called after each successful swap, outside the manager's locks.
+	// called after each successful swap (so only after Start), outside the
+	// manager's locks. It is a function, not an interface value, because
+	// the job store that answers it (jobs.Query.RevisionsInUse) is opened
+	// after the manager, whose snapshots the engine reads: the caller binds
+	// it to the store once that is open, and the manager imports nothing of
+	// jobs.
 	InUse func(ws string) []string
 	// Keep is how many previous revisions to keep besides the current and
 	// the in-use ones (0 = default 3; negative keeps none).
@@ -216,6 +221,7 @@ type wsState struct {
 	// it starts as soon as flight ends (see Refresh).
 	next     *flight
 	waiters  int            // refreshes waiting on a load (tests)
+	joined   chan struct{}  // closed and replaced when a refresh joins (tests wait on it)
 	pins     map[string]int // revisions being read (pinned loads, tarballs): never pruned
 	history  []string       // previous serving revisions of this process, oldest first
 	pinLoads map[string]*sharedCall[*Snapshot]
@@ -270,6 +276,7 @@ func NewManager(opts ManagerOptions, sources []Source) *Manager {
 		w := &wsState{
 			src:      s,
 			kick:     make(chan struct{}, 1),
+			joined:   make(chan struct{}),
 			pins:     map[string]int{},
 			pinLoads: map[string]*sharedCall[*Snapshot]{},
 			tarballs: map[string]*sharedCall[string]{},
@@ -310,8 +317,13 @@ func (m *Manager) OnLoad(fn func(Status)) {
 // Start loads every workspace in name order in the background and starts
 // their pollers and watchers. It fails on a misconfigured source (no Fetch,
 // a duplicate name), when the data directories cannot be created, or when
-// called twice. The manager runs until Close or until ctx ends.
+// called twice. ctx bounds the start only (as for the job engine and the
+// scheduler): a cancelled ctx fails it; once started, the manager runs until
+// Close (ctx's values are kept, its cancellation is not).
 func (m *Manager) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start workspaces: %w", err)
+	}
 	for i, s := range m.sources {
 		if s.Fetch == nil {
 			return fmt.Errorf("workspace %q has no fetch function", s.Name)
@@ -338,7 +350,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 	}
 	m.started = true
-	m.ctx, m.cancel = context.WithCancel(ctx)
+	m.ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	for _, w := range m.states {
 		if w.src.Watch != nil {
 			m.wg.Add(1)

@@ -23,3 +23,22 @@ func RefreshWaiters(m *Manager, ws string) int {
 	defer w.mu.Unlock()
 	return w.waiters
 }
+
+// WaitRefreshWaiters waits until at least n refreshes of ws wait on its
+// load, woken by each refresh that joins; false when ctx ends first.
+func WaitRefreshWaiters(ctx context.Context, m *Manager, ws string, n int) bool {
+	w := m.byName[ws]
+	for {
+		w.mu.Lock()
+		got, joined := w.waiters, w.joined
+		w.mu.Unlock()
+		if got >= n {
+			return true
+		}
+		select {
+		case <-joined:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}

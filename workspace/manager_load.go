@@ -68,6 +68,8 @@ func (m *Manager) joinFresh(w *wsState) (*flight, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.waiters++ // counted while joined, for tests
+	close(w.joined)
+	w.joined = make(chan struct{})
 	if w.flight == nil {
 		m.startLocked(w, &flight{done: make(chan struct{})})
 		return w.flight, nil

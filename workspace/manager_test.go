@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"runnel/workspace"
+	"runnel/workspace/waittest"
 )
 
 // tasksYAML is a workflow file with one single-step shell task per name.
@@ -143,7 +144,7 @@ func (e *testEnv) start(t *testing.T) *workspace.Manager {
 // waitSwap waits for a swap of ws whose new snapshot satisfies ok.
 func (e *testEnv) waitSwap(t *testing.T, ws string, ok func(s *workspace.Snapshot) bool) swapEvent {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(waittest.Patience())
 	for {
 		select {
 		case ev := <-e.swaps:
@@ -151,7 +152,7 @@ func (e *testEnv) waitSwap(t *testing.T, ws string, ok func(s *workspace.Snapsho
 				return ev
 			}
 		case <-deadline:
-			t.Fatalf("no matching swap of %s within 10 s", ws)
+			t.Fatalf("no matching swap of %s within %s", ws, waittest.Patience())
 		}
 	}
 }
@@ -159,7 +160,7 @@ func (e *testEnv) waitSwap(t *testing.T, ws string, ok func(s *workspace.Snapsho
 // waitLog waits for a log record with that message about ws.
 func (e *testEnv) waitLog(t *testing.T, msg, ws string) logRecord {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(waittest.Patience())
 	for {
 		select {
 		case r := <-e.logs.ch:
@@ -167,7 +168,7 @@ func (e *testEnv) waitLog(t *testing.T, msg, ws string) logRecord {
 				return r
 			}
 		case <-deadline:
-			t.Fatalf("no %q log line for %s within 10 s", msg, ws)
+			t.Fatalf("no %q log line for %s within %s", msg, ws, waittest.Patience())
 		}
 	}
 }
@@ -534,12 +535,10 @@ func TestManagerRefreshSingleFlight(t *testing.T) {
 		}()
 	}
 	<-g.entered
-	deadline := time.Now().Add(10 * time.Second)
-	for workspace.RefreshWaiters(e.m, "w") < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d refreshes joined the load", workspace.RefreshWaiters(e.m, "w"), n)
-		}
-		runtime.Gosched()
+	joinCtx, joinCancel := context.WithTimeout(context.Background(), waittest.Patience())
+	defer joinCancel()
+	if !workspace.WaitRefreshWaiters(joinCtx, e.m, "w", n) {
+		t.Fatalf("%d of %d refreshes joined the load", workspace.RefreshWaiters(e.m, "w"), n)
 	}
 	close(g.gate)
 	for range n {
@@ -847,13 +846,11 @@ func TestManagerClose(t *testing.T) {
 			t.Errorf("Current after Close: %v", err)
 		}
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
-		}
-		runtime.Gosched()
+	// Goroutines that have ended send no event: poll, with the tests' one
+	// deadline.
+	if !waittest.Until(func() bool { return runtime.NumGoroutine() <= base }) {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
 	}
 }
 

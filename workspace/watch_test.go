@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"runnel/workspace"
+	"runnel/workspace/waittest"
 )
 
 // watched is a running Folder.Watch with its observations.
@@ -47,7 +48,7 @@ func startWatch(t *testing.T, f *workspace.Folder, root string) *watched {
 	})
 	// The watch is set up asynchronously: probe until an event arrives.
 	probe := filepath.Join(root, "probe-watch")
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(waittest.Patience())
 	for i := 0; ; i++ {
 		writeTreeFiles(t, root, map[string]string{"probe-watch": string(rune('a' + i%26))})
 		select {
@@ -60,7 +61,7 @@ func startWatch(t *testing.T, f *workspace.Folder, root string) *watched {
 			}
 		case <-time.After(50 * time.Millisecond):
 		case <-deadline:
-			t.Fatal("watch not established within 10 s")
+			t.Fatalf("watch not established within %s", waittest.Patience())
 		}
 	}
 }
@@ -68,7 +69,7 @@ func startWatch(t *testing.T, f *workspace.Folder, root string) *watched {
 // waitEvent waits for an event on name that satisfies ok and returns it.
 func (w *watched) waitEvent(t *testing.T, name string, ok func(observedEvent) bool) observedEvent {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(waittest.Patience())
 	for {
 		select {
 		case ev := <-w.events:
@@ -76,7 +77,7 @@ func (w *watched) waitEvent(t *testing.T, name string, ok func(observedEvent) bo
 				return ev
 			}
 		case <-deadline:
-			t.Fatalf("no matching event for %s within 10 s", name)
+			t.Fatalf("no matching event for %s within %s", name, waittest.Patience())
 		}
 	}
 }
@@ -85,8 +86,8 @@ func (w *watched) waitChanged(t *testing.T) {
 	t.Helper()
 	select {
 	case <-w.changed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("changed not called within 10 s")
+	case <-time.After(waittest.Patience()):
+		t.Fatalf("changed not called within %s", waittest.Patience())
 	}
 }
 

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"runnel/httpd/client"
-	"runnel/jobs"
 	"runnel/jobs/api"
+	"runnel/jobs/audit"
 )
 
 // runAudit is `runnel audit`: the server's audit log, newest first.
@@ -72,7 +72,7 @@ func runAudit(ctx context.Context, e env, args []string) error {
 	row(t, "TIME", "ACTOR", "ACTION", "TARGET", "STATUS", "ADDRESS", "DETAIL")
 	for _, en := range list {
 		who := en.Actor
-		if en.ActorType != jobs.ActorUser && en.ActorType != jobs.ActorAnonymous && en.ActorType != jobs.ActorSystem {
+		if en.ActorType != audit.ActorUser && en.ActorType != audit.ActorAnonymous && en.ActorType != audit.ActorSystem {
 			who += " (" + strings.ReplaceAll(en.ActorType, "_", " ") + ")"
 		}
 		status := "-"

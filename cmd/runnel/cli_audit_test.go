@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"runnel/cmd/runnel/config"
-	"runnel/jobs"
 	"runnel/jobs/api"
+	"runnel/jobs/audit"
 )
 
 // TestCLIAudit: `runnel audit` lists what the CLI's own commands did
@@ -62,7 +62,7 @@ func TestCLIAudit(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &entries); err != nil {
 		t.Fatalf("--json: %v\n%s", err, raw)
 	}
-	if len(entries) != 1 || entries[0].Target != cliEmail || entries[0].ActorType != jobs.ActorAnonymous || strings.Contains(raw, wrong) {
+	if len(entries) != 1 || entries[0].Target != cliEmail || entries[0].ActorType != audit.ActorAnonymous || strings.Contains(raw, wrong) {
 		t.Errorf("failed logins: %s", raw)
 	}
 	if r := run("", 0, "audit", "--actor", "nobody@example.com"); r.stdout != "" || !strings.Contains(r.stderr, "no audit entries") {

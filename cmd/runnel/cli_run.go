@@ -69,6 +69,7 @@ type localRun struct {
 	stack  *jobs.Stack
 	logs   *logstore.Store
 	engine *jobs.Engine
+	query  *jobs.Query
 	snap   *workspace.Snapshot
 }
 
@@ -125,7 +126,7 @@ func (r *localRun) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.stack, r.logs, r.engine = stack, stack.Logs, stack.Engine
+	r.stack, r.logs, r.engine, r.query = stack, stack.Logs, stack.Engine, stack.Query
 	return stack.Start(ctx)
 }
 
@@ -165,7 +166,7 @@ func (r *localRun) run(ctx context.Context, task string, input map[string]any, s
 	case err != nil:
 		return err
 	}
-	if cur, err := r.engine.Get(j.ID); err == nil {
+	if cur, err := r.query.Get(j.ID); err == nil {
 		j = cur
 	}
 	names := make([]string, 0, len(j.Steps))
@@ -246,7 +247,7 @@ func (r *localRun) followAll(ctx context.Context, root string, p *logPrinter) er
 	defer tick.Stop()
 	for {
 		idle := active.Load() == 0
-		res, err := r.engine.List(jobs.ListFilter{Limit: 1000})
+		res, err := r.query.List(jobs.ListFilter{Limit: 1000})
 		if err != nil {
 			return err
 		}
@@ -309,7 +310,7 @@ func (r *localRun) followJob(ctx context.Context, id, prefix string, p *logPrint
 
 // waitHooks waits for the hook jobs of a job and reports how they ended.
 func (r *localRun) waitHooks(ctx context.Context, id string) {
-	res, err := r.engine.List(jobs.ListFilter{SourceType: jobs.SourceHook, Limit: 1000})
+	res, err := r.query.List(jobs.ListFilter{SourceType: jobs.SourceHook, Limit: 1000})
 	if err != nil {
 		return
 	}

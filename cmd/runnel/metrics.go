@@ -23,10 +23,10 @@ func (m *Main) metricSources() metrics.Sources {
 			return m.Engine.QueueStats()
 		},
 		Workers: func() []metrics.Worker {
-			if m.Engine == nil {
+			if m.Query == nil {
 				return nil
 			}
-			ws, _, err := m.Engine.Workers(math.MaxInt, 0)
+			ws, _, err := m.Query.Workers(math.MaxInt, 0)
 			if err != nil {
 				m.log.Warn("metrics: list workers", "err", err)
 				return nil

@@ -16,8 +16,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"runnel/cmd/runnel/config"
-	"runnel/jobs"
 	"runnel/jobs/api"
+	"runnel/jobs/audit"
 	"runnel/jobs/jobstest"
 )
 
@@ -301,7 +301,7 @@ func TestReloadOnHangup(t *testing.T) {
 		{"signal": "SIGHUP", "restart_keys": []any{"local_workers"}},
 	} {
 		e := entries[i]
-		if e.Actor != "system" || e.ActorType != jobs.ActorSystem || e.Status != nil || e.Target != path {
+		if e.Actor != "system" || e.ActorType != audit.ActorSystem || e.Status != nil || e.Target != path {
 			t.Errorf("entry %d: %+v", i, e)
 		}
 		if diff := cmp.Diff(want, e.Detail); diff != "" {

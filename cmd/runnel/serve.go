@@ -23,6 +23,7 @@ import (
 	"runnel/httpd/accounts"
 	"runnel/httpd/metrics"
 	"runnel/jobs"
+	"runnel/jobs/audit"
 	"runnel/jobs/schedule"
 	"runnel/logstore"
 	"runnel/workspace"
@@ -95,14 +96,15 @@ type Main struct {
 	log    *slog.Logger
 	level  *slog.LevelVar // the log level; Reload changes it
 
-	// Stack holds Store, Logs and Engine (jobs.OpenStack).
+	// Stack holds Store, Audit, Logs, Engine and Query (jobs.OpenStack).
 	Stack     *jobs.Stack
 	Store     *jobs.Store
 	Accounts  *accounts.Store
-	Audit     *jobs.Auditor
+	Audit     *audit.Log
 	Logs      *logstore.Store
 	Manager   *workspace.Manager
 	Engine    *jobs.Engine
+	Query     *jobs.Query
 	Scheduler *schedule.Scheduler
 	Metrics   *metrics.Metrics
 	HTTP      *httpd.Server
@@ -155,12 +157,17 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var mirror *slog.Logger
+	if cfg.Audit.Log {
+		// Entries are logged whatever log_level says.
+		mirror = newLogger(m.env.stderr, slog.LevelInfo, cfg.LogFormat)
+	}
 	var stack *jobs.Stack // built over the manager it reads snapshots from
 	m.Manager = workspace.NewManager(workspace.ManagerOptions{
 		RevisionsDir: filepath.Join(cfg.DataDir, "revisions"),
 		TarballsDir:  filepath.Join(cfg.DataDir, "tarballs"),
 		Load:         workspace.LoadOptions{Getenv: m.env.lookup},
-		InUse:        func(ws string) []string { return stack.Engine.RevisionsInUse(ws) },
+		InUse:        func(ws string) []string { return stack.Query.RevisionsInUse(ws) },
 		Logger:       m.log,
 		Metrics:      m.Metrics,
 	}, sources)
@@ -171,13 +178,14 @@ func (m *Main) Open(ctx context.Context) error {
 			Defs:         m.Manager,
 			LocalWorkers: cfg.LocalWorkers, LocalTags: cfg.LocalWorkerTags,
 			ShutdownGrace: time.Duration(cfg.ShutdownGraceSecs) * time.Second,
-			Retention: jobs.Retention{JobsDays: cfg.Retention.JobsDays, MaxJobsPerTask: cfg.Retention.MaxJobsPerTask,
-				WorkersDays: cfg.Retention.WorkersDays, AuditDays: cfg.Retention.AuditDays},
-			Environ: m.env.environ, Version: version, Logger: m.log,
+			Environ:       m.env.environ, Version: version, Logger: m.log,
 			HeartbeatTimeout: time.Duration(cfg.Recovery.HeartbeatTimeoutSecs) * time.Second,
 			SweepInterval:    time.Duration(cfg.Recovery.SweepIntervalSecs) * time.Second,
 			UnmatchedTimeout: time.Duration(cfg.Recovery.UnmatchedStepTimeoutSecs) * time.Second,
 		},
+		Retention: jobs.Retention{JobsDays: cfg.Retention.JobsDays, MaxJobsPerTask: cfg.Retention.MaxJobsPerTask,
+			WorkersDays: cfg.Retention.WorkersDays, AuditDays: cfg.Retention.AuditDays},
+		AuditMirror: mirror,
 	})
 	if errors.Is(err, jobs.ErrLocked) {
 		return fmt.Errorf("data_dir %s is in use by another runnel process", cfg.DataDir)
@@ -193,13 +201,8 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := ensureInitialUser(m.Accounts, cfg.Auth, m.log); err != nil {
 		return err
 	}
-	var mirror *slog.Logger
-	if cfg.Audit.Log {
-		// Entries are logged whatever log_level says.
-		mirror = newLogger(m.env.stderr, slog.LevelInfo, cfg.LogFormat)
-	}
-	m.Audit = jobs.NewAuditor(m.Store, mirror)
-	m.Engine = engine
+	m.Audit = stack.Audit
+	m.Engine, m.Query = engine, stack.Query
 	m.Scheduler = schedule.New(engine, m.Store, schedule.Options{Workspaces: m.Manager, Logger: m.log, Audit: m.Audit, Metrics: m.Metrics})
 	m.Manager.OnSwap(m.Scheduler.OnSwap)
 	if err := m.Manager.Start(ctx); err != nil {
@@ -213,7 +216,8 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	srv, err := httpd.New(httpd.Options{
-		Workspaces: m.Manager, Engine: m.Engine, Schedule: m.Scheduler, Store: m.Store, Logs: m.Logs, Logger: m.log,
+		Workspaces: m.Manager, Engine: m.Engine, Jobs: m.Query, Masks: stack.Masks,
+		Schedule: m.Scheduler, Store: m.Store, Logs: m.Logs, Logger: m.log,
 		Users: m.Accounts, Audit: m.Audit, Auth: authOptions(cfg.Auth), BaseURL: authBaseURL(cfg.Auth),
 		Version: version, TrustedProxies: cfg.TrustedProxies, WorkerToken: cfg.WorkerToken,
 		Listen: cfg.Listen, AllowedHosts: cfg.AllowedHosts, MaxConnections: cfg.MaxConnections,
@@ -342,8 +346,8 @@ func (m *Main) Close() error {
 		errs = append(errs, m.Scheduler.Close())
 	}
 	if m.Engine != nil {
-		// Before the manager: running steps read their snapshots.
-		errs = append(errs, m.Engine.Close())
+		// Before the manager: running steps and retention read snapshots.
+		errs = append(errs, m.Stack.Pruner.Close(), m.Engine.Close())
 	}
 	if m.Manager != nil {
 		errs = append(errs, m.Manager.Close())
@@ -367,10 +371,10 @@ func (m *Main) Reload(ctx context.Context) []string {
 		if len(restart) > 0 {
 			detail["restart_keys"] = restart
 		}
-		err := m.Audit.Record(jobs.AuditEntry{Actor: "system", ActorType: jobs.ActorSystem, Action: jobs.ActionConfigReload,
+		err := m.Audit.Record(audit.Entry{Actor: "system", ActorType: audit.ActorSystem, Action: audit.ActionConfigReload,
 			Target: m.Config.Path, Detail: detail})
 		if err != nil {
-			m.log.Error("record audit entry", "action", jobs.ActionConfigReload, "err", err)
+			m.log.Error("record audit entry", "action", audit.ActionConfigReload, "err", err)
 		}
 	}()
 	if m.Config.Path != "" {

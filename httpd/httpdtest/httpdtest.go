@@ -44,12 +44,14 @@ type Server struct {
 	DataDir      string
 	WorkspaceDir string
 	Manager      *workspace.Manager
-	// Stack holds Store, Logs and Engine (jobs.OpenStack).
+	// Stack holds Store, Logs, Engine and Query (jobs.OpenStack).
 	Stack    *jobs.Stack
 	Store    *jobs.Store
 	Accounts *accounts.Store
 	Logs     *logstore.Store
 	Engine   *jobs.Engine
+	// Query reads jobs and workers (the stack's).
+	Query *jobs.Query
 	// Scheduler is the cron scheduler, not started (StartScheduler); the
 	// server answers next_runs from it.
 	Scheduler *schedule.Scheduler
@@ -83,7 +85,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	}
 	s.Manager = workspace.NewManager(workspace.ManagerOptions{
 		RevisionsDir: revs, TarballsDir: filepath.Join(s.DataDir, "tarballs"), Logger: quiet,
-		InUse: func(ws string) []string { return stack.Engine.RevisionsInUse(ws) },
+		InUse: func(ws string) []string { return stack.Query.RevisionsInUse(ws) },
 	}, []workspace.Source{{Name: cfg.Workspace, Kind: workspace.KindFolder, Fetch: folder.Fetch, Watch: folder.Watch,
 		Path: s.WorkspaceDir}})
 	eo := cfg.Engine
@@ -95,7 +97,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Stack, s.Store, s.Logs, s.Engine = stack, stack.Store, stack.Logs, stack.Engine
+	s.Stack, s.Store, s.Logs, s.Engine, s.Query = stack, stack.Store, stack.Logs, stack.Engine, stack.Query
 	eng := stack.Engine
 	if s.Accounts, err = accounts.Open(s.Store); err != nil {
 		t.Fatal(err)
@@ -122,6 +124,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 	s.Addr = ln.Addr().String()
 	ho := cfg.HTTP
 	ho.Workspaces, ho.Engine, ho.Schedule, ho.Store, ho.Logs = s.Manager, eng, s.Scheduler, s.Store, s.Logs
+	ho.Jobs, ho.Masks = stack.Query, stack.Masks
 	if ho.Listen == "" {
 		ho.Listen = s.Addr
 	}
@@ -129,7 +132,7 @@ func New(t testing.TB, files map[string]string, opts ...func(*Config)) *Server {
 		ho.Users = s.Accounts
 	}
 	if ho.Audit == nil {
-		ho.Audit = jobs.NewAuditor(s.Store, nil)
+		ho.Audit = stack.Audit
 	}
 	if ho.Logger == nil {
 		ho.Logger = quiet
@@ -196,8 +199,10 @@ func (s *Server) Close() {
 		}
 		s.Scheduler = nil
 	}
-	if s.Engine != nil {
-		s.Engine.Close() // before the manager: running steps read snapshots
+	if s.Stack != nil {
+		// Before the manager: running steps and retention read snapshots.
+		s.Stack.Pruner.Close()
+		s.Engine.Close()
 	}
 	if s.Manager != nil {
 		s.Manager.Close()
@@ -206,7 +211,7 @@ func (s *Server) Close() {
 	if s.Stack != nil {
 		s.Stack.Close()
 	}
-	s.Stack, s.Store, s.Logs, s.Engine = nil, nil, nil, nil
+	s.Stack, s.Store, s.Logs, s.Engine, s.Query = nil, nil, nil, nil, nil
 }
 
 // Do sends a request with an optional body (a string is sent as is, other

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"runnel/jobs"
+	"runnel/jobs/audit"
 	"runnel/logstore"
 	"runnel/workspace"
 )
@@ -58,7 +59,11 @@ type Harness struct {
 	Store  *jobs.Store
 	Logs   *logstore.Store
 	Engine *jobs.Engine
-	// Stack holds Store, Logs and Engine (jobs.OpenStack).
+	// Query, Audit and Pruner are the stack's services beside the engine.
+	Query  *jobs.Query
+	Audit  *audit.Log
+	Pruner *jobs.Pruner
+	// Stack holds them all (jobs.OpenStack).
 	Stack   *jobs.Stack
 	Options jobs.Options
 	// Metrics, when set, instruments the store at the next Open (set it,
@@ -132,6 +137,7 @@ func (h *Harness) Open() {
 		h.T.Fatal(err)
 	}
 	h.Stack, h.Store, h.Logs, h.Engine = st, st.Store, st.Logs, st.Engine
+	h.Query, h.Audit, h.Pruner = st.Query, st.Audit, st.Pruner
 	if err := st.Start(context.Background()); err != nil {
 		h.T.Fatal(err)
 	}
@@ -143,6 +149,7 @@ func (h *Harness) Close() {
 		h.Stack.Close()
 	}
 	h.Stack, h.Store, h.Logs, h.Engine = nil, nil, nil, nil
+	h.Query, h.Audit, h.Pruner = nil, nil, nil
 }
 
 // Restart closes everything and opens it again on the same directory.
@@ -182,7 +189,7 @@ func (h *Harness) WaitFor(id string, what string, cond func(*jobs.Job) bool) *jo
 	h.T.Helper()
 	deadline := time.Now().Add(Patience())
 	for {
-		j, err := h.Engine.Get(id)
+		j, err := h.Query.Get(id)
 		if err == nil && cond(j) {
 			return j
 		}

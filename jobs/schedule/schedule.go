@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"runnel/jobs"
+	"runnel/jobs/audit"
 	"runnel/workspace"
 	"runnel/workspace/cron"
 )
@@ -39,7 +40,7 @@ type Options struct {
 	Metrics Metrics
 	// Audit, when set, records every job a fire creates (actor
 	// "<ws>/<trigger>", ActorTrigger).
-	Audit *jobs.Auditor
+	Audit *audit.Log
 }
 
 // Metrics receives what the scheduler measures (httpd/metrics implements
@@ -467,7 +468,7 @@ func (s *Scheduler) fire(ctx context.Context, ws string, tr *workspace.Trigger, 
 	s.log.Debug("scheduled fire", "workspace", ws, "trigger", tr.Name, "job", j.ID, "status", j.Status,
 		"due", due, "woke_late", woke.Sub(due), "created_late", s.opts.Now().Sub(due))
 	if s.opts.Audit != nil {
-		err := s.opts.Audit.Record(jobs.AuditEntry{Actor: ws + "/" + tr.Name, ActorType: jobs.ActorTrigger, Action: jobs.ActionJobExecute,
+		err := s.opts.Audit.Record(audit.Entry{Actor: ws + "/" + tr.Name, ActorType: audit.ActorTrigger, Action: audit.ActionJobExecute,
 			Target: ws + "/" + tr.Task, Detail: map[string]any{"job_id": j.ID, "due": due.UTC().Format(jobs.APITimeLayout)}})
 		if err != nil {
 			s.log.Error("record audit entry", "workspace", ws, "trigger", tr.Name, "job", j.ID, "err", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"runnel/jobs"
+	"runnel/jobs/audit"
 	"runnel/jobs/jobstest"
 	"runnel/jobs/schedule"
 	"runnel/workspace"
@@ -62,7 +63,7 @@ func current(t testing.TB, h *jobstest.Harness) *workspace.Snapshot {
 // first.
 func triggerJobs(t testing.TB, h *jobstest.Harness, trigger string) []*jobs.Job {
 	t.Helper()
-	res, err := h.Engine.List(jobs.ListFilter{SourceType: jobs.SourceTrigger, Limit: 1000})
+	res, err := h.Query.List(jobs.ListFilter{SourceType: jobs.SourceTrigger, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ triggers:
 			// Every job after the first met an active one.
 			js := triggerJobs(t, h, "napper")
 			get := func(id string) *jobs.Job {
-				j, err := h.Engine.Get(id)
+				j, err := h.Query.Get(id)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -464,7 +465,7 @@ triggers:
   hourly: { type: scheduler, cron: "0 0 * * * *", task: greet }
 `))
 	c := newClock(mustTime(t, "2030-01-01T09:59:30Z"))
-	s := schedule.New(h.Engine, h.Store, schedule.Options{Now: c.Now, Audit: jobs.NewAuditor(h.Store, nil)})
+	s := schedule.New(h.Engine, h.Store, schedule.Options{Now: c.Now, Audit: h.Audit})
 	s.OnSwap("default", nil, current(t, h))
 	if err := s.OpenManual(); err != nil {
 		t.Fatal(err)
@@ -474,7 +475,7 @@ triggers:
 	c.Set(mustTime(t, "2030-01-01T10:00:00Z"))
 	s.Tick()
 	js := triggerJobs(t, h, "hourly")
-	p, err := h.Store.Audit(jobs.AuditFilter{Limit: 10})
+	p, err := h.Audit.List(audit.Filter{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,8 +483,8 @@ triggers:
 		t.Fatalf("%d jobs, %d audit entries; want one of each", len(js), len(p.Entries))
 	}
 	got := p.Entries[0]
-	want := jobs.AuditEntry{ID: got.ID, Time: got.Time, Actor: "default/hourly", ActorType: jobs.ActorTrigger,
-		Action: jobs.ActionJobExecute, Target: "default/greet",
+	want := audit.Entry{ID: got.ID, Time: got.Time, Actor: "default/hourly", ActorType: audit.ActorTrigger,
+		Action: audit.ActionJobExecute, Target: "default/greet",
 		Detail: map[string]any{"job_id": js[0].ID, "due": "2030-01-01T10:00:00.000Z"}}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("entry (-want +got):\n%s", d)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"runnel/workspace/tmpl"
+	"runnel/workspace/waittest"
 )
 
 // manyItems is a list over half the item limit.
@@ -214,14 +215,11 @@ func TestLimitsOptions(t *testing.T) {
 	}
 }
 
-// waitGoroutines waits (10 s at most) until no more than n goroutines run.
+// waitGoroutines waits (waittest.Patience at most) until no more than n
+// goroutines run: an ended goroutine sends no event, so this polls.
 func waitGoroutines(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > n && time.Now().Before(deadline) {
-		runtime.Gosched()
-	}
-	if got := runtime.NumGoroutine(); got > n {
-		t.Errorf("%d goroutines left, %d before the render", got, n)
+	if !waittest.Until(func() bool { return runtime.NumGoroutine() <= n }) {
+		t.Errorf("%d goroutines left, %d before the render", runtime.NumGoroutine(), n)
 	}
 }

@@ -31,7 +31,7 @@ tasks:
 `})
 	id := s.Execute("release", nil)
 	jobstest.Eventually(t, "confirm waiting", func() bool {
-		j, err := s.Engine.Get(id)
+		j, err := s.Query.Get(id)
 		return err == nil && j.Steps[0].Status == "waiting"
 	})
 	b := newTab(t, s.URL)

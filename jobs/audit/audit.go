@@ -1,4 +1,4 @@
-package jobs
+package audit
 
 import (
 	"bytes"
@@ -10,13 +10,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+
+	"runnel/jobs/api"
 )
 
-// This file holds the audit log: who did what, when, from where. Entries
-// are appended and read; nothing changes or deletes one except retention
-// (Retention.AuditDays).
-
-// Actor types of an AuditEntry.
+// Actor types of an Entry.
 const (
 	ActorUser      = "user"      // a signed-in user (access token or session)
 	ActorAPIKey    = "api_key"   // a user's API key; Detail["api_key"] is its prefix
@@ -27,7 +26,7 @@ const (
 	ActorAnonymous = "anonymous" // nobody signed in: auth off, or a public route
 )
 
-// Actions of an AuditEntry.
+// Actions of an Entry.
 const (
 	ActionJobExecute       = "job.execute"
 	ActionJobCancel        = "job.cancel"
@@ -49,10 +48,10 @@ const (
 	ActionWorkerRegister   = "worker.register"
 )
 
-// AuditEntry is one recorded action, as stored and as served by GET
+// Entry is one recorded action, as stored and as served by GET
 // /api/audit. It never holds a secret (password, token, key, webhook
 // body): callers put only names, ids and prefixes in Detail.
-type AuditEntry struct {
+type Entry struct {
 	// ID is a UUIDv7: entries sort by it in time order.
 	ID string `json:"id"`
 	// Time is when the entry was appended (millisecond precision).
@@ -74,10 +73,10 @@ type AuditEntry struct {
 	Detail map[string]any `json:"detail"`
 }
 
-// MarshalJSON writes the API form: time in APITimeLayout, detail {} when
+// MarshalJSON writes the API form: time in api.TimeLayout, detail {} when
 // empty.
-func (e AuditEntry) MarshalJSON() ([]byte, error) {
-	type plain AuditEntry
+func (e Entry) MarshalJSON() ([]byte, error) {
+	type plain Entry
 	p := plain(e)
 	if p.Detail == nil {
 		p.Detail = map[string]any{}
@@ -85,11 +84,11 @@ func (e AuditEntry) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		plain
 		Time string `json:"time"`
-	}{p, e.Time.UTC().Format(APITimeLayout)})
+	}{p, e.Time.UTC().Format(api.TimeLayout)})
 }
 
 // LogValue is the entry as a log group (the audit mirror).
-func (e AuditEntry) LogValue() slog.Value {
+func (e Entry) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("id", e.ID), slog.Time("time", e.Time), slog.String("actor", e.Actor),
 		slog.String("actor_type", e.ActorType), slog.String("address", e.Address),
@@ -104,30 +103,88 @@ func (e AuditEntry) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// AuditFilter selects entries: every set field must match. Actor and
+// Filter selects entries: every set field must match. Actor and
 // Action match exactly (Actor case-insensitively); Since and Until bound
 // the time (inclusive, exclusive). At most Limit entries are returned
 // after skipping Offset matches.
-type AuditFilter struct {
+type Filter struct {
 	Actor, Action string
 	Since, Until  time.Time
 	Limit, Offset int
 }
 
-// AuditPage is a page of entries, newest first. Total counts every match
+// Page is a page of entries, newest first. Total counts every match
 // when HasTotal (it is computed only when cheap: no Actor or Action
 // filter).
-type AuditPage struct {
-	Entries  []AuditEntry
+type Page struct {
+	Entries  []Entry
 	Total    int
 	HasTotal bool
 }
 
-var auditCount = []byte("audit")
+// DB is the transaction helper of the database file the audit log lives
+// in (*jobs.Store): Update groups a write with the file's other writes and
+// returns once it has committed; fn may run more than once.
+type DB interface {
+	Update(fn func(tx *bolt.Tx) error) error
+	View(fn func(tx *bolt.Tx) error) error
+}
 
-// AppendAudit stores e as a new entry; it fills ID and Time (now) and
-// returns the stored entry.
-func (s *Store) AppendAudit(e AuditEntry) (AuditEntry, error) {
+// Buckets of the audit log.
+var (
+	bucketEntries = []byte("audit")      // UUIDv7 (16 bytes, time-ordered) → Entry JSON
+	bucketMeta    = []byte("audit_meta") // countKey → uint64 entry count
+	countKey      = []byte("count")
+)
+
+// Log records and reads audit entries: it appends them to the database
+// and, when mirroring, writes each to the server log as one "audit" record
+// (one JSON line with log_format json). Safe for concurrent use.
+type Log struct {
+	db     DB
+	mirror *slog.Logger
+}
+
+// Open returns the audit log of db, creating its buckets; mirror, when
+// non-nil, receives every recorded entry. A file written before the count
+// had its own bucket gets it from the entries, once.
+func Open(db DB, mirror *slog.Logger) (*Log, error) {
+	err := db.Update(func(tx *bolt.Tx) error {
+		entries, err := tx.CreateBucketIfNotExists(bucketEntries)
+		if err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if meta.Get(countKey) == nil {
+			return meta.Put(countKey, encodeUint(uint64(entries.Stats().KeyN)))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	return &Log{db: db, mirror: mirror}, nil
+}
+
+// Record appends e (filling ID and Time) and mirrors it. A failure is
+// returned; the action it describes has already happened.
+func (l *Log) Record(e Entry) error {
+	stored, err := l.Append(e)
+	if err != nil {
+		return err
+	}
+	if l.mirror != nil {
+		l.mirror.LogAttrs(context.Background(), slog.LevelInfo, "audit", slog.Any("audit", stored))
+	}
+	return nil
+}
+
+// Append stores e as a new entry without mirroring it; it fills ID and
+// Time (now) and returns the stored entry.
+func (l *Log) Append(e Entry) (Entry, error) {
 	u, err := uuid.NewV7()
 	if err != nil {
 		return e, fmt.Errorf("audit id: %w", err)
@@ -138,11 +195,11 @@ func (s *Store) AppendAudit(e AuditEntry) (AuditEntry, error) {
 	if err != nil {
 		return e, fmt.Errorf("encode audit entry: %w", err)
 	}
-	err = s.update(func(t *txn) error {
-		if err := t.Bucket(bucketAudit).Put(u[:], raw); err != nil {
+	err = l.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketEntries).Put(u[:], raw); err != nil {
 			return err
 		}
-		return t.addCount(auditCount, 1)
+		return addCount(tx, 1)
 	})
 	if err != nil {
 		return e, fmt.Errorf("append audit entry: %w", err)
@@ -150,9 +207,18 @@ func (s *Store) AppendAudit(e AuditEntry) (AuditEntry, error) {
 	return e, nil
 }
 
-// auditKeyAt is the smallest key of an entry at or after t (UUIDv7 keys
-// start with the big-endian Unix milliseconds).
-func auditKeyAt(t time.Time) []byte {
+// addCount adds d to the entry count.
+func addCount(tx *bolt.Tx, d int64) error {
+	b := tx.Bucket(bucketMeta)
+	return b.Put(countKey, encodeUint(uint64(int64(decodeUint(b.Get(countKey)))+d)))
+}
+
+// count reads the entry count.
+func count(tx *bolt.Tx) int { return int(decodeUint(tx.Bucket(bucketMeta).Get(countKey))) }
+
+// keyAt is the smallest key of an entry at or after t (UUIDv7 keys start
+// with the big-endian Unix milliseconds).
+func keyAt(t time.Time) []byte {
 	k := make([]byte, 16)
 	ms := uint64(t.UnixMilli())
 	for i := 5; i >= 0; i-- {
@@ -162,30 +228,30 @@ func auditKeyAt(t time.Time) []byte {
 	return k
 }
 
-// Audit returns the entries matching f, newest first.
-func (s *Store) Audit(f AuditFilter) (AuditPage, error) {
-	var page AuditPage
-	err := s.view(func(t *txn) error {
-		page = AuditPage{}
+// List returns the entries matching f, newest first.
+func (l *Log) List(f Filter) (Page, error) {
+	var page Page
+	err := l.db.View(func(tx *bolt.Tx) error {
+		page = Page{}
 		filtered := f.Actor != "" || f.Action != ""
 		bounded := !f.Since.IsZero() || !f.Until.IsZero()
 		if !filtered && !bounded {
-			page.Total, page.HasTotal = t.count(auditCount), true
+			page.Total, page.HasTotal = count(tx), true
 		} else if !filtered {
 			page.HasTotal = true
 		}
-		c := t.Bucket(bucketAudit).Cursor()
+		c := tx.Bucket(bucketEntries).Cursor()
 		var k, v []byte
 		if f.Until.IsZero() {
 			k, v = c.Last()
-		} else if k, v = c.Seek(auditKeyAt(f.Until)); k == nil {
+		} else if k, v = c.Seek(keyAt(f.Until)); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
 		}
 		var since []byte
 		if !f.Since.IsZero() {
-			since = auditKeyAt(f.Since)
+			since = keyAt(f.Since)
 		}
 		skip := f.Offset
 		for ; k != nil; k, v = c.Prev() {
@@ -209,7 +275,7 @@ func (s *Store) Audit(f AuditFilter) (AuditPage, error) {
 					continue
 				}
 			}
-			var e AuditEntry
+			var e Entry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode audit entry %s: %w", keyString(k), err)
 			}
@@ -228,68 +294,62 @@ func (s *Store) Audit(f AuditFilter) (AuditPage, error) {
 		return nil
 	})
 	if err != nil {
-		return AuditPage{}, fmt.Errorf("read audit log: %w", err)
+		return Page{}, fmt.Errorf("read audit log: %w", err)
 	}
 	return page, nil
 }
 
-// auditBatch bounds the entries retention deletes per write transaction.
-const auditBatch = 1000
+// pruneBatch bounds the entries Prune deletes per write transaction.
+const pruneBatch = 1000
 
-// pruneAudit deletes the entries older than cutoff, oldest first, in
-// small transactions; it returns how many it deleted.
-func (s *Store) pruneAudit(cutoff time.Time) (int, error) {
-	bound := auditKeyAt(cutoff)
+// Prune deletes the entries older than cutoff, oldest first, in small
+// transactions (retention's AuditDays); it returns how many it deleted.
+func (l *Log) Prune(cutoff time.Time) (int, error) {
+	bound := keyAt(cutoff)
 	total := 0
 	for {
 		n := 0
-		err := s.update(func(t *txn) error {
+		err := l.db.Update(func(tx *bolt.Tx) error {
 			n = 0
-			c := t.Bucket(bucketAudit).Cursor()
-			for k, _ := c.First(); k != nil && bytes.Compare(k, bound) < 0 && n < auditBatch; k, _ = c.First() {
+			c := tx.Bucket(bucketEntries).Cursor()
+			for k, _ := c.First(); k != nil && bytes.Compare(k, bound) < 0 && n < pruneBatch; k, _ = c.First() {
 				if err := c.Delete(); err != nil {
 					return err
 				}
 				n++
 			}
-			return t.addCount(auditCount, -int64(n))
+			return addCount(tx, -int64(n))
 		})
 		if err != nil {
-			return total, fmt.Errorf("retention: delete audit entries: %w", err)
+			return total, fmt.Errorf("delete audit entries: %w", err)
 		}
 		total += n
-		if n < auditBatch {
+		if n < pruneBatch {
 			return total, nil
 		}
 	}
 }
 
-// Auditor records audit entries: it appends them to the store and, when
-// mirroring, writes each to the server log as one "audit" record (one JSON
-// line with log_format json). Safe for concurrent use.
-type Auditor struct {
-	store  *Store
-	mirror *slog.Logger
+// keyString is an entry key as its UUID.
+func keyString(k []byte) string {
+	var u uuid.UUID
+	copy(u[:], k)
+	return u.String()
 }
 
-// NewAuditor returns an auditor appending to store; mirror, when non-nil,
-// receives every entry.
-func NewAuditor(store *Store, mirror *slog.Logger) *Auditor {
-	return &Auditor{store: store, mirror: mirror}
-}
-
-// Record appends e (filling ID and Time) and mirrors it. A failure is
-// returned; the action it describes has already happened.
-func (a *Auditor) Record(e AuditEntry) error {
-	stored, err := a.store.AppendAudit(e)
-	if err != nil {
-		return err
+func encodeUint(v uint64) []byte {
+	b := make([]byte, 8)
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
 	}
-	if a.mirror != nil {
-		a.mirror.LogAttrs(context.Background(), slog.LevelInfo, "audit", slog.Any("audit", stored))
-	}
-	return nil
+	return b
 }
 
-// List returns the entries matching f, newest first.
-func (a *Auditor) List(f AuditFilter) (AuditPage, error) { return a.store.Audit(f) }
+func decodeUint(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
