@@ -3,17 +3,18 @@ package jobs
 import (
 	"time"
 
+	"runnel/jobs/api"
 	"runnel/workspace"
 )
 
-// Job statuses (SPEC §5.1).
+// Job statuses (SPEC §5.1): the wire's, defined once in jobs/api.
 const (
-	JobPending   = "pending"
-	JobRunning   = "running"
-	JobCompleted = "completed"
-	JobFailed    = "failed"
-	JobCancelled = "cancelled"
-	JobSkipped   = "skipped"
+	JobPending   = api.JobPending
+	JobRunning   = api.JobRunning
+	JobCompleted = api.JobCompleted
+	JobFailed    = api.JobFailed
+	JobCancelled = api.JobCancelled
+	JobSkipped   = api.JobSkipped
 )
 
 // Step statuses (SPEC §5.1).
@@ -46,13 +47,7 @@ var JobStatuses = []string{JobPending, JobRunning, JobCompleted, JobFailed, JobC
 var SourceTypes = []string{SourceAPI, SourceUser, SourceTrigger, SourceWebhook, SourceHook, SourceTask}
 
 // JobTerminal reports whether a job status never changes again.
-func JobTerminal(status string) bool {
-	switch status {
-	case JobCompleted, JobFailed, JobCancelled, JobSkipped:
-		return true
-	}
-	return false
-}
+func JobTerminal(status string) bool { return api.Terminal(status) }
 
 // StepTerminal reports whether a step status never changes again.
 func StepTerminal(status string) bool {

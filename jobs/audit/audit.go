@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -159,7 +160,7 @@ func Open(db DB, mirror *slog.Logger) (*Log, error) {
 			return err
 		}
 		if meta.Get(countKey) == nil {
-			return meta.Put(countKey, encodeUint(uint64(entries.Stats().KeyN)))
+			return meta.Put(countKey, binary.BigEndian.AppendUint64(nil, uint64(entries.Stats().KeyN)))
 		}
 		return nil
 	})
@@ -210,11 +211,11 @@ func (l *Log) Append(e Entry) (Entry, error) {
 // addCount adds d to the entry count.
 func addCount(tx *bolt.Tx, d int64) error {
 	b := tx.Bucket(bucketMeta)
-	return b.Put(countKey, encodeUint(uint64(int64(decodeUint(b.Get(countKey)))+d)))
+	return b.Put(countKey, binary.BigEndian.AppendUint64(nil, uint64(int64(countOf(b.Get(countKey)))+d)))
 }
 
 // count reads the entry count.
-func count(tx *bolt.Tx) int { return int(decodeUint(tx.Bucket(bucketMeta).Get(countKey))) }
+func count(tx *bolt.Tx) int { return int(countOf(tx.Bucket(bucketMeta).Get(countKey))) }
 
 // keyAt is the smallest key of an entry at or after t (UUIDv7 keys start
 // with the big-endian Unix milliseconds).
@@ -330,26 +331,17 @@ func (l *Log) Prune(cutoff time.Time) (int, error) {
 	}
 }
 
+// countOf decodes a stored count (8 bytes, big-endian); a missing one is 0.
+func countOf(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
 // keyString is an entry key as its UUID.
 func keyString(k []byte) string {
 	var u uuid.UUID
 	copy(u[:], k)
 	return u.String()
-}
-
-func encodeUint(v uint64) []byte {
-	b := make([]byte, 8)
-	for i := 7; i >= 0; i-- {
-		b[i] = byte(v)
-		v >>= 8
-	}
-	return b
-}
-
-func decodeUint(b []byte) uint64 {
-	var v uint64
-	for _, c := range b {
-		v = v<<8 | uint64(c)
-	}
-	return v
 }
