@@ -44,7 +44,7 @@ func TestExamplesLoad(t *testing.T) {
 	}
 	slices.Sort(tasks)
 	slices.Sort(triggers)
-	if diff := cmp.Diff([]string{"always-fails", "deploy-pipeline", "greet-twice", "hello-world"}, tasks); diff != "" {
+	if diff := cmp.Diff([]string{"always-fails", "deploy-pipeline", "greet-twice", "hello-world", "rollout"}, tasks); diff != "" {
 		t.Errorf("tasks (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"hello", "hello-hourly"}, triggers); diff != "" {
