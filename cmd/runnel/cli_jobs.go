@@ -445,9 +445,33 @@ func printStatus(ctx context.Context, e env, a *apiConn, j api.Job) error {
 		if note == "" && s.Approval != nil {
 			note = approvalNote(s.Approval)
 		}
+		note = retryNote(s, note, now)
 		row(t, s.StepName, s.Status, span(s.StartedAt.Time, s.CompletedAt.Time, now), worker, note)
 	}
 	return t.Flush()
+}
+
+// retryNote adds a step's retry state to its note: "attempt 1/3 failed,
+// next at 15:04:05: <note>" while it waits for its next attempt, "<note>
+// (attempt 2/3)" after a later attempt; a step without retries keeps note.
+func retryNote(s api.Step, note string, now time.Time) string {
+	switch {
+	case s.MaxAttempts <= 1 || s.Attempt == 0:
+		return note
+	case !s.RetryAt.IsZero():
+		next := s.RetryAt.Local().Format(time.TimeOnly)
+		if s.RetryAt.Sub(now) > 24*time.Hour {
+			next = s.RetryAt.Local().Format(time.DateTime)
+		}
+		out := fmt.Sprintf("attempt %d/%d failed, next at %s", s.Attempt, s.MaxAttempts, next)
+		if note != "" {
+			out += ": " + note
+		}
+		return out
+	case s.Attempt > 1:
+		return strings.TrimSpace(note + fmt.Sprintf(" (attempt %d/%d)", s.Attempt, s.MaxAttempts))
+	}
+	return note
 }
 
 // queueNote words a queue and a position in it: "deploys", or "waiting in
