@@ -136,8 +136,14 @@ func TestKilledWorker(t *testing.T) {
 	if j.Status != "failed" || j.step("nap").Status != "failed" || str(j.step("nap").ErrorMessage) != want || j.step("after").Status != "skipped" {
 		t.Fatalf("job: %+v", j)
 	}
-	srvLog := strings.Join(s.logs(id, "_server"), "\n")
-	if line := fmt.Sprintf("[recovery] Worker %s unresponsive (heartbeat timeout), failing step 'nap'", w.id); !strings.Contains(srvLog, line) {
+	// The _server lines of a transaction are written just after its commit,
+	// so a poll can see the job failed a moment before the line is there.
+	line := fmt.Sprintf("[recovery] Worker %s unresponsive (heartbeat timeout), failing step 'nap'", w.id)
+	var srvLog string
+	if !jobstest.Until(func() bool {
+		srvLog = strings.Join(s.logs(id, "_server"), "\n")
+		return strings.Contains(srvLog, line)
+	}) {
 		t.Errorf("server log lacks %q:\n%s", line, srvLog)
 	}
 	if s.workerID("doomed") != "" {
