@@ -15,19 +15,30 @@ import (
 // slots of the one-step-job benchmarks) and returns the starts per second:
 // the machine's ceiling for one-step jobs/s.
 func SpawnCeiling(n int) (float64, error) {
+	start := time.Now()
+	if err := bareStarts(n, 8); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// bareStarts runs n `sh -c true` processes from workers goroutines and
+// returns the first failure.
+func bareStarts(n, workers int) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
-	start := time.Now()
-	for range 8 {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
-				if err := exec.Command("sh", "-c", "true").Run(); err != nil {
+				if err := bareStart(); err != nil {
 					mu.Lock()
-					first = keepFirst(first, err)
+					if first == nil {
+						first = err
+					}
 					mu.Unlock()
 					return
 				}
@@ -35,10 +46,15 @@ func SpawnCeiling(n int) (float64, error) {
 		}()
 	}
 	wg.Wait()
-	if first != nil {
-		return 0, first
+	return first
+}
+
+// bareStart runs one `sh -c true`.
+func bareStart() error {
+	if err := exec.Command("sh", "-c", "true").Run(); err != nil {
+		return fmt.Errorf("run sh -c true: %w", err)
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return nil
 }
 
 // BareStart runs n `sh -c true` processes one after another and returns
@@ -46,19 +62,11 @@ func SpawnCeiling(n int) (float64, error) {
 func BareStart(n int) (time.Duration, error) {
 	start := time.Now()
 	for range n {
-		if err := exec.Command("sh", "-c", "true").Run(); err != nil {
-			return 0, fmt.Errorf("run sh -c true: %w", err)
+		if err := bareStart(); err != nil {
+			return 0, err
 		}
 	}
 	return time.Since(start) / time.Duration(n), nil
-}
-
-// keepFirst returns first, or err wrapped when first is nil.
-func keepFirst(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return fmt.Errorf("run sh -c true: %w", err)
 }
 
 // BareFanOut runs the shape of a fan-out/fan-in job with bare `sh -c true`
@@ -67,33 +75,14 @@ func keepFirst(first, err error) error {
 // built-in workers.
 func BareFanOut(width, slots int) (time.Duration, error) {
 	start := time.Now()
-	if err := exec.Command("sh", "-c", "true").Run(); err != nil {
-		return 0, fmt.Errorf("run sh -c true: %w", err)
+	if err := bareStart(); err != nil {
+		return 0, err
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for range slots {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(width) {
-				if err := exec.Command("sh", "-c", "true").Run(); err != nil {
-					mu.Lock()
-					first = keepFirst(first, err)
-					mu.Unlock()
-					return
-				}
-			}
-		}()
+	if err := bareStarts(width, slots); err != nil {
+		return 0, err
 	}
-	wg.Wait()
-	if first != nil {
-		return 0, first
-	}
-	if err := exec.Command("sh", "-c", "true").Run(); err != nil {
-		return 0, fmt.Errorf("run sh -c true: %w", err)
+	if err := bareStart(); err != nil {
+		return 0, err
 	}
 	return time.Since(start), nil
 }
