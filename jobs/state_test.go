@@ -45,11 +45,23 @@ func TestStepTransitions(t *testing.T) {
 		"admit pending":          StepPending,
 	}
 	froms := []string{newStatus, StepPending, StepReady, StepRunning, StepWaiting, StepCompleted, StepFailed, StepSkipped, StepCancelled}
+	checkTransitions(t, legal, froms, numStepEvents, stepNext, StepTerminal)
+}
+
+// checkTransitions tries every event up to n (one past the last, which
+// must be refused too) from every status in froms: the moves in legal
+// ("<event> <from>" → to) are allowed, every other is refused, and none
+// leaves a terminal status.
+func checkTransitions[E interface {
+	~uint8
+	fmt.Stringer
+}](t *testing.T, legal map[string]string, froms []string, n E, next func(string, E) (string, error), terminal func(string) bool) {
+	t.Helper()
 	seen := 0
-	for ev := stepEvent(0); ev <= numStepEvents; ev++ {
+	for ev := E(0); ev <= n; ev++ {
 		for _, from := range froms {
 			key := fmt.Sprintf("%s %s", ev, from)
-			to, err := stepNext(from, ev)
+			to, err := next(from, ev)
 			want, ok := legal[key]
 			switch {
 			case ok && (err != nil || to != want):
@@ -59,7 +71,7 @@ func TestStepTransitions(t *testing.T) {
 			case ok:
 				seen++
 			}
-			if ok && StepTerminal(from) {
+			if ok && terminal(from) {
 				t.Errorf("%s leaves a terminal status", key)
 			}
 		}
@@ -86,25 +98,7 @@ func TestJobTransitions(t *testing.T) {
 		"admit pending":    JobPending,
 	}
 	froms := append([]string{newStatus}, JobStatuses...)
-	seen := 0
-	for ev := jobEvent(0); ev <= numJobEvents; ev++ {
-		for _, from := range froms {
-			key := fmt.Sprintf("%s %s", ev, from)
-			to, err := jobNext(from, ev)
-			want, ok := legal[key]
-			switch {
-			case ok && (err != nil || to != want):
-				t.Errorf("%s: got %q, %v; want %q", key, to, err, want)
-			case !ok && !errors.Is(err, errIllegalTransition):
-				t.Errorf("%s: got %q, %v; want refused", key, to, err)
-			case ok:
-				seen++
-			}
-		}
-	}
-	if seen != len(legal) {
-		t.Errorf("%d legal moves found, %d listed", seen, len(legal))
-	}
+	checkTransitions(t, legal, froms, numJobEvents, jobNext, JobTerminal)
 }
 
 // TestMoveStamps checks what applying a move records on a step and a job,
