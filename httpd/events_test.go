@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"runnel/jobs/jobstest"
 	"strings"
 	"testing"
 	"time"
@@ -82,7 +83,7 @@ func openEvents(t *testing.T, s *httpdtest.Server, query string, header ...strin
 	}()
 	select {
 	case <-ready: // the ": connected" comment: subscribed
-	case <-time.After(10 * time.Second):
+	case <-time.After(jobstest.Patience()):
 		t.Fatal("no connected comment")
 	}
 	t.Cleanup(func() { resp.Body.Close() })
@@ -95,8 +96,8 @@ func (st *sseStream) next() (sseEvent, bool) {
 	select {
 	case ev, ok := <-st.events:
 		return ev, ok
-	case <-time.After(10 * time.Second):
-		st.t.Fatal("no event within 10s")
+	case <-time.After(jobstest.Patience()):
+		st.t.Fatalf("no event within %s", jobstest.Patience())
 		return sseEvent{}, false
 	}
 }
@@ -268,7 +269,7 @@ func TestEventsNeedAuthAndEndOnShutdown(t *testing.T) {
 	go e.srv.HTTP.Shutdown(ctx)
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(jobstest.Patience()):
 		t.Fatal("event stream still open after shutdown")
 	}
 }

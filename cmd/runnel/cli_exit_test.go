@@ -82,7 +82,7 @@ func TestCLIServeFlags(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("serve exited %d:\n%s", r.code, r.stderr)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(jobstest.Patience()):
 		t.Fatal("serve did not stop")
 	}
 	for _, p := range []string{"data/runnel.db", "data/logs"} {
@@ -129,7 +129,7 @@ func TestCLIExitByJobState(t *testing.T) {
 		if code != 3 || !strings.Contains(stderr.String(), "job "+id+" cancelled in ") {
 			t.Errorf("logs -f: exit %d, stderr %q; want 3 and the final status line", code, stderr.String())
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(jobstest.Patience()):
 		t.Fatal("logs -f did not end after the cancel")
 	}
 	for _, args := range [][]string{{"status", id}, {"status", id, "--json"}, {"logs", "-f", id}} {
