@@ -39,6 +39,7 @@ tasks:
 	b.waitVisible(heading("is waiting for approval"))
 	b.waitVisible(text("Deploy build 42 to production?"))
 	b.waitJS("graph shows waiting", `document.querySelector('.dag g.node[data-step=confirm]').dataset.status === 'waiting'`)
+	b.screenshot("job-approval")
 	b.expect("status of 400 (Bad Request) (" + s.URL + "/api/jobs/" + id + "/steps/confirm/approve)")
 	b.click(button("Approve"))
 	b.waitVisible(`//*[@id="ap-confirm-ticket-err"][contains(., "required")]`)

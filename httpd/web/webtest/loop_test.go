@@ -34,6 +34,7 @@ tasks:
 		return n.length === 2 && n.map(x => x.dataset.step).sort().join() === 'after,hosts' &&
 			document.querySelector('.dag g.node[data-step="hosts"] text.state').textContent === 'completed · 3/3 instances' })()`)
 	b.waitJS("instances listed", `[...document.querySelectorAll('.steps-list td:first-child .mono')].map(e => e.textContent).join() === 'hosts,hosts[0],hosts[1],hosts[2],after'`)
+	b.screenshot("job-loop")
 	b.click(`//button[@role="tab"][normalize-space(.)="Logs"]`)
 	b.waitVisible(`//*[@role="log"]//*[contains(text(),"hello cy")]`)
 	eval[bool](b, `(() => { const s = [...document.querySelectorAll('label')].find(l => l.textContent.startsWith('Step')).querySelector('select');
