@@ -56,17 +56,9 @@ func runAudit(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := a.client.GetJSON(ctx, client.AuditPath(f))
-	if err != nil {
+	list, done, err := getList[api.AuditEntry](ctx, e, a, client.AuditPath(f), *asJSON, "no audit entries")
+	if done {
 		return err
-	}
-	var list []api.AuditEntry
-	if printed, err := decodeOrPrint(e, *asJSON, raw, &list); printed || err != nil {
-		return err
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(e.stderr, "no audit entries")
-		return nil
 	}
 	t := newTable(e.stdout)
 	row(t, "TIME", "ACTOR", "ACTION", "TARGET", "STATUS", "ADDRESS", "DETAIL")

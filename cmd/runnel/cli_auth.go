@@ -196,17 +196,9 @@ func runAPIKey(ctx context.Context, e env, args []string) error {
 		if err := wantArgs(pos[1:], 0, 0, ""); err != nil {
 			return err
 		}
-		raw, err := a.client.GetJSON(ctx, client.APIKeysPath())
-		if err != nil {
+		list, done, err := getList[api.APIKey](ctx, e, a, client.APIKeysPath(), *asJSON, "no API keys")
+		if done {
 			return err
-		}
-		var list []api.APIKey
-		if done, err := decodeOrPrint(e, *asJSON, raw, &list); done || err != nil {
-			return err
-		}
-		if len(list) == 0 {
-			fmt.Fprintln(e.stderr, "no API keys")
-			return nil
 		}
 		now := time.Now()
 		t := newTable(e.stdout)

@@ -26,6 +26,24 @@ func decodeOrPrint(e env, asJSON bool, raw json.RawMessage, out any) (printed bo
 	return false, nil
 }
 
+// getList GETs a JSON list: printed as is with --json, else decoded; an
+// empty list says none on stderr. done reports that the caller has nothing
+// left to print.
+func getList[T any](ctx context.Context, e env, a *apiConn, path string, asJSON bool, none string) (list []T, done bool, err error) {
+	raw, err := a.client.GetJSON(ctx, path)
+	if err != nil {
+		return nil, true, err
+	}
+	if printed, err := decodeOrPrint(e, asJSON, raw, &list); printed || err != nil {
+		return nil, true, err
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(e.stderr, none)
+		return nil, true, nil
+	}
+	return list, false, nil
+}
+
 // getCmd is the shared body of a read-only client command: it parses the
 // arguments (flags anywhere, a bounded number of positional ones), opens the
 // connection, resolves the workspace when the command has --workspace, then

@@ -570,17 +570,9 @@ func runJobs(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	raw, err := a.client.GetJSON(ctx, client.JobsPath(f))
-	if err != nil {
+	list, done, err := getList[api.JobItem](ctx, e, a, client.JobsPath(f), *asJSON, "no jobs")
+	if done {
 		return err
-	}
-	var list []api.JobItem
-	if printed, err := decodeOrPrint(e, *asJSON, raw, &list); printed || err != nil {
-		return err
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(e.stderr, "no jobs")
-		return nil
 	}
 	now := time.Now()
 	t := newTable(e.stdout)
